@@ -1,0 +1,122 @@
+//! One error type for the engine, with kinds a UI can branch on.
+
+use std::path::PathBuf;
+
+/// What went wrong, in terms a caller (CLI, desktop UI) can act on.
+///
+/// The UI branches on [`ErrorKind::code`], never on message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The local model files are missing: run `sift model fetch`.
+    ModelMissing,
+    /// The model files exist but could not be loaded (corrupt, wrong format).
+    ModelInvalid,
+    /// An API key is missing or was rejected by the provider.
+    InvalidKey,
+    /// The provider says the account is out of quota or credit.
+    QuotaExhausted,
+    /// The provider does not know the requested model.
+    ModelNotFound,
+    /// An input is longer than the model accepts.
+    InputTooLong,
+    /// The provider returned vectors of unexpected dimensions.
+    WrongDimensions,
+    /// The provider is unreachable, timing out or failing (5xx, 429 after retries).
+    ProviderDown,
+    /// The provider answered with something we could not understand.
+    BadResponse,
+    /// No OS keychain is available to hold API keys.
+    KeychainUnavailable,
+    /// The spending cap would be exceeded by this run.
+    BudgetExceeded,
+    /// The operation was cancelled by the user.
+    Cancelled,
+    /// A path or folder the user gave does not exist or is not usable.
+    BadPath,
+    /// The user gave an invalid argument (query syntax, date, setting).
+    InvalidInput,
+    /// A note path is not inside any indexed folder.
+    NotIndexed,
+    /// The on-disk index is from an incompatible version or damaged.
+    IndexCorrupt,
+    /// File-system I/O failed.
+    Io,
+    /// The metadata database failed.
+    Database,
+    /// The vector index failed.
+    Vectors,
+    /// A bug: something that should not happen.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Stable machine-readable code, e.g. `"model_missing"`.
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::ModelMissing => "model_missing",
+            ErrorKind::ModelInvalid => "model_invalid",
+            ErrorKind::InvalidKey => "invalid_key",
+            ErrorKind::QuotaExhausted => "quota_exhausted",
+            ErrorKind::ModelNotFound => "model_not_found",
+            ErrorKind::InputTooLong => "input_too_long",
+            ErrorKind::WrongDimensions => "wrong_dimensions",
+            ErrorKind::ProviderDown => "provider_down",
+            ErrorKind::BadResponse => "bad_response",
+            ErrorKind::KeychainUnavailable => "keychain_unavailable",
+            ErrorKind::BudgetExceeded => "budget_exceeded",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::BadPath => "bad_path",
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::NotIndexed => "not_indexed",
+            ErrorKind::IndexCorrupt => "index_corrupt",
+            ErrorKind::Io => "io",
+            ErrorKind::Database => "database",
+            ErrorKind::Vectors => "vectors",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+/// The engine's error: a kind to branch on and a message that says what to do.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl Error {
+    /// A new error of `kind` with a human-readable `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The kind, for branching.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message, for people.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// An I/O error about `path`.
+    pub fn io(path: impl Into<PathBuf>, err: std::io::Error) -> Self {
+        let path = path.into();
+        Error::new(ErrorKind::Io, format!("{}: {err}", path.display()))
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(err: rusqlite::Error) -> Self {
+        Error::new(ErrorKind::Database, format!("database error: {err}"))
+    }
+}
+
+/// Result with the engine's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
