@@ -1,0 +1,574 @@
+// The UI's only door to the shell. One method per command in docs/ipc.md,
+// plus event subscriptions and the native folder picker.
+import type {
+  CostRow,
+  CostSummary,
+  Estimate,
+  FileState,
+  Hit,
+  IpcError,
+  KeyStatus,
+  Mode,
+  NotesChanged,
+  Progress,
+  Provider,
+  Query,
+  SearchResults,
+  Settings,
+  SnippetPart,
+  Status,
+} from "./types";
+
+export type Unsubscribe = () => void;
+
+export interface Backend {
+  readonly kind: "tauri" | "mock";
+  getSettings(): Promise<Settings>;
+  saveSettings(settings: Settings): Promise<Settings>;
+  addFolder(path: string): Promise<Settings>;
+  removeFolder(path: string): Promise<Settings>;
+  status(): Promise<Status>;
+  fileStates(): Promise<FileState[]>;
+  search(query: Query): Promise<SearchResults>;
+  related(path: string, root: string, limit: number): Promise<Hit[]>;
+  openNote(absPath: string, line: number): Promise<void>;
+  reindex(): Promise<void>;
+  keyStatus(): Promise<KeyStatus[]>;
+  keySet(provider: string, key: string): Promise<KeyStatus>;
+  keyDelete(provider: string): Promise<KeyStatus>;
+  costSummary(): Promise<CostSummary>;
+  estimate(provider: Provider): Promise<Estimate>;
+
+  onProgress(cb: (p: Progress) => void): Unsubscribe;
+  onIndexDone(cb: (s: Status) => void): Unsubscribe;
+  onIndexError(cb: (e: IpcError) => void): Unsubscribe;
+  onNotesChanged(cb: (e: NotesChanged) => void): Unsubscribe;
+
+  /** Native folder picker; null when the user cancels. */
+  pickFolder(): Promise<string | null>;
+}
+
+/** Normalises anything a command rejected with into `{ code, message }`. */
+export function toIpcError(e: unknown): IpcError {
+  if (e && typeof e === "object") {
+    const o = e as Record<string, unknown>;
+    if (typeof o.code === "string") {
+      return { code: o.code, message: typeof o.message === "string" ? o.message : o.code };
+    }
+    if (e instanceof Error) return { code: "internal", message: e.message };
+  }
+  if (typeof e === "string") {
+    // A shell that serialised the error as a JSON string.
+    try {
+      const parsed: unknown = JSON.parse(e);
+      if (parsed && typeof parsed === "object" && "code" in parsed) return toIpcError(parsed);
+    } catch {
+      /* plain text */
+    }
+    return { code: "internal", message: e };
+  }
+  return { code: "internal", message: "Something went wrong." };
+}
+
+export function isTauri(): boolean {
+  return typeof window !== "undefined" && "__TAURI_INTERNALS__" in window;
+}
+
+// ---------------------------------------------------------------- Tauri
+
+// Loaded lazily so the plain-browser build never touches Tauri globals; one import each.
+let coreApi: Promise<typeof import("@tauri-apps/api/core")> | null = null;
+let eventApi: Promise<typeof import("@tauri-apps/api/event")> | null = null;
+
+export class TauriBackend implements Backend {
+  readonly kind = "tauri" as const;
+
+  private async call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+    const { invoke } = await (coreApi ??= import("@tauri-apps/api/core"));
+    try {
+      return await invoke<T>(cmd, args);
+    } catch (e) {
+      throw toIpcError(e);
+    }
+  }
+
+  private listen<T>(event: string, cb: (payload: T) => void): Unsubscribe {
+    let unlisten: (() => void) | null = null;
+    let dead = false;
+    (eventApi ??= import("@tauri-apps/api/event"))
+      .then(({ listen }) => listen<T>(event, (e) => cb(e.payload)))
+      .then((u) => {
+        if (dead) u();
+        else unlisten = u;
+      })
+      .catch((e: unknown) => console.error(`Sift: cannot listen to ${event}`, e));
+    return () => {
+      dead = true;
+      unlisten?.();
+    };
+  }
+
+  getSettings() { return this.call<Settings>("get_settings"); }
+  saveSettings(settings: Settings) { return this.call<Settings>("save_settings", { settings }); }
+  addFolder(path: string) { return this.call<Settings>("add_folder", { path }); }
+  removeFolder(path: string) { return this.call<Settings>("remove_folder", { path }); }
+  status() { return this.call<Status>("status"); }
+  fileStates() { return this.call<FileState[]>("file_states"); }
+  search(query: Query) { return this.call<SearchResults>("search", { query }); }
+  related(path: string, root: string, limit: number) {
+    return this.call<Hit[]>("related", { path, root, limit });
+  }
+  async openNote(absPath: string, line: number) {
+    await this.call<null>("open_note", { abs_path: absPath, line });
+  }
+  async reindex() { await this.call<null>("reindex"); }
+  keyStatus() { return this.call<KeyStatus[]>("key_status"); }
+  keySet(provider: string, key: string) { return this.call<KeyStatus>("key_set", { provider, key }); }
+  keyDelete(provider: string) { return this.call<KeyStatus>("key_delete", { provider }); }
+  costSummary() { return this.call<CostSummary>("cost_summary"); }
+  estimate(provider: Provider) { return this.call<Estimate>("estimate", { provider }); }
+
+  onProgress(cb: (p: Progress) => void) { return this.listen("index-progress", cb); }
+  onIndexDone(cb: (s: Status) => void) { return this.listen("index-done", cb); }
+  onIndexError(cb: (e: IpcError) => void) {
+    return this.listen<unknown>("index-error", (p) => cb(toIpcError(p)));
+  }
+  onNotesChanged(cb: (e: NotesChanged) => void) { return this.listen("notes-changed", cb); }
+
+  async pickFolder(): Promise<string | null> {
+    const { open } = await import("@tauri-apps/plugin-dialog");
+    try {
+      const picked = await open({ directory: true, multiple: false, title: "Choose your notes folder" });
+      return typeof picked === "string" ? picked : null;
+    } catch (e) {
+      throw toIpcError(e);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- Mock
+
+export interface MockNote {
+  /** Relative to root, e.g. "projects/sift.md". */
+  path: string;
+  root: string;
+  body: string;
+  tags?: string[];
+  /** Unix seconds. */
+  modified?: number;
+}
+
+export interface MockOptions {
+  notes?: MockNote[];
+  settings?: Partial<Settings>;
+  modelAvailable?: boolean;
+  fileStates?: FileState[];
+  cost?: CostSummary;
+  keys?: Record<string, string>;
+  /** Artificial delay of every command, ms. */
+  latencyMs?: number;
+  /** Notes that appear once a folder is added (demo mode). */
+  notesForNewFolder?: (root: string) => MockNote[];
+  /** Emit fake progress events after add_folder/reindex (demo mode). */
+  simulateIndexing?: boolean;
+  pickFolderResult?: string | null;
+}
+
+type Listener<T> = (v: T) => void;
+
+const DEFAULT_SETTINGS: Settings = {
+  folders: [],
+  provider: { kind: "local" },
+  budget_usd: null,
+  shortcut: "CmdOrCtrl+Shift+Space",
+  keyword_weight: 0.4,
+};
+
+function words(s: string): string[] {
+  return s.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Splits `text` into plain and highlighted parts around any of `terms`. */
+export function highlightParts(text: string, terms: string[]): SnippetPart[] {
+  const useful = terms.filter((t) => t.length > 0);
+  if (useful.length === 0) return [{ text, highlight: false }];
+  // Whole words that start with one of the terms.
+  const re = new RegExp(`(?<![\\p{L}\\p{N}])(?:${useful.map(escapeRegExp).join("|")})[\\p{L}\\p{N}]*`, "giu");
+  const parts: SnippetPart[] = [];
+  let last = 0;
+  for (const m of text.matchAll(re)) {
+    const i = m.index ?? 0;
+    if (i > last) parts.push({ text: text.slice(last, i), highlight: false });
+    parts.push({ text: m[0], highlight: true });
+    last = i + m[0].length;
+  }
+  if (last < text.length) parts.push({ text: text.slice(last), highlight: false });
+  return parts;
+}
+
+/**
+ * In-memory stand-in for the shell: used by unit tests and when the UI runs in
+ * a plain browser (`npm run dev`). Search is naive word matching; "semantic"
+ * similarity is word-prefix overlap. Every call is recorded in `calls`.
+ */
+export class MockBackend implements Backend {
+  readonly kind = "mock" as const;
+  notes: MockNote[];
+  settings: Settings;
+  modelAvailable: boolean;
+  states: FileState[];
+  cost: CostSummary;
+  keys: Map<string, string>;
+  latencyMs: number;
+  calls: { cmd: string; args?: unknown }[] = [];
+  indexing = false;
+  lastIndexed: number | null;
+  pickFolderResult: string | null;
+  private opts: MockOptions;
+  private progressL = new Set<Listener<Progress>>();
+  private doneL = new Set<Listener<Status>>();
+  private errorL = new Set<Listener<IpcError>>();
+  private changedL = new Set<Listener<NotesChanged>>();
+  /** Set to make the next call of that command reject. */
+  failNext = new Map<string, IpcError>();
+
+  constructor(opts: MockOptions = {}) {
+    this.opts = opts;
+    this.notes = opts.notes ?? [];
+    this.settings = { ...DEFAULT_SETTINGS, ...opts.settings };
+    this.modelAvailable = opts.modelAvailable ?? true;
+    this.states = opts.fileStates ?? [];
+    this.cost = opts.cost ?? { this_month: [], total: [] };
+    this.keys = new Map(Object.entries(opts.keys ?? {}));
+    this.latencyMs = opts.latencyMs ?? 0;
+    this.lastIndexed = this.notes.length ? Math.floor(Date.now() / 1000) - 3600 : null;
+    this.pickFolderResult = opts.pickFolderResult === undefined ? "/home/you/Notes" : opts.pickFolderResult;
+  }
+
+  private async run<T>(cmd: string, args: unknown, f: () => T): Promise<T> {
+    this.calls.push(args === undefined ? { cmd } : { cmd, args });
+    if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
+    else await Promise.resolve();
+    const fail = this.failNext.get(cmd);
+    if (fail) {
+      this.failNext.delete(cmd);
+      throw fail;
+    }
+    // JSON round trip: like the real IPC, and safe for Svelte state proxies.
+    const out = f();
+    return out === undefined ? out : (JSON.parse(JSON.stringify(out)) as T);
+  }
+
+  callsOf(cmd: string): unknown[] {
+    return this.calls.filter((c) => c.cmd === cmd).map((c) => c.args);
+  }
+
+  // ----- event helpers for tests and demo
+  emitProgress(p: Progress) { this.progressL.forEach((l) => l(p)); }
+  emitDone() { this.doneL.forEach((l) => l(this.currentStatus())); }
+  emitError(e: IpcError) { this.errorL.forEach((l) => l(e)); }
+  emitNotesChanged(paths: string[]) { this.changedL.forEach((l) => l({ paths })); }
+
+  private currentStatus(): Status {
+    const problems = (k: FileState["state"]) => this.states.filter((s) => s.state === k).length;
+    const chunks = this.notes.reduce((n, note) => n + Math.max(1, Math.ceil(note.body.length / 400)), 0);
+    return {
+      folders: [...this.settings.folders],
+      notes: this.notes.length,
+      chunks,
+      vectors: this.modelAvailable ? chunks : 0,
+      pending: problems("pending"),
+      skipped: problems("skipped"),
+      failed: problems("failed"),
+      embedder_id: this.modelAvailable ? "local:bge-small-en-v1.5:384" : null,
+      model_available: this.modelAvailable,
+      last_indexed: this.lastIndexed,
+      indexing: this.indexing,
+    };
+  }
+
+  getSettings() { return this.run("get_settings", undefined, () => this.settings); }
+  saveSettings(settings: Settings) {
+    return this.run("save_settings", { settings }, () => {
+      this.settings = JSON.parse(JSON.stringify(settings)) as Settings;
+      return this.settings;
+    });
+  }
+  addFolder(path: string) {
+    return this.run("add_folder", { path }, () => {
+      if (!path.trim()) throw { code: "bad_path", message: "Choose a folder that exists." };
+      if (!this.settings.folders.includes(path)) this.settings.folders.push(path);
+      const extra = this.opts.notesForNewFolder?.(path) ?? [];
+      this.notes.push(...extra);
+      this.startIndexing(extra.length);
+      return this.settings;
+    });
+  }
+  removeFolder(path: string) {
+    return this.run("remove_folder", { path }, () => {
+      this.settings.folders = this.settings.folders.filter((f) => f !== path);
+      this.notes = this.notes.filter((n) => n.root !== path);
+      return this.settings;
+    });
+  }
+  status() { return this.run("status", undefined, () => this.currentStatus()); }
+  fileStates() {
+    return this.run("file_states", undefined, () => [
+      ...this.notes.map<FileState>((n) => ({ path: n.path, root: n.root, state: "indexed", reason: null })),
+      ...this.states,
+    ]);
+  }
+  reindex() {
+    return this.run("reindex", undefined, () => {
+      this.startIndexing(this.notes.length);
+      return undefined;
+    });
+  }
+
+  private startIndexing(files: number) {
+    if (!this.opts.simulateIndexing) {
+      this.lastIndexed = Math.floor(Date.now() / 1000);
+      return;
+    }
+    this.indexing = true;
+    const total = Math.max(files, 1) * 40; // pretend the folder is bigger
+    const chunksTotal = total * 6;
+    let done = 0;
+    const started = Date.now();
+    const tick = () => {
+      done = Math.min(total, done + Math.ceil(total / 25));
+      const elapsed = Date.now() - started;
+      const finished = done >= total;
+      this.emitProgress({
+        phase: finished ? "done" : done < total / 10 ? "scanning" : "indexing",
+        files_done: done,
+        files_total: total,
+        chunks_done: done * 6,
+        chunks_total: chunksTotal,
+        current: finished ? null : (this.notes[done % Math.max(this.notes.length, 1)]?.path ?? null),
+        elapsed_ms: elapsed,
+        eta_ms: finished ? 0 : Math.round((elapsed / done) * (total - done)),
+      });
+      if (finished) {
+        this.indexing = false;
+        this.lastIndexed = Math.floor(Date.now() / 1000);
+        this.emitDone();
+      } else setTimeout(tick, 200);
+    };
+    setTimeout(tick, 150);
+  }
+
+  search(query: Query) {
+    return this.run("search", { query }, () => this.doSearch(query));
+  }
+
+  private noteInfo(note: MockNote) {
+    const lines = note.body.split("\n");
+    const h1 = lines.find((l) => /^#\s/.test(l));
+    const title = h1 ? h1.replace(/^#\s+/, "").trim() : (note.path.split("/").pop() ?? note.path).replace(/\.[^.]+$/, "");
+    const ext = (note.path.match(/\.([^./]+)$/)?.[1] ?? "").toLowerCase();
+    return { lines, title, ext };
+  }
+
+  private filterOk(note: MockNote, q: Query): boolean {
+    const { ext } = this.noteInfo(note);
+    if (q.folder && !note.path.startsWith(q.folder.replace(/^\/+/, ""))) return false;
+    if (q.tags?.length && !q.tags.every((t) => (note.tags ?? []).includes(t))) return false;
+    if (q.exts?.length && !q.exts.includes(ext)) return false;
+    const mod = note.modified ?? 0;
+    if (q.after && mod < Date.parse(q.after) / 1000) return false;
+    if (q.before && mod >= Date.parse(q.before) / 1000 + 86400) return false;
+    return true;
+  }
+
+  private toHit(note: MockNote, terms: string[], score: number, krank: number | null, vsim: number | null): Hit {
+    const { lines, title, ext } = this.noteInfo(note);
+    let best = 0;
+    let bestCount = -1;
+    lines.forEach((l, i) => {
+      if (/^#/.test(l)) return;
+      const lw = words(l);
+      const c = lw.filter((w) => terms.some((t) => w.startsWith(t))).length;
+      if (c > bestCount && l.trim()) {
+        best = i;
+        bestCount = c;
+      }
+    });
+    const headings: string[] = [];
+    for (let i = 0; i <= best; i++) {
+      const m = lines[i]?.match(/^(#+)\s+(.*)$/);
+      if (m && m[1] && m[2] !== undefined) {
+        headings.length = m[1].length - 1;
+        headings.push(m[2].trim());
+      }
+    }
+    const text = (lines[best] ?? "").trim().slice(0, 240);
+    return {
+      path: note.path,
+      abs_path: `${note.root.replace(/\/+$/, "")}/${note.path}`,
+      root: note.root,
+      title,
+      heading_path: headings.filter((h) => h !== title),
+      line: best + 1,
+      snippet: highlightParts(text, terms),
+      score,
+      keyword_rank: krank,
+      vector_similarity: vsim,
+      tags: note.tags ?? [],
+      modified: note.modified ?? 0,
+      ext,
+    };
+  }
+
+  private doSearch(q: Query): SearchResults {
+    const started = performance.now();
+    const terms = words(q.text);
+    let mode: Mode = q.mode;
+    let warning: string | null = null;
+    if (!this.modelAvailable && q.mode !== "keyword") {
+      if (q.mode === "semantic") {
+        throw {
+          code: "model_missing",
+          message: "The local embedding model is not installed. Run `sift model fetch`.",
+        } satisfies IpcError;
+      }
+      mode = "keyword";
+      warning = "The local model is missing, so these are keyword results only.";
+    }
+    const candidates = this.notes.filter((n) => this.filterOk(n, q));
+    const kw = candidates
+      .map((n) => {
+        const body = words(n.body);
+        const count = terms.reduce((c, t) => c + body.filter((w) => w.startsWith(t)).length, 0);
+        const all = terms.every((t) => body.some((w) => w.startsWith(t)));
+        return { n, s: all ? count : 0 };
+      })
+      .filter((x) => x.s > 0)
+      .sort((a, b) => b.s - a.s);
+    const krank = new Map(kw.map((x, i) => [x.n, i + 1]));
+    const vsim = new Map<MockNote, number>();
+    if (mode !== "keyword" && terms.length) {
+      for (const n of candidates) {
+        const body = new Set(words(n.body));
+        const near = terms.filter((t) => [...body].some((w) => w.slice(0, 4) === t.slice(0, 4))).length;
+        const sim = near / terms.length;
+        if (sim > 0) vsim.set(n, Math.round((0.35 + 0.55 * sim) * 1000) / 1000);
+      }
+    }
+    const w = q.keyword_weight ?? this.settings.keyword_weight;
+    const pool = mode === "keyword" ? [...krank.keys()] : mode === "semantic" ? [...vsim.keys()] : [...new Set([...krank.keys(), ...vsim.keys()])];
+    const scored = pool.map((n) => {
+      const r = krank.get(n);
+      const k = r ? 1 / (r + 1) : 0;
+      const v = vsim.get(n) ?? 0;
+      const score = mode === "keyword" ? k : mode === "semantic" ? v : w * k + (1 - w) * v;
+      return this.toHit(n, terms, Math.round(score * 1000) / 1000, r ?? null, vsim.get(n) ?? null);
+    });
+    scored.sort((a, b) => b.score - a.score);
+    return {
+      hits: scored.slice(0, q.limit),
+      took_ms: Math.max(1, Math.round(performance.now() - started)),
+      mode,
+      warning,
+    };
+  }
+
+  related(path: string, root: string, limit: number) {
+    return this.run("related", { path, root, limit }, () => {
+      const me = this.notes.find((n) => n.path === path && n.root === root);
+      if (!me) throw { code: "not_indexed", message: "That note is not indexed." } satisfies IpcError;
+      const mine = new Set(words(me.body).filter((w) => w.length > 4));
+      return this.notes
+        .filter((n) => n !== me)
+        .map((n) => {
+          const shared = new Set(words(n.body).filter((w) => mine.has(w))).size;
+          const tags = (n.tags ?? []).filter((t) => (me.tags ?? []).includes(t)).length;
+          return { n, s: shared + 3 * tags };
+        })
+        .filter((x) => x.s > 0)
+        .sort((a, b) => b.s - a.s)
+        .slice(0, limit)
+        .map((x, i) => this.toHit(x.n, [], Math.round((0.9 - i * 0.05) * 1000) / 1000, null, Math.round((0.9 - i * 0.05) * 1000) / 1000));
+    });
+  }
+
+  openNote(absPath: string, line: number) {
+    return this.run("open_note", { abs_path: absPath, line }, () => {
+      const ok = this.notes.some((n) => `${n.root.replace(/\/+$/, "")}/${n.path}` === absPath);
+      if (!ok) throw { code: "not_indexed", message: "That file is not inside an indexed folder." } satisfies IpcError;
+      return undefined;
+    });
+  }
+
+  keyStatus() {
+    return this.run("key_status", undefined, () =>
+      (["openai", "gemini", "compatible"] as const).map((p) => this.keyOf(p)),
+    );
+  }
+  private keyOf(provider: string): KeyStatus {
+    const k = this.keys.get(provider);
+    return { provider, present: !!k, masked: k ? `${k.slice(0, 3)}…${k.slice(-4)}` : null };
+  }
+  keySet(provider: string, key: string) {
+    // The recorded call never contains the key itself.
+    return this.run("key_set", { provider, key: "<redacted>" }, () => {
+      if (key.trim().length < 8) throw { code: "invalid_key", message: "That key looks too short." } satisfies IpcError;
+      this.keys.set(provider, key.trim());
+      return this.keyOf(provider);
+    });
+  }
+  keyDelete(provider: string) {
+    return this.run("key_delete", { provider }, () => {
+      this.keys.delete(provider);
+      return this.keyOf(provider);
+    });
+  }
+  costSummary() { return this.run("cost_summary", undefined, () => this.cost); }
+  estimate(provider: Provider) {
+    return this.run("estimate", { provider }, () => {
+      const chunks = this.currentStatus().chunks;
+      const tokens = chunks * 320;
+      const price: Record<string, number> = { local: 0, openai: 0.02, gemini: 0.15, compatible: 0.02 };
+      const dollars = (tokens / 1_000_000) * (price[provider.kind] ?? 0);
+      return { chunks, tokens, dollars };
+    });
+  }
+
+  private sub<T>(set: Set<Listener<T>>, cb: Listener<T>): Unsubscribe {
+    set.add(cb);
+    return () => set.delete(cb);
+  }
+  onProgress(cb: Listener<Progress>) { return this.sub(this.progressL, cb); }
+  onIndexDone(cb: Listener<Status>) { return this.sub(this.doneL, cb); }
+  onIndexError(cb: Listener<IpcError>) { return this.sub(this.errorL, cb); }
+  onNotesChanged(cb: Listener<NotesChanged>) { return this.sub(this.changedL, cb); }
+
+  pickFolder() { return this.run("pick_folder", undefined, () => this.pickFolderResult); }
+}
+
+export function sumRows(rows: CostRow[]): CostRow {
+  return rows.reduce<CostRow>(
+    (a, r) => ({
+      provider: "all",
+      model: "",
+      requests: a.requests + r.requests,
+      tokens: a.tokens + r.tokens,
+      dollars: a.dollars + r.dollars,
+      cache_hits: a.cache_hits + r.cache_hits,
+      cache_hit_tokens: a.cache_hit_tokens + r.cache_hit_tokens,
+      dollars_saved: a.dollars_saved + r.dollars_saved,
+    }),
+    { provider: "all", model: "", requests: 0, tokens: 0, dollars: 0, cache_hits: 0, cache_hit_tokens: 0, dollars_saved: 0 },
+  );
+}
+
+/** Picks the real shell inside Tauri, the demo mock in a plain browser. */
+export async function createBackend(): Promise<Backend> {
+  if (isTauri()) return new TauriBackend();
+  const { demoBackend } = await import("./demo");
+  return demoBackend();
+}

@@ -1,0 +1,144 @@
+// Contract types shared with the Tauri shell. Source of truth: docs/ipc.md.
+// Field names are snake_case because they are the serde JSON of the shell.
+
+export type Mode = "hybrid" | "keyword" | "semantic";
+
+export interface Query {
+  text: string;
+  mode: Mode;
+  limit: number;
+  /** 0..1, hybrid only (vector weight = 1 - keyword_weight). */
+  keyword_weight?: number;
+  /** Path prefix relative to an indexed folder root. */
+  folder?: string;
+  tags?: string[];
+  exts?: string[];
+  /** "YYYY-MM-DD", modified date. */
+  after?: string;
+  before?: string;
+}
+
+export interface SnippetPart {
+  text: string;
+  highlight: boolean;
+}
+
+export interface Hit {
+  /** Relative to its indexed folder. */
+  path: string;
+  abs_path: string;
+  root: string;
+  title: string;
+  heading_path: string[];
+  /** 1-based line of the best chunk match. */
+  line: number;
+  snippet: SnippetPart[];
+  score: number;
+  keyword_rank: number | null;
+  vector_similarity: number | null;
+  tags: string[];
+  /** Unix seconds. */
+  modified: number;
+  ext: string;
+}
+
+export interface SearchResults {
+  hits: Hit[];
+  took_ms: number;
+  mode: Mode;
+  warning: string | null;
+}
+
+export type Phase = "scanning" | "indexing" | "saving" | "done";
+
+export interface Progress {
+  phase: Phase;
+  files_done: number;
+  files_total: number;
+  chunks_done: number;
+  chunks_total: number;
+  current: string | null;
+  elapsed_ms: number;
+  eta_ms: number | null;
+}
+
+export interface Status {
+  folders: string[];
+  notes: number;
+  chunks: number;
+  vectors: number;
+  pending: number;
+  skipped: number;
+  failed: number;
+  embedder_id: string | null;
+  model_available: boolean;
+  /** Unix seconds. */
+  last_indexed: number | null;
+  indexing: boolean;
+}
+
+export type FileStateKind = "indexed" | "pending" | "skipped" | "failed";
+
+export interface FileState {
+  path: string;
+  root: string;
+  state: FileStateKind;
+  reason: string | null;
+}
+
+export type Provider =
+  | { kind: "local" }
+  | { kind: "openai"; model: string; dimensions?: number; base_url?: string }
+  | { kind: "gemini"; model: string; base_url?: string }
+  | { kind: "compatible"; base_url: string; model: string };
+
+export type ProviderKind = Provider["kind"];
+
+/** Providers that need an API key (the `provider` of key_* commands). */
+export type KeyProvider = Exclude<ProviderKind, "local">;
+
+export interface Settings {
+  folders: string[];
+  provider: Provider;
+  budget_usd: number | null;
+  shortcut: string;
+  keyword_weight: number;
+}
+
+export interface KeyStatus {
+  provider: string;
+  present: boolean;
+  masked: string | null;
+}
+
+export interface CostRow {
+  provider: string;
+  model: string;
+  requests: number;
+  tokens: number;
+  dollars: number;
+  cache_hits: number;
+  cache_hit_tokens: number;
+  dollars_saved: number;
+}
+
+export interface CostSummary {
+  this_month: CostRow[];
+  total: CostRow[];
+}
+
+export interface Estimate {
+  chunks: number;
+  tokens: number;
+  dollars: number;
+}
+
+/** What every failing command rejects with. */
+export interface IpcError {
+  code: string;
+  message: string;
+}
+
+export interface NotesChanged {
+  paths: string[];
+}

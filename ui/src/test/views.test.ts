@@ -1,0 +1,314 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it, vi } from "vitest";
+import type { Settings } from "../lib/types";
+import { $, $$, click, flush, mockBackend, renderApp, ROOT, type } from "./helpers";
+
+async function openSettings(b: ReturnType<typeof mockBackend>) {
+  await renderApp(b);
+  click($("#nav-settings"));
+  await flush();
+}
+
+describe("welcome / first run", () => {
+  it("picks a folder, then shows progress while search already works", async () => {
+    const b = mockBackend({ settings: { folders: [] }, notes: [], pickFolderResult: ROOT });
+    await renderApp(b);
+    expect($("#welcome").textContent).toContain("Sift");
+    expect(document.querySelector("#search-input")).toBeNull();
+
+    click($("#choose-folder"));
+    await flush();
+    expect(b.callsOf("pick_folder")).toHaveLength(1);
+    expect(b.callsOf("add_folder")).toEqual([{ path: ROOT }]);
+    expect(document.querySelector("#welcome")).toBeNull();
+    expect($("#search-input")).toBeTruthy();
+
+    b.emitProgress({
+      phase: "indexing", files_done: 12, files_total: 300, chunks_done: 80, chunks_total: 2000,
+      current: "a/b.md", elapsed_ms: 4000, eta_ms: 95_000,
+    });
+    await flush();
+    const p = $("#progress");
+    expect(p.textContent).toContain("12 of 300 files");
+    expect(p.textContent).toContain("80 of 2,000 chunks");
+    expect(p.textContent).toContain("2 min left");
+
+    b.emitDone();
+    await flush();
+    expect(document.querySelector("#progress")).toBeNull();
+  });
+
+  it("does nothing when the picker is cancelled, and accepts a typed path", async () => {
+    const b = mockBackend({ settings: { folders: [] }, notes: [], pickFolderResult: null });
+    await renderApp(b);
+    click($("#choose-folder"));
+    await flush();
+    expect(b.callsOf("add_folder")).toHaveLength(0);
+    expect($("#welcome")).toBeTruthy();
+
+    type($("#welcome-path"), "/typed/notes");
+    click($("#welcome-add"));
+    await flush();
+    expect(b.callsOf("add_folder")).toEqual([{ path: "/typed/notes" }]);
+  });
+
+  it("shows an indexing error with what to do and a retry", async () => {
+    const b = mockBackend();
+    await renderApp(b);
+    b.emitError({ code: "provider_down", message: "OpenAI did not answer." });
+    await flush();
+    const banner = $("#index-error");
+    expect(banner.textContent).toContain("OpenAI did not answer.");
+    expect(banner.textContent).toContain("connection");
+    click($("button", banner));
+    await flush();
+    expect(b.callsOf("reindex")).toHaveLength(1);
+  });
+});
+
+describe("navigation", () => {
+  it("switches views and keeps the search query", async () => {
+    const b = mockBackend();
+    await renderApp(b);
+    type($("#search-input"), "bread");
+    click($("#nav-status"));
+    await flush();
+    expect($("#nav-status").getAttribute("aria-current")).toBe("page");
+    click($("#nav-cost"));
+    await flush();
+    expect($("#cost-panel")).toBeTruthy();
+    click($("#nav-search"));
+    await flush();
+    expect(($("#search-input") as HTMLInputElement).value).toBe("bread");
+  });
+});
+
+describe("status view", () => {
+  it("lists skipped and failed files with reasons", async () => {
+    const b = mockBackend({
+      fileStates: [
+        { root: ROOT, path: "big.pdf", state: "skipped", reason: "not a text file" },
+        { root: ROOT, path: "bad.md", state: "failed", reason: "invalid UTF-8" },
+      ],
+    });
+    await renderApp(b);
+    click($("#nav-status"));
+    await flush();
+    expect($("#stat-notes").textContent).toContain("3");
+    const rows = $$(".file-state");
+    expect(rows.map((r) => [r.dataset.state, r.dataset.path])).toEqual([
+      ["failed", "bad.md"],
+      ["skipped", "big.pdf"],
+    ]);
+    expect(rows[0]!.textContent).toContain("invalid UTF-8");
+
+    const select = $("#file-filter") as HTMLSelectElement;
+    select.value = "all";
+    select.dispatchEvent(new Event("change", { bubbles: true }));
+    await flush();
+    expect($$(".file-state").filter((r) => r.dataset.state === "indexed")).toHaveLength(3);
+
+    click($("#reindex"));
+    await flush();
+    expect(b.callsOf("reindex")).toHaveLength(1);
+  });
+});
+
+describe("settings", () => {
+  it("asks for confirmation with an estimate before switching provider", async () => {
+    const b = mockBackend({ keys: { openai: "sk-test-1234567890" } });
+    await openSettings(b);
+    expect(document.querySelector("#provider-apply")).toBeNull(); // nothing changed yet
+
+    click($("#provider-openai"));
+    expect(($("#provider-model") as HTMLInputElement).value).toBe("text-embedding-3-small");
+    click($("#provider-apply"));
+    await flush();
+    expect(b.callsOf("estimate")).toEqual([{ provider: { kind: "openai", model: "text-embedding-3-small" } }]);
+    const confirm = $("#provider-confirm");
+    expect($("#estimate-chunks", confirm).textContent).toMatch(/\d+ chunks/);
+    expect($("#estimate-tokens", confirm).textContent).toMatch(/[\d,]+ tokens/);
+    expect($("#estimate-dollars", confirm).textContent).toMatch(/\$/);
+    expect(confirm.textContent).toContain("sent to OpenAI");
+    expect(b.callsOf("save_settings")).toHaveLength(0);
+
+    click($("#provider-confirm-no"));
+    await flush();
+    expect(document.querySelector("#provider-confirm")).toBeNull();
+    expect(b.callsOf("save_settings")).toHaveLength(0);
+
+    click($("#provider-apply"));
+    await flush();
+    click($("#provider-confirm-yes"));
+    await flush();
+    const saved = b.callsOf("save_settings") as { settings: Settings }[];
+    expect(saved).toHaveLength(1);
+    expect(saved[0]!.settings.provider).toEqual({ kind: "openai", model: "text-embedding-3-small" });
+    expect(saved[0]!.settings.folders).toEqual([ROOT]);
+    expect(b.settings.provider.kind).toBe("openai");
+  });
+
+  it("validates an OpenAI-compatible provider and needs no key for it", async () => {
+    const b = mockBackend();
+    await openSettings(b);
+    click($("#provider-compatible"));
+    click($("#provider-apply"));
+    await flush();
+    expect($("#provider-error").textContent).toContain("base URL");
+    expect(b.callsOf("estimate")).toHaveLength(0);
+    type($("#provider-base-url"), "http://localhost:11434/v1");
+    type($("#provider-model"), "nomic-embed-text");
+    click($("#provider-apply"));
+    await flush();
+    expect(b.callsOf("estimate")).toEqual([
+      { provider: { kind: "compatible", base_url: "http://localhost:11434/v1", model: "nomic-embed-text" } },
+    ]);
+    expect(($("#provider-confirm-yes") as HTMLButtonElement).disabled).toBe(false);
+  });
+
+  it("blocks switching to a paid provider without a key", async () => {
+    const b = mockBackend();
+    await openSettings(b);
+    click($("#provider-gemini"));
+    click($("#provider-apply"));
+    await flush();
+    expect($("#provider-confirm").textContent).toContain("API key");
+    expect(($("#provider-confirm-yes") as HTMLButtonElement).disabled).toBe(true);
+  });
+
+  it("saves an API key to the keychain without keeping it, then deletes it", async () => {
+    const b = mockBackend();
+    const keySet = vi.spyOn(b, "keySet");
+    await openSettings(b);
+    expect(document.querySelector("#key-input")).toBeNull(); // local provider needs no key
+    click($("#provider-openai"));
+    const input = $("#key-input") as HTMLInputElement;
+    expect(input.type).toBe("password");
+    expect($("#key-status").dataset.present).toBe("false");
+
+    const secret = "sk-live-SECRET-abcdef987654";
+    input.value = secret;
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+    click($("#key-save"));
+    expect(input.value).toBe(""); // cleared synchronously, before the shell answers
+    await flush();
+    expect(keySet).toHaveBeenCalledWith("openai", secret);
+    expect(input.value).toBe("");
+    expect(document.body.innerHTML).not.toContain(secret);
+    expect(document.body.innerHTML).not.toContain("SECRET");
+    const status = $("#key-status");
+    expect(status.dataset.present).toBe("true");
+    expect(status.textContent).toContain("sk-…7654");
+
+    click($("#key-delete"));
+    await flush();
+    expect(b.callsOf("key_delete")).toEqual([{ provider: "openai" }]);
+    expect($("#key-status").dataset.present).toBe("false");
+  });
+
+  it("shows key errors by code", async () => {
+    const b = mockBackend();
+    b.failNext.set("key_set", { code: "keychain_unavailable", message: "No keychain." });
+    await openSettings(b);
+    click($("#provider-gemini"));
+    const input = $("#key-input") as HTMLInputElement;
+    input.value = "AIza-something-long";
+    click($("#key-save"));
+    await flush();
+    expect($("#key-error").textContent).toContain("keychain");
+    expect(input.value).toBe("");
+  });
+
+  it("saves budget, shortcut and default weight", async () => {
+    const b = mockBackend();
+    await openSettings(b);
+    type($("#budget"), "5");
+    type($("#shortcut"), "Alt+Space");
+    type($("#default-weight"), "25");
+    click($("#settings-save"));
+    await flush();
+    const saved = (b.callsOf("save_settings") as { settings: Settings }[])[0]!.settings;
+    expect(saved).toMatchObject({ budget_usd: 5, shortcut: "Alt+Space", keyword_weight: 0.75, provider: { kind: "local" } });
+
+    type($("#budget"), "-3");
+    click($("#settings-save"));
+    await flush();
+    expect($("#settings-error").textContent).toContain("budget");
+    expect(b.callsOf("save_settings")).toHaveLength(1);
+
+    type($("#budget"), "");
+    click($("#settings-save"));
+    await flush();
+    expect((b.callsOf("save_settings") as { settings: Settings }[])[1]!.settings.budget_usd).toBeNull();
+  });
+
+  it("adds and removes folders", async () => {
+    const b = mockBackend();
+    await openSettings(b);
+    click($("#add-folder"));
+    await flush();
+    expect(b.callsOf("add_folder")).toEqual([{ path: "/home/you/Notes" }]);
+    expect($$(".folder").map((f) => f.dataset.path)).toEqual([ROOT, "/home/you/Notes"]);
+
+    const remove = $(".folder[data-path='/home/you/Notes'] .remove-folder");
+    click(remove);
+    expect(b.callsOf("remove_folder")).toHaveLength(0); // first click asks
+    click(remove);
+    await flush();
+    expect(b.callsOf("remove_folder")).toEqual([{ path: "/home/you/Notes" }]);
+    expect($$(".folder").map((f) => f.dataset.path)).toEqual([ROOT]);
+  });
+});
+
+describe("cost panel", () => {
+  it("shows spend per provider and model, cache savings, estimate and budget", async () => {
+    const b = mockBackend({
+      settings: { folders: [ROOT], budget_usd: 2 },
+      cost: {
+        this_month: [
+          { provider: "openai", model: "text-embedding-3-small", requests: 3, tokens: 1000, dollars: 0.5, cache_hits: 2, cache_hit_tokens: 300, dollars_saved: 0.1 },
+        ],
+        total: [
+          { provider: "openai", model: "text-embedding-3-small", requests: 9, tokens: 5000, dollars: 1.25, cache_hits: 4, cache_hit_tokens: 900, dollars_saved: 0.3 },
+          { provider: "gemini", model: "gemini-embedding-001", requests: 1, tokens: 100, dollars: 0.25, cache_hits: 0, cache_hit_tokens: 0, dollars_saved: 0 },
+        ],
+      },
+    });
+    await renderApp(b);
+    click($("#nav-cost"));
+    await flush();
+    const panel = $("#cost-panel");
+    expect($("#cost-month", panel).textContent).toContain("$0.50");
+    expect($("#cost-total", panel).textContent).toContain("$1.50");
+    expect($("#cost-saved", panel).textContent).toContain("$0.30");
+    expect($("#cost-budget", panel).textContent).toContain("$2.00");
+    expect($$("#cost-all-time .cost-row", panel).map((r) => r.dataset.model)).toEqual([
+      "text-embedding-3-small",
+      "gemini-embedding-001",
+    ]);
+    expect(b.callsOf("estimate")).toEqual([{ provider: { kind: "local" } }]);
+    expect($("#cost-estimate", panel).textContent).toContain("free");
+  });
+});
+
+describe("source hygiene", () => {
+  it("never renders raw HTML", () => {
+    const dir = join(process.cwd(), "src");
+    const files: string[] = [];
+    const walk = (d: string) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        const p = join(d, e.name);
+        if (e.isDirectory()) {
+          if (e.name !== "test") walk(p);
+        } else if (/\.(svelte|ts)$/.test(e.name)) files.push(p);
+      }
+    };
+    walk(dir);
+    expect(files.length).toBeGreaterThan(5);
+    for (const f of files) {
+      const src = readFileSync(f, "utf8");
+      expect(src, f).not.toMatch(/\{@html|innerHTML|outerHTML|insertAdjacentHTML|document\.write/);
+    }
+  });
+});
