@@ -2,11 +2,29 @@
 //!
 //! Data flow: [`scan`] finds note files, [`note`] reads them (title, tags,
 //! headings), [`chunk`] cuts them into embedder-sized pieces with line ranges,
-//! [`embed`] turns chunks into vectors, [`store`] keeps metadata, full-text and an
-//! embedding cache in SQLite, [`vectors`] keeps a usearch index beside it, and
-//! [`search`] answers keyword, semantic and hybrid queries.
+//! [`embed`] turns chunks into vectors, [`store`] keeps metadata, full text and an
+//! embedding cache in SQLite, [`vectors`] keeps a usearch index beside it,
+//! [`index`] drives the two, and [`search`] answers keyword, semantic and hybrid
+//! queries. [`Engine`] ties one data folder together for the CLI and the app.
 
+pub mod chunk;
+pub mod config;
+pub mod cost;
 pub mod embed;
+mod engine;
 pub mod error;
+mod fsutil;
+pub mod index;
+pub mod keys;
+pub mod model;
+pub mod note;
+pub mod scan;
+pub mod search;
+pub mod store;
+pub mod vectors;
 
+pub use config::Settings;
+pub use engine::{Engine, Status};
 pub use error::{Error, ErrorKind, Result};
+pub use index::{IndexReport, Phase, Progress};
+pub use search::{Hit, Mode, Query, SearchResults};

@@ -5,7 +5,20 @@
 //! its output shape: vectors and cache entries are kept per id, so switching model
 //! can never mix vectors of different spaces or dimensions.
 
-use crate::error::Result;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::error::{Error, ErrorKind, Result};
+
+pub mod compatible;
+pub mod gemini;
+pub mod openai;
+pub mod provider;
+pub mod remote;
+
+pub use provider::{build_embedder, ProviderConfig};
+
+pub mod local;
 
 /// Turns text into L2-normalised vectors.
 ///
@@ -36,6 +49,149 @@ pub trait Embedder: Send + Sync {
 
     /// Embeds one search query (providers may use a query-specific task type).
     fn embed_query(&self, text: &str) -> Result<Vec<f32>>;
+
+    /// Who serves the vectors, for the cost ledger: `local`, `openai`, `gemini`,
+    /// `compatible`. Defaults to the part of [`Embedder::id`] before the first `/`.
+    fn provider(&self) -> &str {
+        self.id().split_once('/').map_or("", |(p, _)| p)
+    }
+
+    /// The model's name, for the cost ledger and the price table: the part of
+    /// [`Embedder::id`] after the first `/` and before any `@` (output shape).
+    fn model(&self) -> &str {
+        let rest = self.id().split_once('/').map_or(self.id(), |(_, m)| m);
+        rest.split_once('@').map_or(rest, |(m, _)| m)
+    }
+
+    /// Requests and tokens sent to the provider since the last call (then resets).
+    /// Local embedders send nothing and keep the default.
+    fn take_usage(&self) -> Usage {
+        Usage::default()
+    }
+
+    /// Embeds passages for indexing, handing each finished batch to `sink` as
+    /// `(offset of its first text in texts, vectors)` as soon as it is done, so a
+    /// caller can store it before the next one: a failure or cancellation later in
+    /// the run loses nothing that was already paid for. Batches may finish out of
+    /// order; every text is delivered exactly once on success. `control` can cancel
+    /// the run or refuse a batch before it is sent (budget caps).
+    ///
+    /// The default cuts `texts` into slices of 32 and calls
+    /// [`Embedder::embed_documents`] on each.
+    fn embed_documents_with(
+        &self,
+        texts: &[String],
+        control: &RunControl,
+        sink: &mut dyn FnMut(usize, Vec<Vec<f32>>) -> Result<()>,
+    ) -> Result<()> {
+        for (i, slice) in texts.chunks(32).enumerate() {
+            control.check_cancelled()?;
+            let tokens = slice.iter().map(|t| self.count_tokens(t) as u64).sum();
+            control.admit(&Outgoing {
+                texts: slice.len(),
+                tokens,
+            })?;
+            sink(i * 32, self.embed_documents(slice)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// What an embedder sent to its provider: what the provider bills.
+///
+/// Only requests that succeeded count (failed attempts are not billed by
+/// OpenAI or Gemini); tokens are this embedder's own count of what was sent
+/// (tiktoken `cl100k_base` for remote providers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Usage {
+    /// Successful requests.
+    pub requests: u64,
+    /// Tokens in the inputs of those requests.
+    pub tokens_sent: u64,
+}
+
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, rhs: Usage) {
+        self.requests += rhs.requests;
+        self.tokens_sent += rhs.tokens_sent;
+    }
+}
+
+/// One request about to be sent, as shown to a [`RunControl`] gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Inputs in the request.
+    pub texts: usize,
+    /// Their tokens.
+    pub tokens: u64,
+}
+
+/// A check run before each request is sent; an error stops the run (after
+/// requests already in flight are finished and delivered).
+pub type Gate = Arc<dyn Fn(&Outgoing) -> Result<()> + Send + Sync>;
+
+/// Per-run controls of [`Embedder::embed_documents_with`]: a cancel flag that is
+/// checked between requests, and an optional gate (a budget cap) that may refuse
+/// a request before it is sent.
+#[derive(Clone, Default)]
+pub struct RunControl {
+    cancel: Option<Arc<AtomicBool>>,
+    gate: Option<Gate>,
+}
+
+impl std::fmt::Debug for RunControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunControl")
+            .field("cancelled", &self.is_cancelled())
+            .field("gate", &self.gate.is_some())
+            .finish()
+    }
+}
+
+impl RunControl {
+    /// No cancellation, no gate.
+    pub fn new() -> Self {
+        RunControl::default()
+    }
+
+    /// Cancels the run when `flag` becomes true.
+    pub fn with_cancel(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.cancel = Some(flag);
+        self
+    }
+
+    /// Runs `gate` before each request.
+    pub fn with_gate(mut self, gate: Gate) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
+    /// True once the cancel flag is set.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+
+    /// `Err(Cancelled)` once the cancel flag is set.
+    pub fn check_cancelled(&self) -> Result<()> {
+        if self.is_cancelled() {
+            Err(Error::new(
+                ErrorKind::Cancelled,
+                "indexing was cancelled; everything embedded so far is kept and the next run resumes",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Asks the gate whether `next` may be sent.
+    pub fn admit(&self, next: &Outgoing) -> Result<()> {
+        match &self.gate {
+            Some(gate) => gate(next),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Scales `v` to unit length in place (no-op for the zero vector).

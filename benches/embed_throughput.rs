@@ -1,0 +1,118 @@
+//! Throughput of the local embedder: texts per second on ~200-word-piece passages.
+//!
+//! Figures, not pass/fail. Usage:
+//!
+//! ```text
+//! cargo bench --bench embed_throughput -- [--n 256] [--tokens 200] [--batch 32]
+//!     [--corpus corpus.jsonl] [--model DIR] [--dump passages.json]
+//! ```
+//!
+//! Passages are the first `--n` documents of a BEIR-style `corpus.jsonl` (default
+//! `../shared/data/scifact/corpus.jsonl`, or `$SIFT_BENCH_CORPUS`) with at least
+//! `--tokens` word pieces, each cut to its first `--tokens` pieces. `--dump` writes
+//! them as a JSON array so `scripts/bench_embed_python.py` embeds the same texts.
+//! The model comes from `--model`, else `$SIFT_MODEL_DIR`, else the default folder.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use sift::embed::local::LocalEmbedder;
+use sift::embed::Embedder;
+
+struct Args {
+    n: usize,
+    tokens: usize,
+    batch: usize,
+    corpus: PathBuf,
+    model: Option<PathBuf>,
+    dump: Option<PathBuf>,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        n: 256,
+        tokens: 200,
+        batch: 32,
+        corpus: std::env::var_os("SIFT_BENCH_CORPUS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/scifact/corpus.jsonl")
+            }),
+        model: None,
+        dump: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--n" => args.n = value().parse().expect("--n takes a number"),
+            "--tokens" => args.tokens = value().parse().expect("--tokens takes a number"),
+            "--batch" => args.batch = value().parse().expect("--batch takes a number"),
+            "--corpus" => args.corpus = value().into(),
+            "--model" => args.model = Some(value().into()),
+            "--dump" => args.dump = Some(value().into()),
+            _ => {} // cargo bench passes --bench; ignore what we don't know
+        }
+    }
+    args
+}
+
+/// The first `n` corpus texts with at least `tokens` word pieces, cut to `tokens`.
+fn passages(args: &Args, tokenizer: &tokenizers::Tokenizer) -> Vec<String> {
+    let file = std::fs::File::open(&args.corpus)
+        .unwrap_or_else(|e| panic!("{}: {e} (set --corpus or SIFT_BENCH_CORPUS)", args.corpus.display()));
+    let mut out = Vec::new();
+    for line in std::io::BufReader::new(file).lines() {
+        let doc: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        let text = doc["text"].as_str().unwrap_or_default();
+        let enc = tokenizer.encode(text, false).unwrap();
+        if enc.len() < args.tokens {
+            continue;
+        }
+        let end = enc.get_offsets()[args.tokens - 1].1;
+        out.push(text[..end].to_string());
+        if out.len() == args.n {
+            break;
+        }
+    }
+    out
+}
+
+fn main() {
+    let args = parse_args();
+    let dir = sift::model::resolve_model_dir(args.model.as_deref())
+        .expect("no model: pass --model DIR, set SIFT_MODEL_DIR, or run `sift model fetch`");
+
+    let started = Instant::now();
+    let embedder = LocalEmbedder::load(&dir).unwrap();
+    let load_s = started.elapsed().as_secs_f64();
+
+    let mut tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
+    tokenizer.with_truncation(None).unwrap();
+    tokenizer.with_padding(None);
+    let texts = passages(&args, &tokenizer);
+    if let Some(path) = &args.dump {
+        std::fs::write(path, serde_json::to_string(&texts).unwrap()).unwrap();
+    }
+    let mean_tokens =
+        texts.iter().map(|t| embedder.count_tokens(t)).sum::<usize>() as f64 / texts.len() as f64;
+
+    // Warm up (thread pool, allocator) on one batch.
+    embedder.embed_documents(&texts[..args.batch.min(texts.len())]).unwrap();
+
+    let started = Instant::now();
+    for batch in texts.chunks(args.batch) {
+        let vectors = embedder.embed_documents(batch).unwrap();
+        assert_eq!(vectors.len(), batch.len());
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "sift local embedder: {} passages, {mean_tokens:.1} word pieces on average, batch {}, {} threads",
+        texts.len(),
+        args.batch,
+        std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into())
+    );
+    println!("model load: {load_s:.2} s");
+    println!("{:.1} texts/s ({secs:.2} s)", texts.len() as f64 / secs);
+}

@@ -1,0 +1,209 @@
+//! Cutting a note into chunks the embedder can read whole.
+//!
+//! Chunks are sized in the local model's word pieces (its tokenizer ships inside
+//! the binary, so chunking works before any model is downloaded). Every chunk
+//! keeps its byte range, line range and heading path; the text sent to the
+//! embedder is the chunk prefixed with the note's content title and heading path.
+//! A chunk plus its prefix never exceeds [`MAX_EMBED_TOKENS`]: the embedder never
+//! has to truncate.
+
+use std::sync::OnceLock;
+
+use sha2::{Digest, Sha256};
+use text_splitter::{ChunkConfig, MarkdownSplitter, TextSplitter};
+use tokenizers::Tokenizer;
+
+use crate::note::NoteInfo;
+
+/// Word pieces the local model reads, special tokens excluded (256 - [CLS] - [SEP]).
+pub const MAX_EMBED_TOKENS: usize = 254;
+/// Largest chunk body in word pieces; the rest of the budget is for the prefix.
+pub const MAX_CHUNK_TOKENS: usize = 200;
+/// Chunks aim to be at least this big when the text allows.
+pub const MIN_CHUNK_TOKENS: usize = 64;
+
+/// One piece of a note.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    /// Position in the note, from 0.
+    pub seq: usize,
+    /// Byte range in the note file.
+    pub byte_start: usize,
+    /// End of the byte range (exclusive).
+    pub byte_end: usize,
+    /// First line (1-based).
+    pub line_start: usize,
+    /// Last line (1-based, inclusive).
+    pub line_end: usize,
+    /// Headings in effect at the chunk start, outermost first.
+    pub heading_path: Vec<String>,
+    /// The chunk's own text (a slice of the note).
+    pub body: String,
+    /// What the embedder sees: prefix + body.
+    pub embed_text: String,
+    /// SHA-256 of `embed_text`: the embedding cache key.
+    pub embed_hash: [u8; 32],
+}
+
+/// The word-piece tokenizer of all-MiniLM-L6-v2 without truncation or padding.
+pub fn word_piece_tokenizer() -> &'static Tokenizer {
+    static TOKENIZER: OnceLock<Tokenizer> = OnceLock::new();
+    TOKENIZER.get_or_init(|| {
+        let json = include_bytes!("../assets/minilm-tokenizer.json");
+        let mut tokenizer = Tokenizer::from_bytes(json).expect("bundled tokenizer.json is valid");
+        // tokenizer.json hard-codes truncation and padding at 128; we size chunks
+        // ourselves and must see true lengths.
+        tokenizer
+            .with_truncation(None)
+            .expect("disabling truncation cannot fail");
+        tokenizer.with_padding(None);
+        tokenizer
+    })
+}
+
+/// Word pieces in `text`, special tokens excluded.
+pub fn count_word_pieces(text: &str) -> usize {
+    word_piece_tokenizer()
+        .encode_fast(text, false)
+        .map_or(0, |e| e.len())
+}
+
+/// Chunks `text` (the whole note file). `markdown` selects the Markdown splitter.
+pub fn chunk_note(text: &str, info: &NoteInfo, markdown: bool) -> Vec<Chunk> {
+    let body_start = info.body_start.min(text.len());
+    let body = &text[body_start..];
+    let config = ChunkConfig::new(MIN_CHUNK_TOKENS..MAX_CHUNK_TOKENS)
+        .with_sizer(word_piece_tokenizer())
+        .with_trim(true);
+    let pieces: Vec<(usize, &str)> = if markdown {
+        MarkdownSplitter::new(config).chunk_indices(body).collect()
+    } else {
+        TextSplitter::new(config).chunk_indices(body).collect()
+    };
+    let lines = LineIndex::new(text);
+    pieces
+        .into_iter()
+        .filter(|(_, piece)| !piece.trim().is_empty())
+        .enumerate()
+        .map(|(seq, (offset, piece))| {
+            let byte_start = body_start + offset;
+            let byte_end = byte_start + piece.len();
+            let heading_path = info.heading_path_at(byte_start);
+            let prefix = embed_prefix(info.content_title.as_deref(), &heading_path);
+            let embed_text = if prefix.is_empty() {
+                piece.to_string()
+            } else {
+                format!("{prefix}\n\n{piece}")
+            };
+            let embed_hash = Sha256::digest(embed_text.as_bytes()).into();
+            Chunk {
+                seq,
+                byte_start,
+                byte_end,
+                line_start: lines.line_at(byte_start),
+                line_end: lines.line_at(byte_end.saturating_sub(1).max(byte_start)),
+                heading_path,
+                body: piece.to_string(),
+                embed_text,
+                embed_hash,
+            }
+        })
+        .collect()
+}
+
+/// Title and heading path joined, clipped to the word pieces left after the body.
+///
+/// Only content-derived text goes in: a title taken from the file name would make
+/// a rename change every chunk's embedding.
+fn embed_prefix(title: Option<&str>, heading_path: &[String]) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    if let Some(t) = title {
+        parts.push(t);
+    }
+    for h in heading_path {
+        if parts.last() != Some(&h.as_str()) {
+            parts.push(h);
+        }
+    }
+    let prefix = parts.join(" > ");
+    let budget = MAX_EMBED_TOKENS - MAX_CHUNK_TOKENS;
+    let Ok(encoding) = word_piece_tokenizer().encode_fast(prefix.as_str(), false) else {
+        return String::new();
+    };
+    if encoding.len() <= budget {
+        return prefix;
+    }
+    let cut = encoding.get_offsets()[budget - 1].1;
+    prefix[..cut].to_string()
+}
+
+/// Byte offset to line number, by binary search over newline positions.
+pub struct LineIndex {
+    newlines: Vec<usize>,
+}
+
+impl LineIndex {
+    /// Indexes the newlines of `text`.
+    pub fn new(text: &str) -> Self {
+        LineIndex {
+            newlines: memchr_newlines(text),
+        }
+    }
+
+    /// 1-based line of byte `offset`.
+    pub fn line_at(&self, offset: usize) -> usize {
+        self.newlines.partition_point(|&nl| nl < offset) + 1
+    }
+}
+
+fn memchr_newlines(text: &str) -> Vec<usize> {
+    text.bytes()
+        .enumerate()
+        .filter(|(_, b)| *b == b'\n')
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::note::parse_note;
+
+    #[test]
+    fn chunks_fit_the_model_and_keep_ranges() {
+        let mut text = String::from("---\ntitle: Long note\n---\n# Intro\n");
+        for i in 0..60 {
+            text.push_str(&format!(
+                "## Section {i}\nParagraph {i} talks about photosynthesis, chlorophyll and the Calvin cycle in some detail, sentence after sentence.\n\n"
+            ));
+        }
+        let info = parse_note(&text, true);
+        let chunks = chunk_note(&text, &info, true);
+        assert!(chunks.len() > 3);
+        for c in &chunks {
+            assert!(count_word_pieces(&c.embed_text) <= MAX_EMBED_TOKENS);
+            assert_eq!(&text[c.byte_start..c.byte_end], c.body);
+            assert!(c.embed_text.starts_with("Long note > Intro"));
+            assert!(c.line_start <= c.line_end);
+            assert_eq!(text[..c.byte_start].matches('\n').count() + 1, c.line_start);
+        }
+    }
+
+    #[test]
+    fn huge_prefix_is_clipped_not_the_body() {
+        let title = "word ".repeat(400);
+        let text = format!("# {title}\nbody text here\n");
+        let info = parse_note(&text, true);
+        let chunks = chunk_note(&text, &info, true);
+        for c in &chunks {
+            assert!(count_word_pieces(&c.embed_text) <= MAX_EMBED_TOKENS);
+            assert!(c.embed_text.ends_with(&c.body));
+        }
+    }
+
+    #[test]
+    fn truncation_is_disabled() {
+        let text = "token ".repeat(500);
+        assert_eq!(count_word_pieces(&text), 500);
+    }
+}

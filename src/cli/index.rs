@@ -1,0 +1,88 @@
+//! `sift index [FOLDER]`
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Result;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use sift::{Phase, Progress};
+
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// Folder to index (added to the indexed folders); all indexed folders if omitted.
+    pub folder: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
+    let engine = super::open_engine(data_dir, true)?;
+    let folders = match &args.folder {
+        Some(folder) => vec![engine.add_folder(folder)?],
+        None => engine.settings().folders,
+    };
+    if folders.is_empty() {
+        anyhow::bail!("no folder to index: run `sift index <folder>`");
+    }
+    let bar = ProgressBar::new(0);
+    if args.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let progress = |p: &Progress| draw(&bar, p);
+    let cancel = AtomicBool::new(false);
+    let report = engine.index_paths(&folders, &progress, &cancel);
+    bar.finish_and_clear();
+    let report = report?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "indexed {} notes ({} unchanged, {} removed) in {:.1}s; {} chunks embedded, {} from cache",
+        report.notes_indexed,
+        report.notes_unchanged,
+        report.notes_removed,
+        report.elapsed_ms as f64 / 1000.0,
+        report.chunks_embedded,
+        report.chunks_from_cache,
+    );
+    if report.chunks_without_vectors > 0 {
+        println!(
+            "{} chunks have no vectors yet (keyword search only): run `sift model fetch`, then `sift index`",
+            report.chunks_without_vectors
+        );
+    }
+    if !report.skipped.is_empty() {
+        println!("skipped {} files:", report.skipped.len());
+        for (path, reason) in report.skipped.iter().take(20) {
+            println!("  {path}: {reason}");
+        }
+        if report.skipped.len() > 20 {
+            println!("  … see `sift status --files`");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn draw(bar: &ProgressBar, p: &Progress) {
+    let (label, done, total) = match p.phase {
+        Phase::Scanning => ("scanning", 0, 0),
+        Phase::Indexing => ("reading notes", p.files_done, p.files_total),
+        Phase::Embedding => ("embedding chunks", p.chunks_done, p.chunks_total),
+        Phase::Saving => ("saving", 0, 0),
+        Phase::Done => return,
+    };
+    if bar.length() != Some(total as u64) {
+        bar.set_length(total as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{msg:18} [{bar:40}] {pos}/{len} {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+    }
+    bar.set_message(label);
+    bar.set_position(done as u64);
+}

@@ -1,0 +1,83 @@
+//! Command-line parsing and dispatch. Each subcommand lives in its own file and
+//! calls one or two engine methods.
+
+mod index;
+mod model;
+mod search;
+mod status;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use sift::embed::Embedder;
+use sift::{Engine, ErrorKind, Settings};
+
+/// Search a folder of notes by meaning and by keywords.
+#[derive(Debug, Parser)]
+#[command(name = "sift", version, about)]
+pub struct Cli {
+    /// Data folder (index, settings); default: the per-user data folder or SIFT_DATA_DIR.
+    #[arg(long, global = true, env = "SIFT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Index a notes folder (added to the indexed folders), or all of them.
+    Index(index::IndexArgs),
+    /// Search the indexed notes.
+    Search(search::SearchArgs),
+    /// Notes related in meaning to a note.
+    Related(search::RelatedArgs),
+    /// What is indexed.
+    Status(status::StatusArgs),
+    /// Manage the local embedding model.
+    Model {
+        #[command(subcommand)]
+        command: model::ModelCommand,
+    },
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let data_dir = cli.data_dir.unwrap_or_else(sift::config::default_data_dir);
+    match cli.command {
+        Command::Index(args) => index::run(&data_dir, args),
+        Command::Search(args) => search::run_search(&data_dir, args),
+        Command::Related(args) => search::run_related(&data_dir, args),
+        Command::Status(args) => status::run(&data_dir, args),
+        Command::Model { command } => model::run(command),
+    }
+}
+
+/// Opens the engine with the configured embedder; without one (no model, no
+/// key) it opens keyword-only and says why on stderr, once.
+pub fn open_engine(data_dir: &Path, need_embedder: bool) -> Result<Engine> {
+    std::fs::create_dir_all(data_dir)?;
+    let settings = Settings::load(data_dir)?;
+    let embedder = if need_embedder {
+        load_embedder(&settings)
+    } else {
+        None
+    };
+    Ok(Engine::open_with(data_dir, settings, embedder)?)
+}
+
+fn load_embedder(settings: &Settings) -> Option<Arc<dyn Embedder>> {
+    match sift::embed::build_embedder(&settings.provider, &sift::keys::KeyStore::os()) {
+        Ok(embedder) => Some(embedder),
+        Err(err) => {
+            if err.kind() == ErrorKind::ModelMissing {
+                eprintln!("note: {err}");
+            } else {
+                eprintln!("note: meaning search is off: {err}");
+            }
+            None
+        }
+    }
+}

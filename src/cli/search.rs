@@ -1,0 +1,170 @@
+//! `sift search QUERY` and `sift related NOTE`
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+use serde_json::json;
+use sift::{Hit, Mode, Query};
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// What to look for (words, "quoted phrases", or a question).
+    #[arg(required = true)]
+    pub query: Vec<String>,
+    /// hybrid (default), keyword or semantic.
+    #[arg(long, default_value = "hybrid")]
+    pub mode: Mode,
+    /// Keyword share of hybrid ranking, 0..1 (default: the setting, 0.5).
+    #[arg(long)]
+    pub keyword_weight: Option<f32>,
+    /// Only notes under this folder (relative to the indexed folder).
+    #[arg(long)]
+    pub folder: Option<String>,
+    /// Only notes with this tag (repeatable: all must match).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Only notes modified on or after this date (YYYY-MM-DD).
+    #[arg(long)]
+    pub after: Option<String>,
+    /// Only notes modified on or before this date (YYYY-MM-DD).
+    #[arg(long)]
+    pub before: Option<String>,
+    /// Only this file type (repeatable), e.g. md, txt.
+    #[arg(long = "ext")]
+    pub exts: Vec<String>,
+    /// Most notes to show.
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+    /// Print one JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RelatedArgs {
+    /// A note file inside an indexed folder.
+    pub note: PathBuf,
+    /// Most notes to show.
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+    /// Print one JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run_search(data_dir: &Path, args: SearchArgs) -> Result<ExitCode> {
+    let engine = super::open_engine(data_dir, args.mode != Mode::Keyword)?;
+    let query = Query {
+        text: args.query.join(" "),
+        mode: args.mode,
+        limit: args.limit,
+        keyword_weight: args.keyword_weight,
+        folder: args.folder,
+        tags: args.tags,
+        exts: args.exts,
+        after: args.after,
+        before: args.before,
+    };
+    let results = engine.search(&query)?;
+    if args.json {
+        let hits: Vec<_> = results.hits.iter().map(hit_json).collect();
+        let doc = json!({
+            "query": query.text,
+            "mode": results.mode,
+            "took_ms": results.took_ms,
+            "warning": results.warning,
+            "hits": hits,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(warning) = &results.warning {
+        eprintln!("note: {warning}");
+    }
+    if results.hits.is_empty() {
+        println!("no notes match");
+    }
+    print_hits(&results.hits);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_related(data_dir: &Path, args: RelatedArgs) -> Result<ExitCode> {
+    let engine = super::open_engine(data_dir, true)?;
+    let hits = engine.related(&args.note, args.limit)?;
+    if args.json {
+        let hits: Vec<_> = hits.iter().map(hit_json).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "hits": hits }))?
+        );
+    } else {
+        print_hits(&hits);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn hit_json(hit: &Hit) -> serde_json::Value {
+    let snippet: String = hit.snippet.iter().map(|p| p.text.as_str()).collect();
+    let mut highlights = Vec::new();
+    let mut at = 0;
+    for part in &hit.snippet {
+        if part.highlight {
+            highlights.push([at, at + part.text.len()]);
+        }
+        at += part.text.len();
+    }
+    json!({
+        "path": hit.path,
+        "root": hit.root,
+        "title": hit.title,
+        "heading_path": hit.heading_path,
+        "line": hit.line,
+        "score": hit.score,
+        "keyword_rank": hit.keyword_rank,
+        "vector_similarity": hit.vector_similarity,
+        "snippet": snippet,
+        "highlights": highlights,
+        "tags": hit.tags,
+        "modified": hit.modified,
+        "ext": hit.ext,
+    })
+}
+
+fn print_hits(hits: &[Hit]) {
+    let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    for (i, hit) in hits.iter().enumerate() {
+        let headings = if hit.heading_path.is_empty() {
+            String::new()
+        } else {
+            format!(" › {}", hit.heading_path.join(" › "))
+        };
+        println!(
+            "{:>2}. {}{}  ({}:{})",
+            i + 1,
+            hit.title,
+            headings,
+            hit.path,
+            hit.line
+        );
+        let snippet: String = hit
+            .snippet
+            .iter()
+            .map(|p| match (p.highlight, color) {
+                (true, true) => format!("\x1b[1;33m{}\x1b[0m", p.text),
+                (true, false) => format!("[{}]", p.text),
+                _ => p.text.clone(),
+            })
+            .collect();
+        println!("    {snippet}");
+        let mut why = Vec::new();
+        if let Some(rank) = hit.keyword_rank {
+            why.push(format!("keyword #{rank}"));
+        }
+        if let Some(sim) = hit.vector_similarity {
+            why.push(format!("similarity {sim:.2}"));
+        }
+        println!("    score {:.4} ({})", hit.score, why.join(", "));
+    }
+}

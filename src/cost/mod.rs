@@ -1,0 +1,230 @@
+//! What remote embedding costs: token counts, the price table, the usage ledger,
+//! dry-run estimates and the budget cap.
+//!
+//! The indexer's loop, for each run:
+//! 1. look texts up in the embedding cache; the misses are what would be sent;
+//! 2. `--dry-run`: print [`estimate`] of the misses and stop;
+//! 3. with a cap: build a [`Budget`] and pass [`Budget::gate`] in the
+//!    [`RunControl`](crate::embed::RunControl) of
+//!    [`Embedder::embed_documents_with`](crate::embed::Embedder::embed_documents_with):
+//!    it refuses the first request that would cross the cap, before it is sent;
+//! 4. after each delivered batch (and once for the cache hits) call
+//!    [`record_usage`], which books what the embedder really sent.
+
+pub mod ledger;
+pub mod prices;
+pub mod tokens;
+
+use std::sync::{Arc, Mutex};
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+pub use ledger::{CostRow, CostSummary, LedgerEntry, UsageLedger};
+pub use prices::PriceTable;
+
+use crate::embed::{Embedder, Gate, Outgoing, Usage};
+use crate::error::{Error, ErrorKind, Result};
+
+/// What an index run would send after the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Estimate {
+    /// Chunks to embed.
+    pub chunks: usize,
+    /// Their tokens, as the embedder counts them.
+    pub tokens: u64,
+    /// What they would cost, USD; `None` when the model has no price in the table.
+    pub dollars: Option<f64>,
+}
+
+/// What sending `texts_to_send` (the cache misses) to `embedder` would cost.
+pub fn estimate(
+    texts_to_send: &[String],
+    embedder: &dyn Embedder,
+    prices: &PriceTable,
+) -> Estimate {
+    let tokens = texts_to_send
+        .iter()
+        .map(|t| embedder.count_tokens(t) as u64)
+        .sum();
+    Estimate {
+        chunks: texts_to_send.len(),
+        tokens,
+        dollars: prices.dollars(embedder.provider(), embedder.model(), tokens),
+    }
+}
+
+/// Books in the ledger, for today, what `embedder` sent since the last call
+/// ([`Embedder::take_usage`]) and the texts served from the cache instead.
+///
+/// Returns what was booked. A model with no price is booked at $0 (and
+/// [`estimate`] reports its price as unknown).
+pub fn record_usage<S: AsRef<str>>(
+    ledger: &UsageLedger<'_>,
+    day: NaiveDate,
+    embedder: &dyn Embedder,
+    prices: &PriceTable,
+    cache_hits: &[S],
+) -> Result<LedgerEntry> {
+    let entry = ledger_entry(embedder, prices, embedder.take_usage(), cache_hits);
+    ledger.record(day, embedder.provider(), embedder.model(), &entry)?;
+    Ok(entry)
+}
+
+/// The ledger entry for `usage` and `cache_hits` of `embedder`, without booking it.
+pub fn ledger_entry<S: AsRef<str>>(
+    embedder: &dyn Embedder,
+    prices: &PriceTable,
+    usage: Usage,
+    cache_hits: &[S],
+) -> LedgerEntry {
+    let (provider, model) = (embedder.provider(), embedder.model());
+    let hit_tokens: u64 = cache_hits
+        .iter()
+        .map(|t| embedder.count_tokens(t.as_ref()) as u64)
+        .sum();
+    LedgerEntry {
+        requests: usage.requests,
+        tokens_sent: usage.tokens_sent,
+        dollars: prices
+            .dollars(provider, model, usage.tokens_sent)
+            .unwrap_or(0.0),
+        cache_hits: cache_hits.len() as u64,
+        cache_hit_tokens: hit_tokens,
+        dollars_saved: prices.dollars(provider, model, hit_tokens).unwrap_or(0.0),
+    }
+}
+
+/// A spending cap for one embedder: refuses any request that would take spending
+/// over the cap, before it is sent.
+///
+/// Requests are reserved at the price table's rate as they are admitted, so
+/// concurrent requests cannot overshoot together.
+#[derive(Debug)]
+pub struct Budget {
+    cap: f64,
+    spent_before: f64,
+    period: String,
+    label: String,
+    usd_per_million: f64,
+    reserved: Mutex<f64>,
+}
+
+impl Budget {
+    /// A cap of `cap_usd` on all spending this month (as the ledger has it on
+    /// `today`), for a run of `embedder`.
+    pub fn monthly(
+        ledger: &UsageLedger<'_>,
+        today: NaiveDate,
+        cap_usd: f64,
+        embedder: &dyn Embedder,
+        prices: &PriceTable,
+    ) -> Result<Arc<Budget>> {
+        let spent = ledger.spent_since(ledger::month_start(today))?;
+        Self::new(cap_usd, spent, "this month", embedder, prices)
+    }
+
+    /// A cap of `cap_usd` given `spent_usd` already spent in `period`
+    /// (e.g. `"this run"` with 0).
+    pub fn new(
+        cap_usd: f64,
+        spent_usd: f64,
+        period: &str,
+        embedder: &dyn Embedder,
+        prices: &PriceTable,
+    ) -> Result<Arc<Budget>> {
+        let (provider, model) = (embedder.provider(), embedder.model());
+        let usd_per_million = prices.per_million(provider, model).ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "no price is known for {provider}/{model}, so the budget cap cannot be \
+                     enforced: add it with `sift cost set-price {provider}/{model} <usd per \
+                     million tokens>` (or edit prices.json in the data folder)"
+                ),
+            )
+        })?;
+        Ok(Arc::new(Budget {
+            cap: cap_usd,
+            spent_before: spent_usd,
+            period: period.to_string(),
+            label: format!("{provider}/{model}"),
+            usd_per_million,
+            reserved: Mutex::new(0.0),
+        }))
+    }
+
+    /// Dollars left under the cap, after what this budget admitted so far.
+    pub fn remaining(&self) -> f64 {
+        let reserved = *self.reserved.lock().unwrap_or_else(|e| e.into_inner());
+        (self.cap - self.spent_before - reserved).max(0.0)
+    }
+
+    /// Admits (and reserves) `next`, or refuses it with `BudgetExceeded`.
+    pub fn admit(&self, next: &Outgoing) -> Result<()> {
+        let cost = self.usd_per_million * next.tokens as f64 / 1_000_000.0;
+        let mut reserved = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
+        let after = self.spent_before + *reserved + cost;
+        // A hair of tolerance so float noise never stops a run exactly at the cap.
+        if after > self.cap + 1e-12 {
+            return Err(Error::new(
+                ErrorKind::BudgetExceeded,
+                format!(
+                    "stopped before exceeding your budget: the next request to {} ({} chunks, \
+                     {} tokens, {}) would bring spending {} to {}, over the cap of {}. \
+                     Everything embedded so far is saved; raise the cap, or run `sift index` \
+                     again when the cap allows, and it resumes where it stopped",
+                    self.label,
+                    next.texts,
+                    next.tokens,
+                    format_usd(cost),
+                    self.period,
+                    format_usd(after),
+                    format_usd(self.cap),
+                ),
+            ));
+        }
+        *reserved += cost;
+        Ok(())
+    }
+
+    /// This budget as a [`RunControl`](crate::embed::RunControl) gate.
+    pub fn gate(self: &Arc<Self>) -> Gate {
+        let me = Arc::clone(self);
+        Arc::new(move |next: &Outgoing| me.admit(next))
+    }
+
+    /// Refuses a whole run up front when even its estimate alone is over what
+    /// is left (for `--dry-run` reports; a real run stops at the cap instead).
+    pub fn fits(&self, estimate: &Estimate) -> bool {
+        estimate
+            .dollars
+            .is_none_or(|d| d <= self.remaining() + 1e-12)
+    }
+}
+
+/// Dollars for people: `$0.13`, `$0.0004`, `$0.000002`.
+pub fn format_usd(usd: f64) -> String {
+    if usd == 0.0 {
+        "$0.00".to_string()
+    } else if usd >= 1.0 {
+        format!("${usd:.2}")
+    } else if usd >= 0.0001 {
+        format!("${usd:.4}")
+    } else {
+        format!("${usd:.6}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usd_formatting() {
+        assert_eq!(format_usd(0.0), "$0.00");
+        assert_eq!(format_usd(12.345), "$12.35");
+        assert_eq!(format_usd(0.13), "$0.1300");
+        assert_eq!(format_usd(0.000002), "$0.000002");
+    }
+}

@@ -1,0 +1,496 @@
+//! Indexing: note files -> chunks in SQLite (keyword-searchable at once) ->
+//! vectors for chunks that lack them (from the cache, else the embedder).
+//!
+//! Two stages, both resumable because their work list is derived from the store:
+//! 1. [`sync_root`] makes SQLite match the folder: new and changed notes are
+//!    marked `pending`, then read, chunked and written one batch transaction at a
+//!    time (readers see whole notes or none); deleted notes leave.
+//! 2. [`embed_missing`] embeds chunks whose text has no cached vector, caches
+//!    each batch before using it, and adds vectors to the index. A crash loses at
+//!    most the batch in flight; nothing cached is ever requested again.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::RwLock;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::chunk::{chunk_note, Chunk};
+use crate::config::Settings;
+use crate::embed::Embedder;
+use crate::error::{Error, ErrorKind, Result};
+use crate::note::{display_title, parse_note, read_note_text, ReadFailure};
+use crate::scan::{scan_folder, ScannedFile, SkippedFile};
+use crate::store::{tables, NoteContent, NoteRow, Store};
+use crate::vectors::VectorIndex;
+
+/// Files read and chunked per write transaction.
+const FILE_BATCH: usize = 64;
+/// Chunks sent to the embedder per call.
+const EMBED_BATCH: usize = 128;
+/// Save the vector index at least this often during long runs.
+const SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Where an index run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Walking folders.
+    Scanning,
+    /// Reading and chunking notes.
+    Indexing,
+    /// Computing vectors.
+    Embedding,
+    /// Writing the vector index.
+    Saving,
+    /// Finished.
+    Done,
+}
+
+/// Progress of an index run, reported through one callback.
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress {
+    /// Current phase.
+    pub phase: Phase,
+    /// Notes read so far in this run.
+    pub files_done: usize,
+    /// Notes to read in this run.
+    pub files_total: usize,
+    /// Chunks given vectors so far.
+    pub chunks_done: usize,
+    /// Chunks needing vectors in this run.
+    pub chunks_total: usize,
+    /// The file or step being worked on.
+    pub current: Option<String>,
+    /// Time since the run started.
+    pub elapsed_ms: u64,
+    /// Estimated time left, once there is a basis for it.
+    pub eta_ms: Option<u64>,
+}
+
+/// What an index run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IndexReport {
+    /// Note files found.
+    pub files_seen: usize,
+    /// Notes read and (re)chunked.
+    pub notes_indexed: usize,
+    /// Notes whose content was unchanged.
+    pub notes_unchanged: usize,
+    /// Notes removed because their files are gone.
+    pub notes_removed: usize,
+    /// Files skipped, with reasons.
+    pub skipped: Vec<(String, String)>,
+    /// Chunks whose text went to the embedder.
+    pub chunks_embedded: usize,
+    /// Chunks whose vector came from the cache.
+    pub chunks_from_cache: usize,
+    /// Chunks still without a vector (no model, or stopped early).
+    pub chunks_without_vectors: usize,
+    /// Wall time.
+    pub elapsed_ms: u64,
+}
+
+/// Shared pieces an index run works with.
+pub(crate) struct IndexContext<'a> {
+    pub store: &'a Store,
+    pub vectors: &'a RwLock<Option<VectorIndex>>,
+    pub embedder: Option<&'a dyn Embedder>,
+    pub settings: &'a Settings,
+    pub progress: &'a dyn Fn(&Progress),
+    pub cancel: &'a AtomicBool,
+    pub started: Instant,
+}
+
+impl IndexContext<'_> {
+    fn report(
+        &self,
+        phase: Phase,
+        files: (usize, usize),
+        chunks: (usize, usize),
+        current: Option<String>,
+    ) {
+        let elapsed = self.started.elapsed();
+        let (done, total) = if phase == Phase::Embedding {
+            chunks
+        } else {
+            files
+        };
+        let eta_ms = (done > 0 && total > done)
+            .then(|| (elapsed.as_millis() as f64 * (total - done) as f64 / done as f64) as u64);
+        (self.progress)(&Progress {
+            phase,
+            files_done: files.0,
+            files_total: files.1,
+            chunks_done: chunks.0,
+            chunks_total: chunks.1,
+            current,
+            elapsed_ms: elapsed.as_millis() as u64,
+            eta_ms,
+        });
+    }
+
+    fn check_cancel(&self) -> Result<()> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(Error::new(
+                ErrorKind::Cancelled,
+                "indexing stopped; finished work is kept and the next run resumes",
+            ));
+        }
+        Ok(())
+    }
+
+    fn with_vectors<T>(&self, f: impl FnOnce(&mut VectorIndex) -> Result<T>) -> Result<Option<T>> {
+        let mut guard = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+        guard.as_mut().map(f).transpose()
+    }
+}
+
+/// A note read and chunked, ready to be written.
+enum Prepared {
+    Note {
+        content: NoteContent,
+        chunks: Vec<Chunk>,
+    },
+    Skipped(String),
+    Vanished,
+}
+
+/// Stage 1: makes the store match the files under `root`.
+pub(crate) fn sync_root(
+    ctx: &IndexContext<'_>,
+    root: &Path,
+    report: &mut IndexReport,
+) -> Result<()> {
+    ctx.report(
+        Phase::Scanning,
+        (0, 0),
+        (0, 0),
+        Some(root.display().to_string()),
+    );
+    if !root.is_dir() {
+        return Err(Error::new(
+            ErrorKind::BadPath,
+            format!("{} is not a folder that can be read", root.display()),
+        ));
+    }
+    let scan = scan_folder(root, &ctx.settings.scan);
+    report.files_seen += scan.files.len();
+
+    let (root_id, existing) = {
+        let conn = ctx.store.writer();
+        let root_id = tables::ensure_root(&conn, root)?;
+        (root_id, tables::notes_of_root(&conn, root_id)?)
+    };
+    let seen: HashSet<&str> = scan
+        .files
+        .iter()
+        .map(|f| f.rel_path.as_str())
+        .chain(scan.skipped.iter().map(|s| s.rel_path.as_str()))
+        .collect();
+    let todo: Vec<&ScannedFile> = scan
+        .files
+        .iter()
+        .filter(|f| {
+            existing.get(&f.rel_path).is_none_or(|n| {
+                n.state != "indexed" || n.size != f.size || n.mtime_ns != f.mtime_ns
+            })
+        })
+        .collect();
+    report.notes_unchanged += scan.files.len() - todo.len();
+
+    // One transaction: forget deleted files, record scan skips, queue the work.
+    {
+        let mut conn = ctx.store.writer();
+        let tx = conn.transaction()?;
+        for (rel_path, row) in &existing {
+            if !seen.contains(rel_path.as_str()) {
+                tables::delete_note(&tx, row.id)?;
+                report.notes_removed += 1;
+            }
+        }
+        for skip in &scan.skipped {
+            record_skip(&tx, root_id, skip, existing.get(&skip.rel_path))?;
+            report
+                .skipped
+                .push((skip.rel_path.clone(), skip.reason.clone()));
+        }
+        for f in &todo {
+            tables::upsert_state(
+                &tx,
+                root_id,
+                &f.rel_path,
+                &f.ext,
+                f.size,
+                f.mtime_ns,
+                "pending",
+                None,
+            )?;
+        }
+        tx.commit()?;
+    }
+    sync_vectors(ctx, &[])?;
+
+    let total = todo.len();
+    for (batch_no, batch) in todo.chunks(FILE_BATCH).enumerate() {
+        ctx.check_cancel()?;
+        let done = batch_no * FILE_BATCH;
+        ctx.report(
+            Phase::Indexing,
+            (done, total),
+            (0, 0),
+            batch.first().map(|f| f.rel_path.clone()),
+        );
+        let max_bytes = ctx.settings.scan.max_file_bytes;
+        let prepared: Vec<Prepared> = batch.par_iter().map(|f| prepare(f, max_bytes)).collect();
+        let new_ids = write_batch(ctx, root_id, batch, prepared, &existing, report)?;
+        sync_vectors(ctx, &new_ids)?;
+    }
+    ctx.report(Phase::Indexing, (total, total), (0, 0), None);
+    Ok(())
+}
+
+/// Reads, parses and chunks one file (no store access: runs in parallel).
+fn prepare(file: &ScannedFile, max_bytes: u64) -> Prepared {
+    let note = match read_note_text(&file.abs_path, max_bytes) {
+        Ok(note) => note,
+        Err(ReadFailure::Vanished) => return Prepared::Vanished,
+        Err(ReadFailure::Skipped(reason)) => return Prepared::Skipped(reason),
+    };
+    let markdown = file.ext != "txt";
+    let info = parse_note(&note.text, markdown);
+    let chunks = chunk_note(&note.text, &info, markdown);
+    Prepared::Note {
+        content: NoteContent {
+            title: display_title(&info, &file.rel_path),
+            tags: info.tags,
+            aliases: info.aliases,
+            date: info.date,
+            content_hash: note.content_hash,
+        },
+        chunks,
+    }
+}
+
+/// Writes one batch of prepared notes in one transaction; returns new chunk ids.
+fn write_batch(
+    ctx: &IndexContext<'_>,
+    root_id: i64,
+    files: &[&ScannedFile],
+    prepared: Vec<Prepared>,
+    existing: &HashMap<String, NoteRow>,
+    report: &mut IndexReport,
+) -> Result<Vec<i64>> {
+    let now = chrono::Utc::now().timestamp();
+    let mut new_ids = Vec::new();
+    let mut conn = ctx.store.writer();
+    let tx = conn.transaction()?;
+    for (file, prepared) in files.iter().zip(prepared) {
+        let id = tables::upsert_state(
+            &tx,
+            root_id,
+            &file.rel_path,
+            &file.ext,
+            file.size,
+            file.mtime_ns,
+            "pending",
+            None,
+        )?;
+        match prepared {
+            Prepared::Note { content, chunks } => {
+                let old = existing.get(&file.rel_path);
+                let unchanged = old.is_some_and(|o| {
+                    o.state == "indexed"
+                        && o.content_hash.as_deref() == Some(&content.content_hash[..])
+                });
+                if unchanged {
+                    // Touched but not edited: keep chunks and vectors.
+                    tables::touch_note(&tx, id, file.size, file.mtime_ns)?;
+                    tables::upsert_state(
+                        &tx,
+                        root_id,
+                        &file.rel_path,
+                        &file.ext,
+                        file.size,
+                        file.mtime_ns,
+                        "indexed",
+                        None,
+                    )?;
+                    report.notes_unchanged += 1;
+                } else {
+                    new_ids.extend(tables::replace_chunks(&tx, id, &content.title, &chunks)?);
+                    tables::set_indexed(&tx, id, &content, now)?;
+                    report.notes_indexed += 1;
+                }
+            }
+            Prepared::Skipped(reason) => {
+                tables::delete_chunks_of_note(&tx, id)?;
+                tables::upsert_state(
+                    &tx,
+                    root_id,
+                    &file.rel_path,
+                    &file.ext,
+                    file.size,
+                    file.mtime_ns,
+                    "skipped",
+                    Some(&reason),
+                )?;
+                report.skipped.push((file.rel_path.clone(), reason));
+            }
+            Prepared::Vanished => {
+                tables::delete_note(&tx, id)?;
+                report.notes_removed += 1;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(new_ids)
+}
+
+fn record_skip(
+    conn: &rusqlite::Connection,
+    root_id: i64,
+    skip: &SkippedFile,
+    old: Option<&NoteRow>,
+) -> Result<()> {
+    if skip.rel_path.is_empty() {
+        return Ok(());
+    }
+    if let Some(old) = old {
+        tables::delete_chunks_of_note(conn, old.id)?;
+    }
+    let ext = skip
+        .rel_path
+        .rsplit_once('.')
+        .map_or("", |(_, e)| e)
+        .to_ascii_lowercase();
+    tables::upsert_state(
+        conn,
+        root_id,
+        &skip.rel_path,
+        &ext,
+        0,
+        0,
+        "skipped",
+        Some(&skip.reason),
+    )?;
+    Ok(())
+}
+
+/// Brings the live vector index up to date after a write: replays removals and
+/// adds cached vectors for `new_ids` (renames and repeated text cost nothing).
+pub(crate) fn sync_vectors(ctx: &IndexContext<'_>, new_ids: &[i64]) -> Result<usize> {
+    let Some(embedder) = ctx.embedder else {
+        return Ok(0);
+    };
+    let conn = ctx.store.writer();
+    let rows = tables::chunk_hashes(&conn, new_ids)?;
+    let hashes: Vec<[u8; 32]> = rows.iter().map(|(_, h)| *h).collect();
+    let cached = tables::cached_vectors(&conn, embedder.id(), &hashes)?;
+    let added = ctx.with_vectors(|vi| {
+        vi.apply_removals(&conn)?;
+        let mut added = 0;
+        for (id, hash) in &rows {
+            if let Some(v) = cached.get(hash) {
+                vi.add(*id, v)?;
+                added += 1;
+            }
+        }
+        Ok(added)
+    })?;
+    Ok(added.unwrap_or(0))
+}
+
+/// Stage 2: gives every chunk a vector from the active embedder.
+pub(crate) fn embed_missing(ctx: &IndexContext<'_>, report: &mut IndexReport) -> Result<()> {
+    let Some(embedder) = ctx.embedder else {
+        report.chunks_without_vectors = ctx.store.read(|c| tables::count_chunks(c))? as usize;
+        return Ok(());
+    };
+    let total = ctx
+        .store
+        .read(|c| tables::count_missing_vectors(c, embedder.id()))? as usize;
+    let mut done = 0;
+    let mut after = 0;
+    let mut last_save = Instant::now();
+    ctx.report(Phase::Embedding, (0, 0), (0, total), None);
+    loop {
+        ctx.check_cancel()?;
+        let rows = ctx
+            .store
+            .read(|c| tables::chunks_missing_vectors(c, embedder.id(), after, EMBED_BATCH))?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+
+        // Identical texts are embedded once.
+        let mut unique: Vec<([u8; 32], String)> = Vec::new();
+        let mut seen = HashSet::new();
+        for row in &rows {
+            if seen.insert(row.embed_hash) {
+                unique.push((row.embed_hash, row.embed_text.clone()));
+            }
+        }
+        let texts: Vec<String> = unique.iter().map(|(_, t)| t.clone()).collect();
+        let vectors = embedder.embed_documents(&texts)?;
+        if vectors.len() != texts.len() || vectors.iter().any(|v| v.len() != embedder.dimensions())
+        {
+            return Err(Error::new(
+                ErrorKind::WrongDimensions,
+                format!(
+                    "{} returned vectors of the wrong shape (expected {} of {} dimensions)",
+                    embedder.id(),
+                    texts.len(),
+                    embedder.dimensions()
+                ),
+            ));
+        }
+        report.chunks_embedded += texts.len();
+        report.chunks_from_cache += rows.len() - texts.len();
+
+        // Cache first (durable), then every chunk with these texts gets its vector.
+        let ids = {
+            let mut conn = ctx.store.writer();
+            let tx = conn.transaction()?;
+            let items: Vec<([u8; 32], &[f32])> = unique
+                .iter()
+                .zip(&vectors)
+                .map(|((h, _), v)| (*h, v.as_slice()))
+                .collect();
+            tables::put_vectors(&tx, embedder.id(), &items)?;
+            tx.commit()?;
+            let hashes: Vec<[u8; 32]> = unique.iter().map(|(h, _)| *h).collect();
+            tables::chunks_with_hashes(&conn, &hashes)?
+        };
+        let by_hash: HashMap<[u8; 32], &Vec<f32>> =
+            unique.iter().map(|(h, _)| *h).zip(&vectors).collect();
+        ctx.with_vectors(|vi| {
+            for (id, hash) in &ids {
+                if let Some(v) = by_hash.get(hash) {
+                    vi.add(*id, v)?;
+                }
+            }
+            if last_save.elapsed() > SAVE_EVERY {
+                vi.save()?;
+                last_save = Instant::now();
+            }
+            Ok(())
+        })?;
+        done += rows.len();
+        ctx.report(Phase::Embedding, (0, 0), (done.min(total), total), None);
+    }
+    Ok(())
+}
+
+/// Saves the vector index (end of a run, shutdown).
+pub(crate) fn save_vectors(ctx: &IndexContext<'_>) -> Result<()> {
+    ctx.report(Phase::Saving, (0, 0), (0, 0), None);
+    let conn = ctx.store.writer();
+    ctx.with_vectors(|vi| {
+        vi.apply_removals(&conn)?;
+        vi.save()
+    })?;
+    Ok(())
+}

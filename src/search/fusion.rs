@@ -1,0 +1,282 @@
+//! Ranking notes: candidate chunks from each ranker, reciprocal rank fusion at
+//! the note level, then hits with the best chunk's snippet.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::filter::Filters;
+use super::keyword::{allowed_chunk_ids, keyword_chunks};
+use super::snippet::make_snippet;
+use super::terms::Terms;
+use super::{Hit, Mode};
+use crate::error::Result;
+use crate::store::{tables, StoredChunk};
+use crate::vectors::VectorIndex;
+
+/// The RRF constant: ranks beyond a few dozen barely differ.
+pub const RRF_K: f64 = 60.0;
+
+/// Below this many allowed chunks, filtered vector search is an exact scan.
+const EXACT_SCAN_MAX: usize = 4096;
+
+/// A note's place in the fused ranking.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankedNote {
+    /// Note id.
+    pub note_id: i64,
+    /// Best chunk.
+    pub chunk_id: i64,
+    /// Fused score (higher is better).
+    pub score: f64,
+    /// Rank among keyword results.
+    pub keyword_rank: Option<usize>,
+    /// Best similarity among the note's chunks.
+    pub vector_similarity: Option<f32>,
+}
+
+/// Ranks notes for a query and returns the top `limit` as hits.
+#[allow(clippy::too_many_arguments)]
+pub fn rank_notes(
+    conn: &Connection,
+    vectors: Option<&VectorIndex>,
+    query_vector: Option<&[f32]>,
+    terms: &Terms,
+    filters: &Filters,
+    mode: Mode,
+    limit: usize,
+    keyword_weight: f32,
+) -> Result<Vec<Hit>> {
+    // Chunks, not notes, come back from each ranker: ask for enough to fill `limit`
+    // notes even when several chunks of a note rank together.
+    let candidates = (limit * 4).max(100);
+    let keyword = if mode == Mode::Semantic {
+        Vec::new()
+    } else {
+        keyword_chunks(conn, terms, filters, candidates)?
+    };
+    let semantic = match (mode, vectors, query_vector) {
+        (Mode::Keyword, _, _) | (_, None, _) | (_, _, None) => Vec::new(),
+        (_, Some(index), Some(q)) => vector_chunks(conn, index, q, filters, candidates)?,
+    };
+    let (w_kw, w_vec) = match mode {
+        Mode::Keyword => (1.0, 0.0),
+        Mode::Semantic => (0.0, 1.0),
+        Mode::Hybrid => {
+            let w = keyword_weight.clamp(0.0, 1.0) as f64;
+            (2.0 * w, 2.0 * (1.0 - w))
+        }
+    };
+
+    let mut notes: HashMap<i64, NoteScore> = HashMap::new();
+    let mut note_rank = 0;
+    for (chunk_rank, &(chunk_id, note_id, _)) in keyword.iter().enumerate() {
+        let entry = notes.entry(note_id).or_default();
+        if entry.keyword_rank.is_none() {
+            note_rank += 1;
+            entry.keyword_rank = Some(note_rank);
+        }
+        entry.add_chunk(chunk_id, w_kw / (RRF_K + chunk_rank as f64 + 1.0));
+    }
+    let mut note_rank = 0;
+    for (chunk_rank, &(chunk_id, note_id, similarity)) in semantic.iter().enumerate() {
+        let entry = notes.entry(note_id).or_default();
+        if entry.vector_rank.is_none() {
+            note_rank += 1;
+            entry.vector_rank = Some(note_rank);
+            entry.similarity = Some(similarity);
+        }
+        entry.add_chunk(chunk_id, w_vec / (RRF_K + chunk_rank as f64 + 1.0));
+    }
+
+    let mut ranked: Vec<RankedNote> = notes
+        .into_iter()
+        .map(|(note_id, s)| {
+            let rrf = |rank: Option<usize>, w: f64| rank.map_or(0.0, |r| w / (RRF_K + r as f64));
+            let score = match mode {
+                Mode::Semantic => s.similarity.unwrap_or(0.0) as f64,
+                _ => rrf(s.keyword_rank, w_kw) + rrf(s.vector_rank, w_vec),
+            };
+            RankedNote {
+                note_id,
+                chunk_id: s.best_chunk(),
+                score,
+                keyword_rank: s.keyword_rank,
+                vector_similarity: s.similarity,
+            }
+        })
+        .collect();
+    ranked.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(
+                a.keyword_rank
+                    .unwrap_or(usize::MAX)
+                    .cmp(&b.keyword_rank.unwrap_or(usize::MAX)),
+            )
+            .then(a.note_id.cmp(&b.note_id))
+    });
+    ranked.truncate(limit);
+    build_hits(conn, &ranked, &terms.stems())
+}
+
+/// Notes whose meaning is closest to note `note_id` (its mean chunk vector).
+pub fn related_notes(
+    conn: &Connection,
+    vectors: &VectorIndex,
+    note_id: i64,
+    limit: usize,
+) -> Result<Vec<Hit>> {
+    let own: Vec<i64> = tables::chunk_ids_of_note(conn, note_id)?;
+    let mut mean = vec![0f32; vectors.dimensions()];
+    let mut n = 0;
+    for id in &own {
+        if let Some(v) = vectors.get(*id) {
+            mean.iter_mut().zip(&v).for_each(|(m, x)| *m += x);
+            n += 1;
+        }
+    }
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    crate::embed::normalize(&mut mean);
+    let own: HashSet<i64> = own.into_iter().collect();
+    let found = vectors.search(&mean, (limit * 4).max(50) + own.len(), None)?;
+    let mut seen = HashSet::new();
+    let mut ranked = Vec::new();
+    for (chunk_id, similarity) in found {
+        if own.contains(&chunk_id) {
+            continue;
+        }
+        let Some(other) = note_of_chunk(conn, chunk_id)? else {
+            continue;
+        };
+        if other != note_id && seen.insert(other) {
+            ranked.push(RankedNote {
+                note_id: other,
+                chunk_id,
+                score: similarity as f64,
+                keyword_rank: None,
+                vector_similarity: Some(similarity),
+            });
+        }
+        if ranked.len() == limit {
+            break;
+        }
+    }
+    build_hits(conn, &ranked, &[])
+}
+
+#[derive(Default)]
+struct NoteScore {
+    keyword_rank: Option<usize>,
+    vector_rank: Option<usize>,
+    similarity: Option<f32>,
+    chunks: Vec<(i64, f64)>,
+}
+
+impl NoteScore {
+    fn add_chunk(&mut self, chunk_id: i64, score: f64) {
+        match self.chunks.iter_mut().find(|(id, _)| *id == chunk_id) {
+            Some((_, s)) => *s += score,
+            None => self.chunks.push((chunk_id, score)),
+        }
+    }
+
+    /// The chunk with the highest fused chunk score (first seen wins ties).
+    fn best_chunk(&self) -> i64 {
+        self.chunks
+            .iter()
+            .fold(None::<(i64, f64)>, |best, &(id, s)| match best {
+                Some((_, bs)) if bs >= s => best,
+                _ => Some((id, s)),
+            })
+            .map_or(0, |(id, _)| id)
+    }
+}
+
+/// Nearest chunks as (chunk id, note id, similarity), honouring filters without
+/// starving: small allowed sets are scanned exactly, larger ones use the
+/// index's filtered search.
+fn vector_chunks(
+    conn: &Connection,
+    index: &VectorIndex,
+    query: &[f32],
+    filters: &Filters,
+    k: usize,
+) -> Result<Vec<(i64, i64, f32)>> {
+    let found = if filters.is_empty() {
+        index.search(query, k, None)?
+    } else {
+        let allowed = allowed_chunk_ids(conn, filters)?;
+        if allowed.len() <= EXACT_SCAN_MAX {
+            let mut scored: Vec<(i64, f32)> = allowed
+                .iter()
+                .filter_map(|&id| {
+                    let v = index.get(id)?;
+                    Some((id, v.iter().zip(query).map(|(a, b)| a * b).sum()))
+                })
+                .collect();
+            scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+            scored.truncate(k);
+            scored
+        } else {
+            let allowed: HashSet<i64> = allowed.into_iter().collect();
+            index.search(query, k, Some(&|id| allowed.contains(&id)))?
+        }
+    };
+    let mut out = Vec::with_capacity(found.len());
+    for (chunk_id, similarity) in found {
+        // Vectors of chunks deleted since the index was saved are dropped here.
+        if let Some(note_id) = note_of_chunk(conn, chunk_id)? {
+            out.push((chunk_id, note_id, similarity));
+        }
+    }
+    Ok(out)
+}
+
+fn note_of_chunk(conn: &Connection, chunk_id: i64) -> Result<Option<i64>> {
+    use rusqlite::OptionalExtension;
+    let mut stmt = conn.prepare_cached("SELECT note_id FROM chunks WHERE id = ?1")?;
+    Ok(stmt.query_row([chunk_id], |r| r.get(0)).optional()?)
+}
+
+fn build_hits(conn: &Connection, ranked: &[RankedNote], stems: &[String]) -> Result<Vec<Hit>> {
+    let ids: Vec<i64> = ranked.iter().map(|r| r.chunk_id).collect();
+    let chunks: HashMap<i64, StoredChunk> = tables::load_chunks(conn, &ids)?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    Ok(ranked
+        .iter()
+        .filter_map(|r| {
+            let c = chunks.get(&r.chunk_id)?;
+            let snippet = make_snippet(&c.body, stems);
+            let line = c.line_start + c.body[..snippet.first_match].matches('\n').count();
+            Some(Hit {
+                path: c.rel_path.clone(),
+                abs_path: Path::new(&c.root)
+                    .join(&c.rel_path)
+                    .to_string_lossy()
+                    .into_owned(),
+                root: c.root.clone(),
+                title: c.title.clone(),
+                // The H1 is usually the title: don't say it twice.
+                heading_path: match c.heading_path.split_first() {
+                    Some((first, rest)) if *first == c.title => rest.to_vec(),
+                    _ => c.heading_path.clone(),
+                },
+                line,
+                snippet: snippet.parts,
+                score: r.score,
+                keyword_rank: r.keyword_rank,
+                vector_similarity: r.vector_similarity,
+                tags: c.tags.clone(),
+                modified: c.modified,
+                ext: c.ext.clone(),
+                chunk_id: c.id,
+            })
+        })
+        .collect())
+}

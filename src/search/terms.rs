@@ -1,0 +1,117 @@
+//! Query terms: words pulled from what the user typed, used to build the FTS5
+//! query and to highlight matches.
+
+use rust_stemmers::{Algorithm, Stemmer};
+
+/// Words that carry no meaning for ranking; dropped from keyword queries unless
+/// the query has nothing else. Short on purpose: BM25 already discounts common words.
+const STOP_WORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "did", "do", "does", "for",
+    "from", "had", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my",
+    "of", "on", "or", "our", "so", "than", "that", "the", "their", "then", "there", "these",
+    "they", "this", "to", "was", "we", "were", "what", "when", "where", "which", "who", "why",
+    "will", "with", "you", "your",
+];
+
+/// A parsed query: single words and quoted phrases, lower case.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Terms {
+    /// Words outside quotes, stop words removed (unless nothing else remains).
+    pub words: Vec<String>,
+    /// Quoted phrases, each as its words.
+    pub phrases: Vec<Vec<String>>,
+}
+
+impl Terms {
+    /// Splits `text` into words and `"quoted phrases"`.
+    pub fn parse(text: &str) -> Terms {
+        let mut terms = Terms::default();
+        let mut all_words = Vec::new();
+        for (i, part) in text.split('"').enumerate() {
+            let words = words_of(part);
+            if i % 2 == 1 && words.len() > 1 {
+                terms.phrases.push(words);
+            } else {
+                all_words.extend(words);
+            }
+        }
+        let content: Vec<String> = all_words
+            .iter()
+            .filter(|w| !STOP_WORDS.contains(&w.as_str()))
+            .cloned()
+            .collect();
+        terms.words = if content.is_empty() && terms.phrases.is_empty() {
+            all_words
+        } else {
+            content
+        };
+        let mut seen = std::collections::HashSet::new();
+        terms.words.retain(|w| seen.insert(w.clone()));
+        terms
+    }
+
+    /// Whether there is nothing to search for.
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty() && self.phrases.is_empty()
+    }
+
+    /// An FTS5 MATCH expression: any word or phrase (OR); every token is quoted,
+    /// so user input can never be FTS5 syntax.
+    pub fn fts_query(&self) -> String {
+        let mut parts: Vec<String> = self.words.iter().map(|w| quote(w)).collect();
+        for phrase in &self.phrases {
+            let inner: Vec<String> = phrase.iter().map(|w| quote(w)).collect();
+            parts.push(inner.join(" + "));
+        }
+        parts.join(" OR ")
+    }
+
+    /// Stems of all words and phrase words, for highlighting.
+    pub fn stems(&self) -> Vec<String> {
+        let stemmer = Stemmer::create(Algorithm::English);
+        let mut stems: Vec<String> = self
+            .words
+            .iter()
+            .chain(self.phrases.iter().flatten())
+            .map(|w| stemmer.stem(w).into_owned())
+            .collect();
+        stems.sort();
+        stems.dedup();
+        stems
+    }
+}
+
+fn quote(word: &str) -> String {
+    format!("\"{}\"", word.replace('"', ""))
+}
+
+/// Lower-case words (letters and digits) of `text`.
+pub fn words_of(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_words_drop_unless_alone() {
+        assert_eq!(
+            Terms::parse("what is the CRISPR method").words,
+            vec!["crispr", "method"]
+        );
+        assert_eq!(Terms::parse("the who").words, vec!["the", "who"]);
+    }
+
+    #[test]
+    fn fts_syntax_is_neutralised() {
+        let t = Terms::parse("NEAR(a b) OR col:x* \"exact phrase\"");
+        let q = t.fts_query();
+        assert!(q.contains("\"near\""));
+        assert!(q.contains("\"exact\" + \"phrase\""));
+        assert!(!q.contains('*'));
+    }
+}

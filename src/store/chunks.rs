@@ -1,0 +1,256 @@
+//! Rows of `chunks` (the FTS5 index follows them through triggers).
+
+use rusqlite::{params, Connection};
+
+use crate::chunk::Chunk;
+use crate::error::Result;
+
+/// A chunk as stored, joined with its note: what search results are made of.
+#[derive(Debug, Clone)]
+pub struct StoredChunk {
+    /// Chunk id (also its vector key).
+    pub id: i64,
+    /// Note id.
+    pub note_id: i64,
+    /// Root folder path.
+    pub root: String,
+    /// Note path relative to the root.
+    pub rel_path: String,
+    /// Note title.
+    pub title: String,
+    /// Note tags.
+    pub tags: Vec<String>,
+    /// Note extension.
+    pub ext: String,
+    /// Note modification time (Unix seconds).
+    pub modified: i64,
+    /// Headings in effect.
+    pub heading_path: Vec<String>,
+    /// First line (1-based).
+    pub line_start: usize,
+    /// The chunk's text.
+    pub body: String,
+}
+
+/// A chunk that needs (or has) a vector: id, cache key and the text to embed.
+#[derive(Debug, Clone)]
+pub struct ChunkRow {
+    /// Chunk id.
+    pub id: i64,
+    /// Hash of the embedded text.
+    pub embed_hash: [u8; 32],
+    /// The embedded text (prefix + body).
+    pub embed_text: String,
+}
+
+/// Replaces the chunks of note `note_id` and returns the new chunk ids in order.
+/// `title` goes into the FTS context field with the heading path.
+pub fn replace_chunks(
+    conn: &Connection,
+    note_id: i64,
+    title: &str,
+    chunks: &[Chunk],
+) -> Result<Vec<i64>> {
+    conn.execute("DELETE FROM chunks WHERE note_id = ?1", [note_id])?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO chunks(note_id, seq, byte_start, byte_end, line_start, line_end,
+                            heading_path, context, embed_prefix, body, embed_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    let mut ids = Vec::with_capacity(chunks.len());
+    for c in chunks {
+        let mut context = vec![title.to_string()];
+        context.extend(c.heading_path.iter().filter(|h| *h != title).cloned());
+        let prefix = c
+            .embed_text
+            .strip_suffix(c.body.as_str())
+            .unwrap_or("")
+            .trim_end_matches('\n');
+        stmt.execute(params![
+            note_id,
+            c.seq as i64,
+            c.byte_start as i64,
+            c.byte_end as i64,
+            c.line_start as i64,
+            c.line_end as i64,
+            serde_json::to_string(&c.heading_path).unwrap_or_default(),
+            context.join(" > "),
+            prefix,
+            c.body,
+            &c.embed_hash[..],
+        ])?;
+        ids.push(conn.last_insert_rowid());
+    }
+    Ok(ids)
+}
+
+/// Chunks whose embedded text has no cached vector for `embedder`, up to `limit`,
+/// after chunk id `after` (for paging).
+pub fn chunks_missing_vectors(
+    conn: &Connection,
+    embedder: &str,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<ChunkRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.id, c.embed_hash, c.embed_prefix, c.body FROM chunks c
+         WHERE c.id > ?2 AND NOT EXISTS
+            (SELECT 1 FROM embed_cache e WHERE e.embedder = ?1 AND e.hash = c.embed_hash)
+         ORDER BY c.id LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![embedder, after, limit as i64], chunk_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Number of chunks with no cached vector for `embedder`.
+pub fn count_missing_vectors(conn: &Connection, embedder: &str) -> Result<u64> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM chunks c WHERE NOT EXISTS
+            (SELECT 1 FROM embed_cache e WHERE e.embedder = ?1 AND e.hash = c.embed_hash)",
+        [embedder],
+        |r| r.get(0),
+    )?)
+}
+
+fn chunk_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChunkRow> {
+    let hash: Vec<u8> = r.get(1)?;
+    let prefix: String = r.get(2)?;
+    let body: String = r.get(3)?;
+    let embed_hash = to_hash(&hash);
+    let embed_text = if prefix.is_empty() {
+        body
+    } else {
+        format!("{prefix}\n\n{body}")
+    };
+    Ok(ChunkRow {
+        id: r.get(0)?,
+        embed_hash,
+        embed_text,
+    })
+}
+
+/// Visits (chunk id, cached vector) for every chunk that has one for `embedder`.
+pub fn for_each_chunk_vector(
+    conn: &Connection,
+    embedder: &str,
+    mut f: impl FnMut(i64, &[u8]) -> Result<()>,
+) -> Result<()> {
+    let mut stmt = conn.prepare(
+        "SELECT c.id, e.vector FROM chunks c
+         JOIN embed_cache e ON e.embedder = ?1 AND e.hash = c.embed_hash",
+    )?;
+    let mut rows = stmt.query([embedder])?;
+    while let Some(row) = rows.next()? {
+        let bytes = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+        f(row.get(0)?, bytes)?;
+    }
+    Ok(())
+}
+
+/// Number of chunks that have a cached vector for `embedder`.
+pub fn count_chunks_with_vectors(conn: &Connection, embedder: &str) -> Result<u64> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM chunks c
+         JOIN embed_cache e ON e.embedder = ?1 AND e.hash = c.embed_hash",
+        [embedder],
+        |r| r.get(0),
+    )?)
+}
+
+/// Total chunks.
+pub fn count_chunks(conn: &Connection) -> Result<u64> {
+    Ok(conn.query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))?)
+}
+
+/// Chunks by id joined with their notes, in the order of `ids`; unknown ids are dropped.
+pub fn load_chunks(conn: &Connection, ids: &[i64]) -> Result<Vec<StoredChunk>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.id, c.note_id, r.path, n.rel_path, n.title, n.tags, n.ext,
+                n.mtime_ns, c.heading_path, c.line_start, c.body
+         FROM chunks c JOIN notes n ON n.id = c.note_id JOIN roots r ON r.id = n.root_id
+         WHERE c.id = ?1",
+    )?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let mut rows = stmt.query([id])?;
+        if let Some(r) = rows.next()? {
+            out.push(StoredChunk {
+                id: r.get(0)?,
+                note_id: r.get(1)?,
+                root: r.get(2)?,
+                rel_path: r.get(3)?,
+                title: r.get(4)?,
+                tags: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
+                ext: r.get(6)?,
+                modified: r.get::<_, i64>(7)? / 1_000_000_000,
+                heading_path: serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or_default(),
+                line_start: r.get::<_, i64>(9)? as usize,
+                body: r.get(10)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Ids of the chunks of a note.
+pub fn chunk_ids_of_note(conn: &Connection, note_id: i64) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached("SELECT id FROM chunks WHERE note_id = ?1 ORDER BY seq")?;
+    let rows = stmt.query_map([note_id], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Vector removals logged after `seq`: (seq, chunk id).
+pub fn removals_after(conn: &Connection, seq: i64) -> Result<Vec<(i64, i64)>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT seq, chunk_id FROM vector_removals WHERE seq > ?1 ORDER BY seq")?;
+    let rows = stmt.query_map([seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Highest removal seq logged so far.
+pub fn max_removal_seq(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT coalesce(max(seq), 0) FROM vector_removals",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Deletes the chunks of a note (the trigger logs vector removals).
+pub fn delete_chunks_of_note(conn: &Connection, note_id: i64) -> Result<()> {
+    conn.execute("DELETE FROM chunks WHERE note_id = ?1", [note_id])?;
+    Ok(())
+}
+
+/// (chunk id, embed hash) for the given chunk ids.
+pub fn chunk_hashes(conn: &Connection, ids: &[i64]) -> Result<Vec<(i64, [u8; 32])>> {
+    let mut stmt = conn.prepare_cached("SELECT embed_hash FROM chunks WHERE id = ?1")?;
+    let mut out = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let mut rows = stmt.query([id])?;
+        if let Some(r) = rows.next()? {
+            out.push((id, to_hash(&r.get::<_, Vec<u8>>(0)?)));
+        }
+    }
+    Ok(out)
+}
+
+/// (chunk id, embed hash) of every chunk whose embedded text has one of `hashes`.
+pub fn chunks_with_hashes(conn: &Connection, hashes: &[[u8; 32]]) -> Result<Vec<(i64, [u8; 32])>> {
+    let mut stmt = conn.prepare_cached("SELECT id FROM chunks WHERE embed_hash = ?1")?;
+    let mut out = Vec::new();
+    for hash in hashes {
+        let rows = stmt.query_map([&hash[..]], |r| r.get::<_, i64>(0))?;
+        for id in rows {
+            out.push((id?, *hash));
+        }
+    }
+    Ok(out)
+}
+
+fn to_hash(bytes: &[u8]) -> [u8; 32] {
+    let mut hash = [0u8; 32];
+    let n = bytes.len().min(32);
+    hash[..n].copy_from_slice(&bytes[..n]);
+    hash
+}

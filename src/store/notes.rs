@@ -1,0 +1,243 @@
+//! Rows of `roots`, `notes` and `note_tags`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::Result;
+
+/// What the indexer needs to know about a stored note.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoteRow {
+    /// Row id.
+    pub id: i64,
+    /// Path relative to the root.
+    pub rel_path: String,
+    /// Size when last seen.
+    pub size: u64,
+    /// Modification time when last seen.
+    pub mtime_ns: i64,
+    /// Hash of the bytes last indexed.
+    pub content_hash: Option<Vec<u8>>,
+    /// indexed | pending | skipped | failed.
+    pub state: String,
+}
+
+/// What reading a note produced, to be stored with its chunks.
+#[derive(Debug, Clone)]
+pub struct NoteContent {
+    /// Display title.
+    pub title: String,
+    /// Tags, lower case.
+    pub tags: Vec<String>,
+    /// Aliases.
+    pub aliases: Vec<String>,
+    /// Front-matter date (Unix seconds).
+    pub date: Option<i64>,
+    /// SHA-256 of the file bytes.
+    pub content_hash: [u8; 32],
+}
+
+/// One file's state, for `sift status --files`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileStateRow {
+    /// Indexed folder.
+    pub root: String,
+    /// Path relative to it.
+    pub path: String,
+    /// indexed | pending | skipped | failed.
+    pub state: String,
+    /// Why it was skipped or failed.
+    pub reason: Option<String>,
+}
+
+/// The id of root folder `path`, creating it if new.
+pub fn ensure_root(conn: &Connection, path: &Path) -> Result<i64> {
+    let path = path.to_string_lossy();
+    conn.execute("INSERT OR IGNORE INTO roots(path) VALUES (?1)", [&path])?;
+    Ok(
+        conn.query_row("SELECT id FROM roots WHERE path = ?1", [&path], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+/// The id of root folder `path` if indexed.
+pub fn find_root(conn: &Connection, path: &Path) -> Result<Option<i64>> {
+    Ok(conn
+        .query_row(
+            "SELECT id FROM roots WHERE path = ?1",
+            [path.to_string_lossy()],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// All root folders.
+pub fn roots(conn: &Connection) -> Result<Vec<(i64, PathBuf)>> {
+    let mut stmt = conn.prepare_cached("SELECT id, path FROM roots ORDER BY id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, i64>(0)?, PathBuf::from(r.get::<_, String>(1)?)))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Removes a root and everything indexed under it.
+pub fn delete_root(conn: &Connection, root_id: i64) -> Result<()> {
+    let ids: Vec<i64> = {
+        let mut stmt = conn.prepare("SELECT id FROM notes WHERE root_id = ?1")?;
+        let rows = stmt.query_map([root_id], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for id in ids {
+        delete_note(conn, id)?;
+    }
+    conn.execute("DELETE FROM roots WHERE id = ?1", [root_id])?;
+    Ok(())
+}
+
+/// Every note row of a root, by relative path.
+pub fn notes_of_root(conn: &Connection, root_id: i64) -> Result<HashMap<String, NoteRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, rel_path, size, mtime_ns, content_hash, state FROM notes WHERE root_id = ?1",
+    )?;
+    let rows = stmt.query_map([root_id], |r| {
+        Ok(NoteRow {
+            id: r.get(0)?,
+            rel_path: r.get(1)?,
+            size: r.get::<_, i64>(2)? as u64,
+            mtime_ns: r.get(3)?,
+            content_hash: r.get(4)?,
+            state: r.get(5)?,
+        })
+    })?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let row = row?;
+        out.insert(row.rel_path.clone(), row);
+    }
+    Ok(out)
+}
+
+/// Creates or updates a note row with a state other than `indexed`; returns its id.
+#[allow(clippy::too_many_arguments)]
+pub fn upsert_state(
+    conn: &Connection,
+    root_id: i64,
+    rel_path: &str,
+    ext: &str,
+    size: u64,
+    mtime_ns: i64,
+    state: &str,
+    reason: Option<&str>,
+) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO notes(root_id, rel_path, ext, size, mtime_ns, state, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT(root_id, rel_path) DO UPDATE SET
+            ext = excluded.ext, size = excluded.size, mtime_ns = excluded.mtime_ns,
+            state = excluded.state, reason = excluded.reason",
+        params![root_id, rel_path, ext, size as i64, mtime_ns, state, reason],
+    )?;
+    Ok(conn.query_row(
+        "SELECT id FROM notes WHERE root_id = ?1 AND rel_path = ?2",
+        params![root_id, rel_path],
+        |r| r.get(0),
+    )?)
+}
+
+/// Records that an indexed note's file changed time or size but not content.
+pub fn touch_note(conn: &Connection, id: i64, size: u64, mtime_ns: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE notes SET size = ?2, mtime_ns = ?3 WHERE id = ?1",
+        params![id, size as i64, mtime_ns],
+    )?;
+    Ok(())
+}
+
+/// Marks note `id` indexed with its content (chunks are written separately).
+pub fn set_indexed(conn: &Connection, id: i64, content: &NoteContent, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE notes SET content_hash = ?2, title = ?3, tags = ?4, aliases = ?5,
+            note_date = ?6, state = 'indexed', reason = NULL, indexed_at = ?7
+         WHERE id = ?1",
+        params![
+            id,
+            &content.content_hash[..],
+            content.title,
+            serde_json::to_string(&content.tags).unwrap_or_default(),
+            serde_json::to_string(&content.aliases).unwrap_or_default(),
+            content.date,
+            now
+        ],
+    )?;
+    conn.execute("DELETE FROM note_tags WHERE note_id = ?1", [id])?;
+    let mut stmt =
+        conn.prepare_cached("INSERT OR IGNORE INTO note_tags(note_id, tag) VALUES (?1, ?2)")?;
+    for tag in &content.tags {
+        stmt.execute(params![id, tag])?;
+    }
+    Ok(())
+}
+
+/// Deletes a note, its tags and its chunks (the chunk trigger logs vector removals).
+pub fn delete_note(conn: &Connection, id: i64) -> Result<()> {
+    conn.execute("DELETE FROM chunks WHERE note_id = ?1", [id])?;
+    conn.execute("DELETE FROM note_tags WHERE note_id = ?1", [id])?;
+    conn.execute("DELETE FROM notes WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// Per-file states, optionally only those not indexed.
+pub fn file_states(conn: &Connection, only_problems: bool) -> Result<Vec<FileStateRow>> {
+    let sql =
+        format!(
+        "SELECT r.path, n.rel_path, n.state, n.reason FROM notes n JOIN roots r ON r.id = n.root_id
+         {} ORDER BY r.path, n.rel_path",
+        if only_problems { "WHERE n.state != 'indexed'" } else { "" }
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([], |r| {
+        Ok(FileStateRow {
+            root: r.get(0)?,
+            path: r.get(1)?,
+            state: r.get(2)?,
+            reason: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Number of notes in each state: (indexed, pending, skipped, failed).
+pub fn state_counts(conn: &Connection) -> Result<(u64, u64, u64, u64)> {
+    let mut counts = (0, 0, 0, 0);
+    let mut stmt = conn.prepare_cached("SELECT state, count(*) FROM notes GROUP BY state")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
+    for row in rows {
+        let (state, n) = row?;
+        match state.as_str() {
+            "indexed" => counts.0 = n,
+            "pending" => counts.1 = n,
+            "skipped" => counts.2 = n,
+            _ => counts.3 = n,
+        }
+    }
+    Ok(counts)
+}
+
+/// Latest `indexed_at` (Unix seconds).
+pub fn last_indexed(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn.query_row("SELECT max(indexed_at) FROM notes", [], |r| r.get(0))?)
+}
+
+/// Id of the note at `rel_path` under root `root_id`.
+pub fn find_note(conn: &Connection, root_id: i64, rel_path: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .query_row(
+            "SELECT id FROM notes WHERE root_id = ?1 AND rel_path = ?2",
+            params![root_id, rel_path],
+            |r| r.get(0),
+        )
+        .optional()?)
+}

@@ -1,0 +1,103 @@
+//! SQLite schema and migrations. Each migration moves the schema up one version
+//! inside a transaction; `PRAGMA user_version` records where a database stands.
+
+use rusqlite::Connection;
+
+use crate::config::SCHEMA_VERSION;
+use crate::error::{Error, ErrorKind, Result};
+
+const V1: &str = r#"
+CREATE TABLE roots (
+    id   INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE
+);
+CREATE TABLE notes (
+    id           INTEGER PRIMARY KEY,
+    root_id      INTEGER NOT NULL REFERENCES roots(id),
+    rel_path     TEXT NOT NULL,
+    ext          TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    mtime_ns     INTEGER NOT NULL,
+    content_hash BLOB,
+    title        TEXT NOT NULL DEFAULT '',
+    tags         TEXT NOT NULL DEFAULT '[]',
+    aliases      TEXT NOT NULL DEFAULT '[]',
+    note_date    INTEGER,
+    state        TEXT NOT NULL CHECK (state IN ('indexed','pending','skipped','failed')),
+    reason       TEXT,
+    indexed_at   INTEGER,
+    UNIQUE (root_id, rel_path)
+);
+CREATE INDEX notes_state ON notes(state);
+CREATE INDEX notes_hash ON notes(content_hash);
+CREATE TABLE note_tags (
+    note_id INTEGER NOT NULL REFERENCES notes(id),
+    tag     TEXT NOT NULL,
+    PRIMARY KEY (note_id, tag)
+) WITHOUT ROWID;
+CREATE INDEX note_tags_tag ON note_tags(tag);
+-- AUTOINCREMENT: chunk ids are vector keys and must never be reused.
+CREATE TABLE chunks (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    note_id      INTEGER NOT NULL REFERENCES notes(id),
+    seq          INTEGER NOT NULL,
+    byte_start   INTEGER NOT NULL,
+    byte_end     INTEGER NOT NULL,
+    line_start   INTEGER NOT NULL,
+    line_end     INTEGER NOT NULL,
+    heading_path TEXT NOT NULL,
+    context      TEXT NOT NULL,
+    embed_prefix TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    embed_hash   BLOB NOT NULL
+);
+CREATE INDEX chunks_note ON chunks(note_id);
+CREATE INDEX chunks_hash ON chunks(embed_hash);
+CREATE VIRTUAL TABLE chunks_fts USING fts5(
+    context, body,
+    content = 'chunks', content_rowid = 'id',
+    tokenize = 'porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, context, body) VALUES (new.id, new.context, new.body);
+END;
+CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, context, body)
+        VALUES ('delete', old.id, old.context, old.body);
+    INSERT INTO vector_removals(chunk_id) VALUES (old.id);
+END;
+-- Vectors by embedder id and hash of the embedded text: never pay twice.
+CREATE TABLE embed_cache (
+    embedder TEXT NOT NULL,
+    hash     BLOB NOT NULL,
+    vector   BLOB NOT NULL,
+    PRIMARY KEY (embedder, hash)
+) WITHOUT ROWID;
+-- Chunk ids deleted since vector indexes were last saved; a vector index label
+-- remembers the highest seq it has applied.
+CREATE TABLE vector_removals (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    chunk_id INTEGER NOT NULL
+);
+"#;
+
+/// Brings `conn` to [`SCHEMA_VERSION`], refusing databases from a newer Sift.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::new(
+            ErrorKind::IndexCorrupt,
+            format!(
+                "the index was written by a newer Sift (schema {version}, this build knows {SCHEMA_VERSION}); update Sift or choose another data folder"
+            ),
+        ));
+    }
+    let migrations: &[&str] = &[V1];
+    for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
