@@ -304,27 +304,24 @@ impl RemoteEmbedder {
     }
 
     /// Embeds every piece of `job` and merges the pieces of each text.
-    fn run_job(
+    async fn run_job(
         inner: Arc<Inner>,
         job: Job,
         task: Task,
         dims: usize,
-    ) -> impl Future<Output = Result<(usize, Vec<Vec<f32>>)>> + Send + 'static {
-        async move {
-            let mut piece_vectors = Vec::with_capacity(job.pieces.len());
-            for r in &job.requests {
-                let texts = job.pieces[r.clone()].to_vec();
-                let counts = job.piece_tokens[r.clone()].to_vec();
-                piece_vectors
-                    .extend(send_with_retry(&inner, texts, counts, task, Some(dims)).await?);
-            }
-            let vectors = job
-                .texts
-                .iter()
-                .map(|r| merge(&piece_vectors[r.clone()], &job.piece_tokens[r.clone()]))
-                .collect();
-            Ok((job.first, vectors))
+    ) -> Result<(usize, Vec<Vec<f32>>)> {
+        let mut piece_vectors = Vec::with_capacity(job.pieces.len());
+        for r in &job.requests {
+            let texts = job.pieces[r.clone()].to_vec();
+            let counts = job.piece_tokens[r.clone()].to_vec();
+            piece_vectors.extend(send_with_retry(&inner, texts, counts, task, Some(dims)).await?);
         }
+        let vectors = job
+            .texts
+            .iter()
+            .map(|r| merge(&piece_vectors[r.clone()], &job.piece_tokens[r.clone()]))
+            .collect();
+        Ok((job.first, vectors))
     }
 }
 
