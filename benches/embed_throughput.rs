@@ -37,7 +37,8 @@ fn parse_args() -> Args {
         corpus: std::env::var_os("SIFT_BENCH_CORPUS")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/scifact/corpus.jsonl")
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../shared/data/scifact/corpus.jsonl")
             }),
         model: None,
         dump: None,
@@ -60,8 +61,12 @@ fn parse_args() -> Args {
 
 /// The first `n` corpus texts with at least `tokens` word pieces, cut to `tokens`.
 fn passages(args: &Args, tokenizer: &tokenizers::Tokenizer) -> Vec<String> {
-    let file = std::fs::File::open(&args.corpus)
-        .unwrap_or_else(|e| panic!("{}: {e} (set --corpus or SIFT_BENCH_CORPUS)", args.corpus.display()));
+    let file = std::fs::File::open(&args.corpus).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (set --corpus or SIFT_BENCH_CORPUS)",
+            args.corpus.display()
+        )
+    });
     let mut out = Vec::new();
     for line in std::io::BufReader::new(file).lines() {
         let doc: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
@@ -95,11 +100,16 @@ fn main() {
     if let Some(path) = &args.dump {
         std::fs::write(path, serde_json::to_string(&texts).unwrap()).unwrap();
     }
-    let mean_tokens =
-        texts.iter().map(|t| embedder.count_tokens(t)).sum::<usize>() as f64 / texts.len() as f64;
+    let mean_tokens = texts
+        .iter()
+        .map(|t| embedder.count_tokens(t))
+        .sum::<usize>() as f64
+        / texts.len() as f64;
 
     // Warm up (thread pool, allocator) on one batch.
-    embedder.embed_documents(&texts[..args.batch.min(texts.len())]).unwrap();
+    embedder
+        .embed_documents(&texts[..args.batch.min(texts.len())])
+        .unwrap();
 
     let started = Instant::now();
     for batch in texts.chunks(args.batch) {
