@@ -728,7 +728,16 @@ impl Inner {
         } else {
             format!("the connection to {label} failed")
         };
-        let detail = self.scrub(&e.without_url().to_string());
+        // The causes say more than reqwest's summary ("connection refused",
+        // "connection closed before message completed").
+        let e = e.without_url();
+        let mut detail = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            detail = format!("{detail}: {cause}");
+            source = cause.source();
+        }
+        let detail = self.scrub(&detail);
         Error::new(ErrorKind::ProviderDown, format!("{what} ({detail})"))
     }
 
