@@ -16,6 +16,10 @@ use crate::error::{Error, ErrorKind, Result};
 /// Keychain service name of every item Sift stores.
 pub const SERVICE: &str = "sift";
 
+/// Environment variable that replaces [`SERVICE`] (tests, side-by-side
+/// installs). It names keychain items; it never holds a key.
+pub const ENV_SERVICE: &str = "SIFT_KEYRING_SERVICE";
+
 /// Providers that can hold a key, in display order.
 pub const PROVIDERS: &[&str] = &["openai", "gemini", "compatible"];
 
@@ -79,7 +83,7 @@ pub struct KeyStatus {
 }
 
 enum Backend {
-    Os,
+    Os { service: String },
     Memory(Mutex<HashMap<String, String>>),
 }
 
@@ -91,7 +95,7 @@ pub struct KeyStore {
 impl std::fmt::Debug for KeyStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match self.backend {
-            Backend::Os => "os",
+            Backend::Os { .. } => "os",
             Backend::Memory(_) => "memory",
         };
         f.debug_struct("KeyStore").field("backend", &kind).finish()
@@ -99,10 +103,21 @@ impl std::fmt::Debug for KeyStore {
 }
 
 impl KeyStore {
-    /// The OS keychain.
+    /// The OS keychain, items under service [`SERVICE`] (or `$SIFT_KEYRING_SERVICE`).
     pub fn os() -> Self {
+        let service = std::env::var(ENV_SERVICE)
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| SERVICE.to_string());
+        Self::os_with_service(&service)
+    }
+
+    /// The OS keychain, items under `service`.
+    pub fn os_with_service(service: &str) -> Self {
         KeyStore {
-            backend: Backend::Os,
+            backend: Backend::Os {
+                service: service.to_string(),
+            },
         }
     }
 
@@ -124,8 +139,8 @@ impl KeyStore {
                 lock(map).insert(provider.to_string(), key.0);
                 Ok(())
             }
-            Backend::Os => {
-                let entry = entry(provider)?;
+            Backend::Os { service } => {
+                let entry = entry(service, provider)?;
                 entry
                     .set_password(key.expose())
                     .map_err(|e| keychain_error("store the key", e))?;
@@ -147,7 +162,7 @@ impl KeyStore {
         check_provider(provider)?;
         match &self.backend {
             Backend::Memory(map) => Ok(lock(map).get(provider).map(|k| ApiKey(k.clone()))),
-            Backend::Os => match entry(provider)?.get_password() {
+            Backend::Os { service } => match entry(service, provider)?.get_password() {
                 Ok(k) => ApiKey::new(&k).map(Some),
                 Err(keyring::Error::NoEntry) => Ok(None),
                 Err(e) => Err(keychain_error("read the key", e)),
@@ -172,7 +187,7 @@ impl KeyStore {
         check_provider(provider)?;
         match &self.backend {
             Backend::Memory(map) => Ok(lock(map).remove(provider).is_some()),
-            Backend::Os => match entry(provider)?.delete_credential() {
+            Backend::Os { service } => match entry(service, provider)?.delete_credential() {
                 Ok(()) => Ok(true),
                 Err(keyring::Error::NoEntry) => Ok(false),
                 Err(e) => Err(keychain_error("delete the key", e)),
@@ -214,8 +229,8 @@ fn check_provider(provider: &str) -> Result<()> {
     }
 }
 
-fn entry(provider: &str) -> Result<keyring::Entry> {
-    keyring::Entry::new(SERVICE, provider).map_err(|e| keychain_error("open the keychain", e))
+fn entry(service: &str, provider: &str) -> Result<keyring::Entry> {
+    keyring::Entry::new(service, provider).map_err(|e| keychain_error("open the keychain", e))
 }
 
 const NO_PLAINTEXT: &str = "Sift keeps API keys only in the OS keychain (macOS Keychain, \

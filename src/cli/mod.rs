@@ -1,7 +1,9 @@
 //! Command-line parsing and dispatch. Each subcommand lives in its own file and
 //! calls one or two engine methods.
 
+mod cost;
 mod index;
+mod key;
 mod model;
 mod search;
 mod status;
@@ -41,6 +43,13 @@ pub enum Command {
         #[command(subcommand)]
         command: model::ModelCommand,
     },
+    /// API keys of remote providers, kept in the OS keychain.
+    Key {
+        #[command(subcommand)]
+        command: key::KeyCommand,
+    },
+    /// What remote embedding cost (this month, all time) and the price table.
+    Cost(cost::CostArgs),
 }
 
 /// Runs a parsed command line.
@@ -52,6 +61,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Related(args) => search::run_related(&data_dir, args),
         Command::Status(args) => status::run(&data_dir, args),
         Command::Model { command } => model::run(command),
+        Command::Key { command } => key::run(command),
+        Command::Cost(args) => cost::run(&data_dir, args),
     }
 }
 
