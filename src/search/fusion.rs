@@ -18,6 +18,9 @@ use crate::vectors::VectorIndex;
 /// The RRF constant: ranks beyond a few dozen barely differ.
 pub const RRF_K: f64 = 60.0;
 
+/// Vector-only notes must reach this share of the best similarity.
+pub const RELATIVE_SIMILARITY_FLOOR: f32 = 0.5;
+
 /// Below this many allowed chunks, filtered vector search is an exact scan.
 const EXACT_SCAN_MAX: usize = 4096;
 
@@ -56,10 +59,14 @@ pub fn rank_notes(
     } else {
         keyword_chunks(conn, terms, filters, candidates)?
     };
-    let semantic = match (mode, vectors, query_vector) {
+    let mut semantic = match (mode, vectors, query_vector) {
         (Mode::Keyword, _, _) | (_, None, _) | (_, _, None) => Vec::new(),
         (_, Some(index), Some(q)) => vector_chunks(conn, index, q, filters, candidates)?,
     };
+    // Every chunk is *somewhat* similar to any query: candidates far below the
+    // best match are noise and must not earn rank credit.
+    let floor = semantic.first().map_or(0.0, |c| c.2) * RELATIVE_SIMILARITY_FLOOR;
+    semantic.retain(|c| c.2 >= floor);
     let (w_kw, w_vec) = match mode {
         Mode::Keyword => (1.0, 0.0),
         Mode::Semantic => (0.0, 1.0),
@@ -76,6 +83,7 @@ pub fn rank_notes(
         if entry.keyword_rank.is_none() {
             note_rank += 1;
             entry.keyword_rank = Some(note_rank);
+            entry.keyword_chunk = chunk_id;
         }
         entry.add_chunk(chunk_id, w_kw / (RRF_K + chunk_rank as f64 + 1.0));
     }
@@ -90,13 +98,28 @@ pub fn rank_notes(
         entry.add_chunk(chunk_id, w_vec / (RRF_K + chunk_rank as f64 + 1.0));
     }
 
+    // In hybrid mode a keyword rank earns credit in proportion to how much of
+    // the query the note matched: one shared word out of five is weak evidence
+    // ("rest" in a recipe is no answer to "how do I get better rest at night").
+    let coverage = if mode == Mode::Hybrid && !semantic.is_empty() {
+        let first_chunks: Vec<i64> = notes
+            .values()
+            .filter(|s| s.keyword_rank.is_some())
+            .map(|s| s.keyword_chunk)
+            .collect();
+        term_coverage(conn, &first_chunks, terms)?
+    } else {
+        HashMap::new()
+    };
+
     let mut ranked: Vec<RankedNote> = notes
         .into_iter()
         .map(|(note_id, s)| {
             let rrf = |rank: Option<usize>, w: f64| rank.map_or(0.0, |r| w / (RRF_K + r as f64));
+            let cov = coverage.get(&s.keyword_chunk).copied().unwrap_or(1.0);
             let score = match mode {
                 Mode::Semantic => s.similarity.unwrap_or(0.0) as f64,
-                _ => rrf(s.keyword_rank, w_kw) + rrf(s.vector_rank, w_vec),
+                _ => cov * rrf(s.keyword_rank, w_kw) + rrf(s.vector_rank, w_vec),
             };
             RankedNote {
                 note_id,
@@ -171,6 +194,7 @@ pub fn related_notes(
 #[derive(Default)]
 struct NoteScore {
     keyword_rank: Option<usize>,
+    keyword_chunk: i64,
     vector_rank: Option<usize>,
     similarity: Option<f32>,
     chunks: Vec<(i64, f64)>,
@@ -234,6 +258,51 @@ fn vector_chunks(
         }
     }
     Ok(out)
+}
+
+/// Share of the query's words found in each chunk (title, headings and body),
+/// matching word starts against stems so "running" counts for "run".
+fn term_coverage(conn: &Connection, chunk_ids: &[i64], terms: &Terms) -> Result<HashMap<i64, f64>> {
+    let stems = terms.stems();
+    if stems.len() < 2 {
+        return Ok(HashMap::new());
+    }
+    let mut stmt = conn.prepare_cached("SELECT context, body FROM chunks WHERE id = ?1")?;
+    let mut out = HashMap::with_capacity(chunk_ids.len());
+    for &id in chunk_ids {
+        let text: Option<String> = stmt
+            .query_row([id], |r| {
+                Ok(format!(
+                    "{} {}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?
+                ))
+            })
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })?;
+        if let Some(text) = text {
+            let text = text.to_lowercase();
+            let found = stems
+                .iter()
+                .filter(|s| contains_word_start(&text, s))
+                .count();
+            out.insert(id, found as f64 / stems.len() as f64);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `needle` occurs in `text` at the start of a word.
+fn contains_word_start(text: &str, needle: &str) -> bool {
+    text.match_indices(needle).any(|(i, _)| {
+        text[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric())
+    })
 }
 
 fn note_of_chunk(conn: &Connection, chunk_id: i64) -> Result<Option<i64>> {

@@ -35,9 +35,11 @@ impl Terms {
                 all_words.extend(words);
             }
         }
+        // Single letters ("s" of "night's") carry nothing; digits may ("vitamin d" aside).
         let content: Vec<String> = all_words
             .iter()
             .filter(|w| !STOP_WORDS.contains(&w.as_str()))
+            .filter(|w| w.chars().count() > 1 || w.chars().all(|c| c.is_ascii_digit()))
             .cloned()
             .collect();
         terms.words = if content.is_empty() && terms.phrases.is_empty() {
