@@ -19,8 +19,6 @@ use crate::note::NoteInfo;
 pub const MAX_EMBED_TOKENS: usize = 254;
 /// Largest chunk body in word pieces; the rest of the budget is for the prefix.
 pub const MAX_CHUNK_TOKENS: usize = 200;
-/// Chunks aim to be at least this big when the text allows.
-pub const MIN_CHUNK_TOKENS: usize = 64;
 
 /// One piece of a note.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,7 +70,7 @@ pub fn count_word_pieces(text: &str) -> usize {
 pub fn chunk_note(text: &str, info: &NoteInfo, markdown: bool) -> Vec<Chunk> {
     let body_start = info.body_start.min(text.len());
     let body = &text[body_start..];
-    let config = ChunkConfig::new(MIN_CHUNK_TOKENS..MAX_CHUNK_TOKENS)
+    let config = ChunkConfig::new(MAX_CHUNK_TOKENS)
         .with_sizer(word_piece_tokenizer())
         .with_trim(true);
     let pieces: Vec<(usize, &str)> = if markdown {

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every check and test of Sift: formatting, lints, UI unit tests, engine
+# tests (real SQLite, usearch, local model, a private OS keychain) and the
+# desktop end-to-end tests (real window under Xvfb, tauri-driver).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+export PATH="$PATH:$HOME/.cargo/bin"
+t0=$(date +%s)
+step() { printf '\n== %s (%ss)\n' "$*" "$(( $(date +%s) - t0 ))"; }
+
+step "dependencies"
+scripts/install-deps.sh
+command -v tauri-driver >/dev/null || cargo install tauri-driver --locked
+
+step "user interface: unit tests and build"
+(cd ui && npm ci --no-audit --no-fund && npm test && npm run build)
+
+step "formatting and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "building tests"
+cargo test --workspace --no-run
+
+step "local model"
+SIFT_MODEL_DIR=$(scripts/ensure-model.sh "$CARGO_TARGET_DIR/debug/sift")
+export SIFT_MODEL_DIR
+
+step "tests (engine, providers, keychain, watching, desktop end-to-end)"
+export SIFT_REQUIRE_KEYCHAIN=1 SIFT_E2E=1
+scripts/with-keyring.sh cargo test --workspace -- "$@"
+
+step "all tests passed"
