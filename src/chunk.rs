@@ -79,9 +79,16 @@ pub fn chunk_note(text: &str, info: &NoteInfo, markdown: bool) -> Vec<Chunk> {
         TextSplitter::new(config).chunk_indices(body).collect()
     };
     let lines = LineIndex::new(text);
+    // A piece that is only headings says nothing the next chunk's prefix (title
+    // and heading path) does not: keep it only if nothing follows.
+    let last = pieces.len().saturating_sub(1);
     pieces
         .into_iter()
-        .filter(|(_, piece)| !piece.trim().is_empty())
+        .enumerate()
+        .filter(|(i, (_, piece))| {
+            !piece.trim().is_empty() && (*i == last || !is_only_headings(piece))
+        })
+        .map(|(_, piece)| piece)
         .enumerate()
         .map(|(seq, (offset, piece))| {
             let byte_start = body_start + offset;
@@ -107,6 +114,12 @@ pub fn chunk_note(text: &str, info: &NoteInfo, markdown: bool) -> Vec<Chunk> {
             }
         })
         .collect()
+}
+
+fn is_only_headings(piece: &str) -> bool {
+    piece
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
 }
 
 /// Title and heading path joined, clipped to the word pieces left after the body.
@@ -197,6 +210,25 @@ mod tests {
             assert!(count_word_pieces(&c.embed_text) <= MAX_EMBED_TOKENS);
             assert!(c.embed_text.ends_with(&c.body));
         }
+    }
+
+    #[test]
+    fn heading_only_pieces_fold_into_the_next_chunk() {
+        let body = "A sentence about cells and proteins that goes on. ".repeat(30);
+        let text = format!("# A long title\n\n{body}\n");
+        let info = parse_note(&text, true);
+        let chunks = chunk_note(&text, &info, true);
+        assert!(chunks.len() >= 2);
+        assert!(chunks.iter().all(|c| !c.body.trim_start().starts_with('#')));
+        assert!(chunks
+            .iter()
+            .all(|c| c.embed_text.starts_with("A long title")));
+        let only_title = chunk_note(
+            "# Just a title\n",
+            &parse_note("# Just a title\n", true),
+            true,
+        );
+        assert_eq!(only_title.len(), 1);
     }
 
     #[test]
