@@ -62,12 +62,15 @@ fn assert_close(a: &[f32], b: &[f32]) {
     assert!(dot > 0.9999, "cosine {dot}");
 }
 
+/// Batches as delivered: offset of the first text, vectors.
+type Delivered = Vec<(usize, Vec<Vec<f32>>)>;
+
 /// Runs `embed_documents_with`, collecting delivered batches.
 fn run(
     e: &RemoteEmbedder,
     texts: &[String],
     control: &RunControl,
-) -> (Vec<(usize, Vec<Vec<f32>>)>, sift::Result<()>) {
+) -> (Delivered, sift::Result<()>) {
     let mut got = Vec::new();
     let result = e.embed_documents_with(texts, control, &mut |first, v| {
         got.push((first, v));
@@ -416,7 +419,7 @@ fn cancellation_stops_between_requests() {
     };
     let e = embedder_with(&server, "text-embedding-3-small", None, opts);
     let cancel = Arc::new(AtomicBool::new(false));
-    let control = RunControl::new().with_cancel(Arc::clone(&cancel));
+    let control = RunControl::new().with_cancel(&cancel);
     let mut batches = 0;
     let result = e.embed_documents_with(&texts(40, "x"), &control, &mut |_, _| {
         batches += 1;
@@ -432,7 +435,7 @@ fn cancellation_stops_between_requests() {
     // Cancelling while a request is slow returns promptly.
     server.set_latency(Duration::from_secs(3));
     let cancel = Arc::new(AtomicBool::new(false));
-    let control = RunControl::new().with_cancel(Arc::clone(&cancel));
+    let control = RunControl::new().with_cancel(&cancel);
     let flag = Arc::clone(&cancel);
     let t = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(200));
@@ -458,16 +461,16 @@ fn gate_refuses_before_sending_and_keeps_what_was_done() {
         ..fast()
     };
     let e = embedder_with(&server, "text-embedding-3-small", None, opts);
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&seen);
-    let control = RunControl::new().with_gate(Arc::new(move |o: &Outgoing| {
-        let mut l = log.lock().unwrap();
+    let seen = Mutex::new(Vec::new());
+    let gate = |o: &Outgoing| {
+        let mut l = seen.lock().unwrap();
         if l.len() == 3 {
             return Err(sift::Error::new(ErrorKind::BudgetExceeded, "cap"));
         }
         l.push(*o);
         Ok(())
-    }));
+    };
+    let control = RunControl::new().with_gate(&gate);
     let (got, result) = run(&e, &texts(60, "g"), &control);
     assert_eq!(result.unwrap_err().kind(), ErrorKind::BudgetExceeded);
     assert_eq!(got.iter().map(|(_, v)| v.len()).sum::<usize>(), 30);

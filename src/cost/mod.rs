@@ -4,8 +4,8 @@
 //! The indexer's loop, for each run:
 //! 1. look texts up in the embedding cache; the misses are what would be sent;
 //! 2. `--dry-run`: print [`estimate`] of the misses and stop;
-//! 3. with a cap: build a [`Budget`] and pass [`Budget::gate`] in the
-//!    [`RunControl`](crate::embed::RunControl) of
+//! 3. with a cap: build a [`Budget`] and pass `&|o| budget.admit(o)` as the gate
+//!    of the [`RunControl`](crate::embed::RunControl) of
 //!    [`Embedder::embed_documents_with`](crate::embed::Embedder::embed_documents_with):
 //!    it refuses the first request that would cross the cap, before it is sent;
 //! 4. after each delivered batch (and once for the cache hits) call
@@ -15,7 +15,7 @@ pub mod ledger;
 pub mod prices;
 pub mod tokens;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -23,7 +23,7 @@ use serde::Serialize;
 pub use ledger::{CostRow, CostSummary, LedgerEntry, UsageLedger};
 pub use prices::PriceTable;
 
-use crate::embed::{Embedder, Gate, Outgoing, Usage};
+use crate::embed::{Embedder, Outgoing, Usage};
 use crate::error::{Error, ErrorKind, Result};
 
 /// What an index run would send after the cache.
@@ -119,7 +119,7 @@ impl Budget {
         cap_usd: f64,
         embedder: &dyn Embedder,
         prices: &PriceTable,
-    ) -> Result<Arc<Budget>> {
+    ) -> Result<Budget> {
         let spent = ledger.spent_since(ledger::month_start(today))?;
         Self::new(cap_usd, spent, "this month", embedder, prices)
     }
@@ -132,7 +132,7 @@ impl Budget {
         period: &str,
         embedder: &dyn Embedder,
         prices: &PriceTable,
-    ) -> Result<Arc<Budget>> {
+    ) -> Result<Budget> {
         let (provider, model) = (embedder.provider(), embedder.model());
         let usd_per_million = prices.per_million(provider, model).ok_or_else(|| {
             Error::new(
@@ -144,14 +144,14 @@ impl Budget {
                 ),
             )
         })?;
-        Ok(Arc::new(Budget {
+        Ok(Budget {
             cap: cap_usd,
             spent_before: spent_usd,
             period: period.to_string(),
             label: format!("{provider}/{model}"),
             usd_per_million,
             reserved: Mutex::new(0.0),
-        }))
+        })
     }
 
     /// Dollars left under the cap, after what this budget admitted so far.
@@ -188,18 +188,105 @@ impl Budget {
         Ok(())
     }
 
-    /// This budget as a [`RunControl`](crate::embed::RunControl) gate.
-    pub fn gate(self: &Arc<Self>) -> Gate {
-        let me = Arc::clone(self);
-        Arc::new(move |next: &Outgoing| me.admit(next))
-    }
-
-    /// Refuses a whole run up front when even its estimate alone is over what
-    /// is left (for `--dry-run` reports; a real run stops at the cap instead).
+    /// Whether a run of `estimate` fits in what is left (for `--dry-run`
+    /// reports; a real run sends what fits and stops at the cap).
     pub fn fits(&self, estimate: &Estimate) -> bool {
         estimate
             .dollars
             .is_none_or(|d| d <= self.remaining() + 1e-12)
+    }
+}
+
+/// Everything an index run needs for its accounting, in one place: the price
+/// table, the optional per-run cap and the ledger day.
+///
+/// ```ignore
+/// let acct = RunAccounting::new(data_dir, embedder, settings.budget_usd)?;
+/// let gate = |o: &Outgoing| acct.admit(o);
+/// let control = RunControl::new().with_cancel(cancel).with_gate(&gate);
+/// embedder.embed_documents_with(&misses, &control, &mut |first, vectors| {
+///     store(first, vectors)?;           // cache + vector index
+///     acct.book(&conn, &[] as &[String])?; // what this batch cost
+///     Ok(())
+/// })?;
+/// acct.book(&conn, &cache_hit_texts)?;
+/// ```
+pub struct RunAccounting<'e> {
+    embedder: &'e dyn Embedder,
+    prices: PriceTable,
+    budget: Option<Budget>,
+    day: NaiveDate,
+}
+
+impl std::fmt::Debug for RunAccounting<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunAccounting")
+            .field("embedder", &self.embedder.id())
+            .field("budget", &self.budget)
+            .field("day", &self.day)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'e> RunAccounting<'e> {
+    /// Prices from `data_dir` (defaults overlaid with `prices.json`); a cap of
+    /// `budget_usd` for this run when given.
+    pub fn new(
+        data_dir: &std::path::Path,
+        embedder: &'e dyn Embedder,
+        budget_usd: Option<f64>,
+    ) -> Result<Self> {
+        let prices = PriceTable::load(data_dir)?;
+        let budget = match budget_usd {
+            Some(cap) => Some(Budget::new(cap, 0.0, "in this run", embedder, &prices)?),
+            None => None,
+        };
+        Ok(RunAccounting {
+            embedder,
+            prices,
+            budget,
+            day: chrono::Local::now().date_naive(),
+        })
+    }
+
+    /// What sending `texts` would cost (for `--dry-run`).
+    pub fn estimate(&self, texts: &[String]) -> Estimate {
+        estimate(texts, self.embedder, &self.prices)
+    }
+
+    /// The gate of the run: refuses a request that would cross the cap.
+    pub fn admit(&self, next: &Outgoing) -> Result<()> {
+        match &self.budget {
+            Some(b) => b.admit(next),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether a run of `estimate` fits under the cap (always without one).
+    pub fn fits(&self, estimate: &Estimate) -> bool {
+        self.budget.as_ref().is_none_or(|b| b.fits(estimate))
+    }
+
+    /// Books what the embedder sent since the last call, and `cache_hits`, in
+    /// the ledger of `conn` (creating its table when missing).
+    pub fn book<S: AsRef<str>>(
+        &self,
+        conn: &rusqlite::Connection,
+        cache_hits: &[S],
+    ) -> Result<LedgerEntry> {
+        UsageLedger::migrate(conn)?;
+        record_usage(
+            &UsageLedger::new(conn),
+            self.day,
+            self.embedder,
+            &self.prices,
+            cache_hits,
+        )
+    }
+
+    /// The price table in use.
+    pub fn prices(&self) -> &PriceTable {
+        &self.prices
     }
 }
 

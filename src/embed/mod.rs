@@ -6,7 +6,6 @@
 //! can never mix vectors of different spaces or dimensions.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -81,7 +80,7 @@ pub trait Embedder: Send + Sync {
     fn embed_documents_with(
         &self,
         texts: &[String],
-        control: &RunControl,
+        control: &RunControl<'_>,
         sink: &mut dyn FnMut(usize, Vec<Vec<f32>>) -> Result<()>,
     ) -> Result<()> {
         for (i, slice) in texts.chunks(32).enumerate() {
@@ -128,18 +127,18 @@ pub struct Outgoing {
 
 /// A check run before each request is sent; an error stops the run (after
 /// requests already in flight are finished and delivered).
-pub type Gate = Arc<dyn Fn(&Outgoing) -> Result<()> + Send + Sync>;
+pub type Gate<'a> = &'a (dyn Fn(&Outgoing) -> Result<()> + Sync);
 
 /// Per-run controls of [`Embedder::embed_documents_with`]: a cancel flag that is
-/// checked between requests, and an optional gate (a budget cap) that may refuse
-/// a request before it is sent.
-#[derive(Clone, Default)]
-pub struct RunControl {
-    cancel: Option<Arc<AtomicBool>>,
-    gate: Option<Gate>,
+/// checked between requests (and while waiting for them), and an optional gate
+/// (a budget cap) that may refuse a request before it is sent.
+#[derive(Clone, Copy, Default)]
+pub struct RunControl<'a> {
+    cancel: Option<&'a AtomicBool>,
+    gate: Option<Gate<'a>>,
 }
 
-impl std::fmt::Debug for RunControl {
+impl std::fmt::Debug for RunControl<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunControl")
             .field("cancelled", &self.is_cancelled())
@@ -148,29 +147,27 @@ impl std::fmt::Debug for RunControl {
     }
 }
 
-impl RunControl {
+impl<'a> RunControl<'a> {
     /// No cancellation, no gate.
     pub fn new() -> Self {
         RunControl::default()
     }
 
     /// Cancels the run when `flag` becomes true.
-    pub fn with_cancel(mut self, flag: Arc<AtomicBool>) -> Self {
+    pub fn with_cancel(mut self, flag: &'a AtomicBool) -> Self {
         self.cancel = Some(flag);
         self
     }
 
     /// Runs `gate` before each request.
-    pub fn with_gate(mut self, gate: Gate) -> Self {
+    pub fn with_gate(mut self, gate: Gate<'a>) -> Self {
         self.gate = Some(gate);
         self
     }
 
     /// True once the cancel flag is set.
     pub fn is_cancelled(&self) -> bool {
-        self.cancel
-            .as_ref()
-            .is_some_and(|f| f.load(Ordering::Relaxed))
+        self.cancel.is_some_and(|f| f.load(Ordering::Relaxed))
     }
 
     /// `Err(Cancelled)` once the cancel flag is set.
@@ -187,7 +184,7 @@ impl RunControl {
 
     /// Asks the gate whether `next` may be sent.
     pub fn admit(&self, next: &Outgoing) -> Result<()> {
-        match &self.gate {
+        match self.gate {
             Some(gate) => gate(next),
             None => Ok(()),
         }

@@ -24,6 +24,11 @@ pub const LIMITS: Limits = Limits {
     max_input_tokens: 8191,
 };
 
+/// Inputs a request unless the settings say otherwise: below OpenAI's 2048 so
+/// that a large indexing call becomes several requests in flight at once, and a
+/// failed request costs little time to redo.
+pub const DEFAULT_BATCH_SIZE: usize = 256;
+
 /// Native dimensions of the models Sift knows, and whether `dimensions` may
 /// shorten them.
 fn native(model: &str) -> Option<(usize, bool)> {
@@ -45,8 +50,9 @@ pub fn embedder(
     dimensions: Option<usize>,
     base_url: Option<&str>,
     key: ApiKey,
-    options: RemoteOptions,
+    mut options: RemoteOptions,
 ) -> Result<RemoteEmbedder> {
+    options.batch_size = options.batch_size.or(Some(DEFAULT_BATCH_SIZE));
     let base = remote::parse_base_url(base_url.unwrap_or(DEFAULT_BASE_URL), "OpenAI")?;
     let (dims, send_dimensions) = match (native(model), dimensions) {
         (Some((n, _)), None) => (Some(n), None),

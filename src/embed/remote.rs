@@ -392,7 +392,7 @@ impl Embedder for RemoteEmbedder {
     fn embed_documents_with(
         &self,
         texts: &[String],
-        control: &RunControl,
+        control: &RunControl<'_>,
         sink: &mut dyn FnMut(usize, Vec<Vec<f32>>) -> Result<()>,
     ) -> Result<()> {
         control.check_cancelled()?;

@@ -182,6 +182,14 @@ impl Server {
         self.state.lock().unwrap().always = fault;
     }
 
+    /// Drops every scheduled fault.
+    pub fn reset_faults(&self) {
+        let mut st = self.state.lock().unwrap();
+        st.queue.clear();
+        st.at.clear();
+        st.always = None;
+    }
+
     /// Added latency before every answer.
     pub fn set_latency(&self, d: Duration) {
         *self.latency.lock().unwrap() = d;
@@ -205,6 +213,11 @@ impl Server {
     /// Forgets the log.
     pub fn clear_log(&self) {
         self.state.lock().unwrap().log.clear();
+    }
+
+    /// Starts counting [`Server::max_in_flight`] afresh.
+    pub fn reset_max_in_flight(&self) {
+        self.max_in_flight.store(0, Ordering::SeqCst);
     }
 
     /// Most requests handled at the same time so far.
