@@ -291,7 +291,7 @@ fn handle(stream: TcpStream, ctx: Ctx) {
     let at = Instant::now();
     let now = ctx.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     ctx.max_in_flight.fetch_max(now, Ordering::SeqCst);
-    let _guard = InFlight(&ctx.in_flight);
+    let in_flight = InFlight(&ctx.in_flight);
 
     let text_body = String::from_utf8_lossy(&body).to_string();
     let json: Value = serde_json::from_str(&text_body).unwrap_or(Value::Null);
@@ -363,6 +363,9 @@ fn handle(stream: TcpStream, ctx: Ctx) {
         tokens,
         status,
     });
+    // Done before answering: the client cannot start its next request before it
+    // has this answer, so the count never overlaps two requests of one slot.
+    drop(in_flight);
     if status == 0 {
         let _ = stream.shutdown(std::net::Shutdown::Both);
         return;
