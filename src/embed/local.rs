@@ -1,21 +1,29 @@
-//! The local embedder: all-MiniLM-L6-v2 run on the CPU with candle.
+//! The local embedder: all-MiniLM-L6-v2 run on the CPU.
 //!
 //! Matches sentence-transformers' pipeline for this model: BERT word pieces with
-//! `[CLS]`/`[SEP]`, at most 256 positions, mean pooling over the attention mask,
+//! `[CLS]`/`[SEP]`, at most 256 positions, mean pooling over the real tokens,
 //! L2 normalisation. The shipped `tokenizer.json` hard-codes truncation and padding
-//! at 128 tokens; both are switched off here (padding is done per sub-batch to its
-//! longest input, and over-long input is rejected, never cut).
+//! at 128 tokens; both are switched off here: over-long input is rejected, never
+//! cut, and nothing is padded.
+//!
+//! Weights and config are read with candle (`candle-core`, and the BERT `Config`
+//! of `candle-transformers`); the forward pass is `bert::Encoder`, which runs
+//! the tokens of a sub-batch packed together (no padding, no mask) with the
+//! `gemm` crate that candle uses for its products, plus vectorised row kernels.
+//! On 2 cores it is 2-3 times faster than candle-transformers' `BertModel` on the
+//! same weights (see `benches/embed_throughput.rs`).
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+use candle_transformers::models::bert::Config;
 use tokenizers::Tokenizer;
 
-use super::{normalize, Embedder};
+use super::Embedder;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::MODEL_FILES;
+
+mod bert;
+mod kernels;
 
 /// Identifier of this embedder's vector space.
 pub const MODEL_ID: &str = "local/all-MiniLM-L6-v2";
@@ -28,9 +36,8 @@ const SUB_BATCH: usize = 32;
 
 /// all-MiniLM-L6-v2 on the CPU.
 pub struct LocalEmbedder {
-    model: BertModel,
+    encoder: bert::Encoder,
     tokenizer: Tokenizer,
-    device: Device,
 }
 
 impl LocalEmbedder {
@@ -87,21 +94,14 @@ impl LocalEmbedder {
             .map_err(|e| invalid("tokenizer.json", e.to_string()))?;
         tokenizer.with_padding(None);
 
-        // Read the weights into memory rather than mapping them: candle copies every
-        // tensor out anyway, and a mapping only adds page faults on the way.
+        // Read rather than map the weights: they are copied into the encoder's own
+        // layout anyway, and a mapping only adds page faults on the way.
         let weights_path = model_dir.join("model.safetensors");
         let weights = std::fs::read(&weights_path).map_err(|e| Error::io(&weights_path, e))?;
-        let device = Device::Cpu;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)
-            .map_err(|e| invalid("model.safetensors", e.to_string()))?;
-        let model = BertModel::load(vb, &config)
-            .map_err(|e| invalid("model.safetensors", e.to_string()))?;
+        let encoder =
+            bert::Encoder::load(&weights, &config).map_err(|e| invalid("model.safetensors", e))?;
 
-        Ok(LocalEmbedder {
-            model,
-            tokenizer,
-            device,
-        })
+        Ok(LocalEmbedder { encoder, tokenizer })
     }
 
     /// Word pieces of every text, `[CLS]`/`[SEP]` included; errors on over-long input.
@@ -129,31 +129,6 @@ impl LocalEmbedder {
             })
             .collect()
     }
-
-    /// Embeds one padded sub-batch; returns one unit vector per input.
-    fn forward(&self, batch: &[&[u32]]) -> candle_core::Result<Vec<Vec<f32>>> {
-        let rows = batch.len();
-        let width = batch.iter().map(|ids| ids.len()).max().unwrap_or(0);
-        let mut ids = vec![0u32; rows * width];
-        let mut mask = vec![0u32; rows * width];
-        for (r, seq) in batch.iter().enumerate() {
-            ids[r * width..r * width + seq.len()].copy_from_slice(seq);
-            mask[r * width..r * width + seq.len()].fill(1);
-        }
-        let ids = Tensor::from_vec(ids, (rows, width), &self.device)?;
-        let mask = Tensor::from_vec(mask, (rows, width), &self.device)?;
-        let types = ids.zeros_like()?;
-        let hidden = self.model.forward(&ids, &types, Some(&mask))?;
-
-        // Mean over real tokens only.
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-        let counts = mask.sum(1)?;
-        let mean = summed.broadcast_div(&counts)?;
-        let mut out = mean.to_vec2::<f32>()?;
-        out.iter_mut().for_each(|v| normalize(v));
-        Ok(out)
-    }
 }
 
 impl Embedder for LocalEmbedder {
@@ -178,16 +153,15 @@ impl Embedder for LocalEmbedder {
 
     fn embed_documents(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
         let encoded = self.encode_all(texts)?;
-        // Similar lengths together waste little on padding.
+        // Sub-batches of similar lengths share the attention work evenly.
         let mut order: Vec<usize> = (0..encoded.len()).collect();
         order.sort_by_key(|&i| encoded[i].len());
 
         let mut vectors = vec![Vec::new(); encoded.len()];
+        let mut scratch = bert::Scratch::default();
         for group in order.chunks(SUB_BATCH) {
             let batch: Vec<&[u32]> = group.iter().map(|&i| encoded[i].as_slice()).collect();
-            let out = self
-                .forward(&batch)
-                .map_err(|e| Error::new(ErrorKind::Internal, format!("{MODEL_ID} failed: {e}")))?;
+            let out = self.encoder.embed(&batch, &mut scratch);
             for (&i, v) in group.iter().zip(out) {
                 vectors[i] = v;
             }

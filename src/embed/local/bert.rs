@@ -1,0 +1,378 @@
+//! The BERT encoder of all-MiniLM-L6-v2, run on packed (unpadded) sequences.
+//!
+//! The tokens of a whole batch sit one after another in one `[tokens × hidden]`
+//! matrix: the per-token layers (projections, feed-forward, layer norms) are then
+//! a few large matrix products, and attention runs per sequence and head at that
+//! sequence's own length, so padding costs nothing and needs no mask. The weights
+//! are read with candle and laid out once for the products.
+
+use std::collections::HashMap;
+
+use candle_core::{Device, Tensor};
+use candle_transformers::models::bert::{Config, HiddenAct};
+use rayon::prelude::*;
+
+use super::kernels;
+
+/// Rows per task of the row-wise kernels.
+const ROWS_PER_TASK: usize = 32;
+
+/// A matrix product whose result is at least this many multiply-adds runs on
+/// every thread; smaller ones (short queries) stay on the calling thread.
+const PARALLEL_MACS: usize = 1 << 22;
+
+struct Layer {
+    /// Query, key and value projections side by side: `[hidden × 3·hidden]`.
+    qkv_w: Vec<f32>,
+    qkv_b: Vec<f32>,
+    /// `[hidden × hidden]`
+    out_w: Vec<f32>,
+    out_b: Vec<f32>,
+    attn_norm: (Vec<f32>, Vec<f32>),
+    /// `[hidden × intermediate]`
+    up_w: Vec<f32>,
+    up_b: Vec<f32>,
+    /// `[intermediate × hidden]`
+    down_w: Vec<f32>,
+    down_b: Vec<f32>,
+    out_norm: (Vec<f32>, Vec<f32>),
+}
+
+/// Working memory of forward passes: reusing it between the sub-batches of one
+/// call saves page faults on fresh allocations of tens of megabytes, and dropping
+/// it afterwards keeps an idle embedder small.
+#[derive(Default)]
+pub(super) struct Scratch {
+    x: Vec<f32>,
+    qkv: Vec<f32>,
+    ctx: Vec<f32>,
+    inter: Vec<f32>,
+}
+
+pub(super) struct Encoder {
+    hidden: usize,
+    heads: usize,
+    intermediate: usize,
+    max_positions: usize,
+    eps: f32,
+    word: Vec<f32>,
+    position: Vec<f32>,
+    token_type: Vec<f32>,
+    embed_norm: (Vec<f32>, Vec<f32>),
+    layers: Vec<Layer>,
+}
+
+/// A raw pointer that tasks writing disjoint parts of one buffer can share.
+#[derive(Clone, Copy)]
+struct SharedMut(*mut f32);
+// SAFETY: only used to write disjoint regions from parallel tasks.
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+impl SharedMut {
+    /// The pointer; a method, so closures capture the whole (Send) wrapper.
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+impl Encoder {
+    /// Reads the weights from the bytes of `model.safetensors`.
+    pub fn load(safetensors: &[u8], config: &Config) -> Result<Self, String> {
+        if config.hidden_act != HiddenAct::Gelu {
+            return Err(format!("unsupported activation {:?}", config.hidden_act));
+        }
+        if !config
+            .hidden_size
+            .is_multiple_of(config.num_attention_heads)
+        {
+            return Err("hidden size is not a multiple of the head count".into());
+        }
+        let tensors = candle_core::safetensors::load_buffer(safetensors, &Device::Cpu)
+            .map_err(|e| e.to_string())?;
+        let w = Weights(&tensors);
+        let (h, i) = (config.hidden_size, config.intermediate_size);
+        let norm = |prefix: &str| -> Result<_, String> {
+            Ok((
+                w.get(&format!("{prefix}.weight"), &[h])?,
+                w.get(&format!("{prefix}.bias"), &[h])?,
+            ))
+        };
+        let layers = (0..config.num_hidden_layers)
+            .map(|n| {
+                let p = format!("encoder.layer.{n}");
+                let a = format!("{p}.attention");
+                let qkv = ["query", "key", "value"];
+                let qkv_w = qkv
+                    .iter()
+                    .map(|m| w.tensor(&format!("{a}.self.{m}.weight"), &[h, h]))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let qkv_b = qkv
+                    .iter()
+                    .map(|m| w.get(&format!("{a}.self.{m}.bias"), &[h]))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Layer {
+                    qkv_w: transposed(&Tensor::cat(&qkv_w, 0).map_err(|e| e.to_string())?)?,
+                    qkv_b: qkv_b.concat(),
+                    out_w: transposed(&w.tensor(&format!("{a}.output.dense.weight"), &[h, h])?)?,
+                    out_b: w.get(&format!("{a}.output.dense.bias"), &[h])?,
+                    attn_norm: norm(&format!("{a}.output.LayerNorm"))?,
+                    up_w: transposed(
+                        &w.tensor(&format!("{p}.intermediate.dense.weight"), &[i, h])?,
+                    )?,
+                    up_b: w.get(&format!("{p}.intermediate.dense.bias"), &[i])?,
+                    down_w: transposed(&w.tensor(&format!("{p}.output.dense.weight"), &[h, i])?)?,
+                    down_b: w.get(&format!("{p}.output.dense.bias"), &[h])?,
+                    out_norm: norm(&format!("{p}.output.LayerNorm"))?,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Encoder {
+            hidden: h,
+            heads: config.num_attention_heads,
+            intermediate: i,
+            max_positions: config.max_position_embeddings,
+            eps: config.layer_norm_eps as f32,
+            word: w.get("embeddings.word_embeddings.weight", &[config.vocab_size, h])?,
+            position: w.get(
+                "embeddings.position_embeddings.weight",
+                &[config.max_position_embeddings, h],
+            )?,
+            token_type: w.get(
+                "embeddings.token_type_embeddings.weight",
+                &[config.type_vocab_size, h],
+            )?,
+            embed_norm: norm("embeddings.LayerNorm")?,
+            layers,
+        })
+    }
+
+    /// Mean-pooled, L2-normalised embeddings of `seqs` (word-piece ids with
+    /// `[CLS]`/`[SEP]`, each at most `max_positions` long).
+    pub fn embed(&self, seqs: &[&[u32]], scratch: &mut Scratch) -> Vec<Vec<f32>> {
+        let h = self.hidden;
+        let mut starts = Vec::with_capacity(seqs.len());
+        let mut total = 0;
+        for s in seqs {
+            assert!(
+                s.len() <= self.max_positions,
+                "sequence longer than the model"
+            );
+            starts.push(total);
+            total += s.len();
+        }
+        if total == 0 {
+            return vec![vec![0.0; h]; seqs.len()];
+        }
+        let Scratch { x, qkv, ctx, inter } = scratch;
+        x.resize(total * h, 0.0);
+        qkv.resize(total * 3 * h, 0.0);
+        ctx.resize(total * h, 0.0);
+        inter.resize(total * self.intermediate, 0.0);
+
+        self.embeddings(seqs, x);
+        for layer in &self.layers {
+            self.layer(layer, &starts, seqs, x, qkv, ctx, inter);
+        }
+
+        starts
+            .iter()
+            .zip(seqs)
+            .map(|(&start, s)| {
+                let mut v = vec![0f32; h];
+                for row in x[start * h..(start + s.len()) * h].chunks_exact(h) {
+                    v.iter_mut().zip(row).for_each(|(a, b)| *a += b);
+                }
+                let n = s.len().max(1) as f32;
+                v.iter_mut().for_each(|a| *a /= n);
+                crate::embed::normalize(&mut v);
+                v
+            })
+            .collect()
+    }
+
+    fn embeddings(&self, seqs: &[&[u32]], x: &mut [f32]) {
+        let h = self.hidden;
+        let tokens: Vec<(usize, usize)> = seqs
+            .iter()
+            .flat_map(|s| s.iter().enumerate().map(|(pos, &id)| (id as usize, pos)))
+            .collect();
+        x.par_chunks_mut(h * ROWS_PER_TASK)
+            .zip(tokens.par_chunks(ROWS_PER_TASK))
+            .for_each(|(rows, toks)| {
+                for (row, &(id, pos)) in rows.chunks_exact_mut(h).zip(toks) {
+                    let word = &self.word[id * h..(id + 1) * h];
+                    let position = &self.position[pos * h..(pos + 1) * h];
+                    for (j, v) in row.iter_mut().enumerate() {
+                        *v = word[j] + position[j] + self.token_type[j];
+                    }
+                }
+                kernels::layer_norm(rows, h, &self.embed_norm.0, &self.embed_norm.1, self.eps);
+            });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn layer(
+        &self,
+        l: &Layer,
+        starts: &[usize],
+        seqs: &[&[u32]],
+        x: &mut [f32],
+        qkv: &mut [f32],
+        ctx: &mut [f32],
+        inter: &mut [f32],
+    ) {
+        let (h, i) = (self.hidden, self.intermediate);
+        let t = x.len() / h;
+
+        // qkv = x · Wqkv + b
+        linear(qkv, 3 * h, &l.qkv_b, x, h, &l.qkv_w, false);
+        self.attention(starts, seqs, qkv, ctx);
+        // x = norm(x + ctx · Wo + b)
+        linear(x, h, &l.out_b, ctx, h, &l.out_w, true);
+        norm_rows(x, h, &l.attn_norm, self.eps);
+        // x = norm(x + gelu(x · W1 + b1) · W2 + b2)
+        linear(inter, i, &l.up_b, x, h, &l.up_w, false);
+        inter
+            .par_chunks_mut(i * ROWS_PER_TASK)
+            .for_each(kernels::gelu);
+        linear(x, h, &l.down_b, inter, i, &l.down_w, true);
+        norm_rows(x, h, &l.out_norm, self.eps);
+        debug_assert_eq!(x.len(), t * h);
+    }
+
+    /// Self-attention of every sequence and head; writes `ctx`.
+    fn attention(&self, starts: &[usize], seqs: &[&[u32]], qkv: &[f32], ctx: &mut [f32]) {
+        let h = self.hidden;
+        let d = h / self.heads;
+        let scale = 1.0 / (d as f32).sqrt();
+        let out = SharedMut(ctx.as_mut_ptr());
+        let qkv = qkv.as_ptr() as usize;
+        let tasks: Vec<(usize, usize, usize)> = starts
+            .iter()
+            .zip(seqs)
+            .flat_map(|(&s, seq)| (0..self.heads).map(move |head| (s, seq.len(), head)))
+            .collect();
+        tasks.into_par_iter().for_each_init(
+            Vec::new,
+            |scores: &mut Vec<f32>, (start, len, head)| {
+                scores.resize(len * len, 0.0);
+                let base = qkv as *const f32;
+                // SAFETY: every offset stays inside `qkv` (rows start..start+len,
+                // columns below 3·h) and inside `ctx` (same rows, columns below h);
+                // tasks write disjoint (rows, head columns) blocks of `ctx`.
+                unsafe {
+                    let q = base.add(start * 3 * h + head * d);
+                    let k = q.add(h);
+                    let v = q.add(2 * h);
+                    // scores = scale · q · kᵀ
+                    kernels::matmul(
+                        len,
+                        len,
+                        d,
+                        (scores.as_mut_ptr(), len, 1),
+                        (q, 3 * h, 1),
+                        (k, 1, 3 * h),
+                        false,
+                        scale,
+                        1,
+                    );
+                    kernels::softmax(scores, len);
+                    // ctx = scores · v
+                    kernels::matmul(
+                        len,
+                        d,
+                        len,
+                        (out.get().add(start * h + head * d), h, 1),
+                        (scores.as_ptr(), len, 1),
+                        (v, 3 * h, 1),
+                        false,
+                        1.0,
+                        1,
+                    );
+                }
+            },
+        );
+    }
+}
+
+/// `dst[t × n] = (residual ? dst : 0) + bias + src[t × k] · w[k × n]`.
+fn linear(
+    dst: &mut [f32],
+    n: usize,
+    bias: &[f32],
+    src: &[f32],
+    k: usize,
+    w: &[f32],
+    residual: bool,
+) {
+    let t = src.len() / k;
+    assert!(dst.len() == t * n && w.len() == k * n && bias.len() == n);
+    dst.par_chunks_mut(n * ROWS_PER_TASK).for_each(|rows| {
+        if residual {
+            kernels::add_rows(rows, bias);
+        } else {
+            rows.chunks_exact_mut(n)
+                .for_each(|r| r.copy_from_slice(bias));
+        }
+    });
+    let threads = if t * n * k >= PARALLEL_MACS {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
+    // SAFETY: shapes checked above; dst is a distinct buffer from src and w.
+    unsafe {
+        kernels::matmul(
+            t,
+            n,
+            k,
+            (dst.as_mut_ptr(), n, 1),
+            (src.as_ptr(), k, 1),
+            (w.as_ptr(), n, 1),
+            true,
+            1.0,
+            threads,
+        )
+    }
+}
+
+fn norm_rows(x: &mut [f32], h: usize, (gamma, beta): &(Vec<f32>, Vec<f32>), eps: f32) {
+    x.par_chunks_mut(h * ROWS_PER_TASK)
+        .for_each(|rows| kernels::layer_norm(rows, h, gamma, beta, eps));
+}
+
+/// `[out × in]` (PyTorch's layout) to row-major `[in × out]`.
+fn transposed(w: &Tensor) -> Result<Vec<f32>, String> {
+    w.t()
+        .and_then(|t| t.contiguous())
+        .and_then(|t| t.flatten_all())
+        .and_then(|t| t.to_vec1::<f32>())
+        .map_err(|e| e.to_string())
+}
+
+struct Weights<'a>(&'a HashMap<String, Tensor>);
+
+impl Weights<'_> {
+    fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor, String> {
+        let t = self
+            .0
+            .get(name)
+            .ok_or_else(|| format!("no tensor {name}"))?;
+        if t.dims() != shape {
+            return Err(format!(
+                "{name} has shape {:?}, expected {shape:?}",
+                t.dims()
+            ));
+        }
+        t.to_dtype(candle_core::DType::F32)
+            .map_err(|e| e.to_string())
+    }
+
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
+        self.tensor(name, shape)?
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(|e| e.to_string())
+    }
+}
