@@ -198,7 +198,7 @@ fn retry_after_seconds_is_honoured() {
     assert_eq!((log[0].status, log[1].status), (429, 200));
     let gap = log[1].at - log[0].at;
     assert!(gap >= Duration::from_secs(1), "retried after {gap:?}");
-    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[test]
@@ -225,7 +225,7 @@ fn retry_after_ms_is_honoured_and_5xx_backs_off_exponentially() {
 #[test]
 fn stalled_response_times_out_and_is_retried() {
     let server = Server::start(Some(KEY));
-    server.fail_next([Fault::Stall(Duration::from_secs(5))]);
+    server.fail_next([Fault::Stall(Duration::from_secs(10))]);
     let e = embedder_with(
         &server,
         "text-embedding-3-small",
@@ -238,7 +238,7 @@ fn stalled_response_times_out_and_is_retried() {
     let started = Instant::now();
     e.embed_documents(&texts(2, "s")).unwrap();
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_secs(5),
         "{:?}",
         started.elapsed()
     );
@@ -433,7 +433,7 @@ fn cancellation_stops_between_requests() {
     assert_eq!(server.log().len(), 2, "nothing sent after the cancel");
 
     // Cancelling while a request is slow returns promptly.
-    server.set_latency(Duration::from_secs(3));
+    server.set_latency(Duration::from_secs(5));
     let cancel = Arc::new(AtomicBool::new(false));
     let control = RunControl::new().with_cancel(&cancel);
     let flag = Arc::clone(&cancel);
@@ -446,7 +446,7 @@ fn cancellation_stops_between_requests() {
     t.join().unwrap();
     assert_eq!(result.unwrap_err().kind(), ErrorKind::Cancelled);
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < Duration::from_millis(2500),
         "{:?}",
         started.elapsed()
     );
@@ -482,7 +482,7 @@ fn gate_refuses_before_sending_and_keeps_what_was_done() {
 #[test]
 fn concurrency_is_bounded() {
     let server = Server::start(Some(KEY));
-    server.set_latency(Duration::from_millis(100));
+    server.set_latency(Duration::from_millis(200));
     let opts = RemoteOptions {
         concurrency: 3,
         batch_size: Some(4),
@@ -494,9 +494,9 @@ fn concurrency_is_bounded() {
     assert_eq!(v.len(), 48);
     assert_eq!(server.log().len(), 12);
     assert_eq!(server.max_in_flight(), 3);
-    // 12 requests of 100 ms, 3 at a time: about 0.4 s, far from 1.2 s serially.
+    // 12 requests of 200 ms, 3 at a time: about 0.8 s, far from 2.4 s serially.
     assert!(
-        started.elapsed() < Duration::from_millis(1000),
+        started.elapsed() < Duration::from_millis(2000),
         "{:?}",
         started.elapsed()
     );
