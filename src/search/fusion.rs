@@ -59,14 +59,14 @@ pub fn rank_notes(
     } else {
         keyword_chunks(conn, terms, filters, candidates)?
     };
-    let mut semantic = match (mode, vectors, query_vector) {
+    let semantic = match (mode, vectors, query_vector) {
         (Mode::Keyword, _, _) | (_, None, _) | (_, _, None) => Vec::new(),
         (_, Some(index), Some(q)) => vector_chunks(conn, index, q, filters, candidates)?,
     };
-    // Every chunk is *somewhat* similar to any query: candidates far below the
-    // best match are noise and must not earn rank credit.
-    let floor = semantic.first().map_or(0.0, |c| c.2) * RELATIVE_SIMILARITY_FLOOR;
-    semantic.retain(|c| c.2 >= floor);
+    // Every note is *somewhat* similar to any query: a note found only by
+    // meaning must come close to the best match to be listed at all.
+    let best_similarity = semantic.first().map_or(0.0, |c| c.2).max(f32::EPSILON);
+    let floor = best_similarity * RELATIVE_SIMILARITY_FLOOR;
     let (w_kw, w_vec) = match mode {
         Mode::Keyword => (1.0, 0.0),
         Mode::Semantic => (0.0, 1.0),
@@ -98,9 +98,9 @@ pub fn rank_notes(
         entry.add_chunk(chunk_id, w_vec / (RRF_K + chunk_rank as f64 + 1.0));
     }
 
-    // In hybrid mode a keyword rank earns credit in proportion to how much of
-    // the query the note matched: one shared word out of five is weak evidence
-    // ("rest" in a recipe is no answer to "how do I get better rest at night").
+    // In hybrid mode a keyword rank earns credit by how much of the query the
+    // note matched (squared: one shared word out of three is weak evidence;
+    // "rest" in a recipe is no answer to "how do I get better rest at night").
     let coverage = if mode == Mode::Hybrid && !semantic.is_empty() {
         let first_chunks: Vec<i64> = notes
             .values()
@@ -112,14 +112,33 @@ pub fn rank_notes(
         HashMap::new()
     };
 
+    // How much the keyword list as a whole can be trusted: when no note holds
+    // most of the query's words (a paraphrased question), keyword ranks are
+    // accidents of shared filler words and must not outvote meaning.
+    let keyword_confidence = coverage.values().copied().fold(0.0, f64::max).powi(2);
+    let keyword_confidence = if coverage.is_empty() {
+        1.0
+    } else {
+        keyword_confidence
+    };
     let mut ranked: Vec<RankedNote> = notes
         .into_iter()
+        .filter(|(_, s)| s.keyword_rank.is_some() || s.similarity.is_some_and(|sim| sim >= floor))
         .map(|(note_id, s)| {
             let rrf = |rank: Option<usize>, w: f64| rank.map_or(0.0, |r| w / (RRF_K + r as f64));
             let cov = coverage.get(&s.keyword_chunk).copied().unwrap_or(1.0);
             let score = match mode {
                 Mode::Semantic => s.similarity.unwrap_or(0.0) as f64,
-                _ => cov * rrf(s.keyword_rank, w_kw) + rrf(s.vector_rank, w_vec),
+                _ => {
+                    // Ranks are weighted by the strength of their evidence: RRF's
+                    // k = 60 makes neighbouring ranks nearly equal, so unweighted,
+                    // any stray keyword credit would reorder close meaning ranks.
+                    let relative = s
+                        .similarity
+                        .map_or(0.0, |sim| (sim / best_similarity).max(0.0));
+                    keyword_confidence * cov.powi(2) * rrf(s.keyword_rank, w_kw)
+                        + relative as f64 * rrf(s.vector_rank, w_vec)
+                }
             };
             RankedNote {
                 note_id,

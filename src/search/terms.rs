@@ -10,7 +10,8 @@ const STOP_WORDS: &[&str] = &[
     "from", "had", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my",
     "of", "on", "or", "our", "so", "than", "that", "the", "their", "then", "there", "these",
     "they", "this", "to", "was", "we", "were", "what", "when", "where", "which", "who", "why",
-    "will", "with", "you", "your",
+    "will", "with", "you", "your", "up", "out", "about", "not", "no", "all", "any", "some", "just",
+    "more", "very", "would", "could", "should", "been", "get", "got", "im", "ive",
 ];
 
 /// A parsed query: single words and quoted phrases, lower case.
