@@ -18,6 +18,10 @@ use crate::search::{self, terms::Terms, Hit, Mode, Query, SearchResults};
 use crate::store::{tables, FileStateRow, Store};
 use crate::vectors::{OpenReport, VectorIndex};
 
+/// How often runs of [`Engine::index_changed`] save the vector index (full runs
+/// save at their end, and the engine saves when it closes).
+pub const VECTOR_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Index state for status displays.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
@@ -59,6 +63,7 @@ pub struct Engine {
     vector_report: OpenReport,
     index_lock: Mutex<()>,
     indexing: AtomicBool,
+    vectors_saved: Mutex<Instant>,
     query_vectors: Mutex<HashMap<String, Vec<f32>>>,
 }
 
@@ -97,6 +102,7 @@ impl Engine {
             vector_report,
             index_lock: Mutex::new(()),
             indexing: AtomicBool::new(false),
+            vectors_saved: Mutex::new(Instant::now()),
             query_vectors: Mutex::new(HashMap::new()),
         })
     }
@@ -181,6 +187,100 @@ impl Engine {
         progress: &dyn Fn(&Progress),
         cancel: &AtomicBool,
     ) -> Result<IndexReport> {
+        self.run_index(progress, cancel, true, |ctx, report| {
+            for folder in folders {
+                index::sync_root(ctx, folder, report)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// What indexing `folders` would send to the embedder after the cache
+    /// (`sift index --dry-run`, the desktop's estimate): notes are read and
+    /// chunked (that costs nothing) but nothing is embedded.
+    pub fn estimate(
+        &self,
+        folders: &[PathBuf],
+        progress: &dyn Fn(&Progress),
+    ) -> Result<crate::cost::Estimate> {
+        let Some(embedder) = self.embedder.as_deref() else {
+            return Err(Error::new(
+                ErrorKind::ModelMissing,
+                "no embedder to estimate for: run `sift model fetch` or choose a provider",
+            ));
+        };
+        let _run = self.index_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let settings = self.settings();
+        let cancel = AtomicBool::new(false);
+        let ctx = IndexContext {
+            store: &self.store,
+            vectors: &self.vectors,
+            embedder: Some(embedder),
+            settings: &settings,
+            progress,
+            cancel: &cancel,
+            started: Instant::now(),
+        };
+        let mut report = IndexReport::default();
+        for folder in folders {
+            index::sync_root(&ctx, folder, &mut report)?;
+        }
+        index::save_vectors(&ctx)?;
+        index::estimate_missing(&self.store, embedder, &self.data_dir)
+    }
+
+    /// Brings the index up to date for a few changed paths inside indexed
+    /// folders, as a watcher reports them: files or folders, changed, created or
+    /// gone. Only those paths are looked at, so the cost follows the change, not
+    /// the folder. Paths outside every indexed folder are ignored. The vector
+    /// index is saved when its last save is older than [`VECTOR_SAVE_EVERY`] and
+    /// when the engine closes; a crash in between is repaired on the next open
+    /// from the embedding cache.
+    pub fn index_changed(
+        &self,
+        paths: &[PathBuf],
+        progress: &dyn Fn(&Progress),
+        cancel: &AtomicBool,
+    ) -> Result<IndexReport> {
+        let folders = self.settings().folders;
+        let mut by_root: Vec<(&PathBuf, Vec<PathBuf>)> = Vec::new();
+        for path in paths {
+            // The innermost folder holding the path (folders may nest).
+            let Some(root) = folders
+                .iter()
+                .filter(|f| path.starts_with(f))
+                .max_by_key(|f| f.as_os_str().len())
+            else {
+                continue;
+            };
+            match by_root.iter_mut().find(|(r, _)| *r == root) {
+                Some((_, list)) => list.push(path.clone()),
+                None => by_root.push((root, vec![path.clone()])),
+            }
+        }
+        let due = self
+            .vectors_saved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+            >= VECTOR_SAVE_EVERY;
+        self.run_index(progress, cancel, due, |ctx, report| {
+            for (root, paths) in &by_root {
+                index::sync_paths(ctx, root, paths, report)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// One index run: `sync` makes SQLite match files, then chunks lacking
+    /// vectors are embedded. Only one run at a time; searches keep working.
+    fn run_index(
+        &self,
+        progress: &dyn Fn(&Progress),
+        cancel: &AtomicBool,
+        save: bool,
+        sync: impl FnOnce(&IndexContext<'_>, &mut IndexReport) -> Result<()>,
+    ) -> Result<IndexReport> {
         let _run = self.index_lock.lock().unwrap_or_else(|e| e.into_inner());
         self.indexing.store(true, Ordering::SeqCst);
         let _reset = ResetOnDrop(&self.indexing);
@@ -195,14 +295,17 @@ impl Engine {
             started: Instant::now(),
         };
         let mut report = IndexReport::default();
-        let result = (|| {
-            for folder in folders {
-                index::sync_root(&ctx, folder, &mut report)?;
-            }
-            index::embed_missing(&ctx, &mut report)
-        })();
+        let result = sync(&ctx, &mut report).and_then(|()| index::embed_missing(&ctx, &mut report));
         // Save whatever was done, even when stopped or failed: finished work is kept.
-        let saved = index::save_vectors(&ctx);
+        let saved = if save || result.is_err() {
+            let saved = index::save_vectors(&ctx);
+            if saved.is_ok() {
+                *self.vectors_saved.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+            }
+            saved
+        } else {
+            Ok(())
+        };
         result?;
         saved?;
         report.elapsed_ms = ctx.started.elapsed().as_millis() as u64;
@@ -381,7 +484,7 @@ impl Engine {
 
     fn locate_note(&self, path: &Path) -> Result<(i64, String)> {
         let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        let roots = self.store.read(|conn| tables::roots(conn))?;
+        let roots = self.store.read(tables::roots)?;
         for (root_id, root) in roots {
             if let Ok(rel) = abs.strip_prefix(&root) {
                 return Ok((root_id, crate::scan::relative_path(rel, Path::new(""))));

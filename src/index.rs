@@ -10,7 +10,7 @@
 //!    most the batch in flight; nothing cached is ever requested again.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 use std::time::Instant;
@@ -20,10 +20,11 @@ use serde::Serialize;
 
 use crate::chunk::{chunk_note, Chunk};
 use crate::config::Settings;
-use crate::embed::Embedder;
+use crate::cost::RunAccounting;
+use crate::embed::{Embedder, Outgoing, RunControl};
 use crate::error::{Error, ErrorKind, Result};
 use crate::note::{display_title, parse_note, read_note_text, ReadFailure};
-use crate::scan::{scan_folder, ScannedFile, SkippedFile};
+use crate::scan::{relative_path, scan_folder, scan_paths, ScanOutcome, ScannedFile, SkippedFile};
 use crate::store::{tables, NoteContent, NoteRow, Store};
 use crate::vectors::VectorIndex;
 
@@ -92,6 +93,33 @@ pub struct IndexReport {
     pub chunks_without_vectors: usize,
     /// Wall time.
     pub elapsed_ms: u64,
+    /// Each note whose stored state changed, in order (for live displays such
+    /// as `sift watch`; left out of JSON reports, which can be long).
+    #[serde(skip)]
+    pub changes: Vec<NoteChange>,
+}
+
+/// A note whose stored state changed during a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NoteChange {
+    /// Path relative to its folder, `/`-separated.
+    pub path: String,
+    /// What happened to it.
+    pub kind: ChangeKind,
+}
+
+/// What happened to a note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "change", content = "detail")]
+pub enum ChangeKind {
+    /// New or edited text was read and chunked (this many chunks).
+    Indexed(usize),
+    /// The file is gone (deleted, moved away or now ignored).
+    Removed,
+    /// The file is no longer a note, for this reason.
+    Skipped(String),
+    /// Indexing it failed with this error; retried when it changes.
+    Failed(String),
 }
 
 /// Shared pieces an index run works with.
@@ -156,6 +184,7 @@ enum Prepared {
         chunks: Vec<Chunk>,
     },
     Skipped(String),
+    Failed(String),
     Vanished,
 }
 
@@ -178,13 +207,53 @@ pub(crate) fn sync_root(
         ));
     }
     let scan = scan_folder(root, &ctx.settings.scan);
-    report.files_seen += scan.files.len();
-
     let (root_id, existing) = {
         let conn = ctx.store.writer();
         let root_id = tables::ensure_root(&conn, root)?;
         (root_id, tables::notes_of_root(&conn, root_id)?)
     };
+    apply_scan(ctx, root_id, &scan, &existing, report)
+}
+
+/// Stage 1 for a few paths under `root` (files or folders, changed, created or
+/// gone): the store is made to match the files at and under those paths only,
+/// with the same rules and the same transactions as [`sync_root`].
+pub(crate) fn sync_paths(
+    ctx: &IndexContext<'_>,
+    root: &Path,
+    paths: &[PathBuf],
+    report: &mut IndexReport,
+) -> Result<()> {
+    if paths.iter().any(|p| p.as_path() == root) {
+        return sync_root(ctx, root, report);
+    }
+    let scan = scan_paths(root, paths, &ctx.settings.scan);
+    let (root_id, existing) = {
+        let conn = ctx.store.writer();
+        let root_id = tables::ensure_root(&conn, root)?;
+        let mut existing = HashMap::new();
+        for path in paths {
+            if let Ok(rel) = path.strip_prefix(root) {
+                let rel = relative_path(rel, Path::new(""));
+                existing.extend(tables::notes_at_or_under(&conn, root_id, &rel)?);
+            }
+        }
+        (root_id, existing)
+    };
+    apply_scan(ctx, root_id, &scan, &existing, report)
+}
+
+/// Makes the stored notes in `existing` (all that the scan covered) match `scan`:
+/// gone files leave, skips are recorded, new and changed files are marked
+/// `pending` in one transaction, then read and written batch by batch.
+fn apply_scan(
+    ctx: &IndexContext<'_>,
+    root_id: i64,
+    scan: &ScanOutcome,
+    existing: &HashMap<String, NoteRow>,
+    report: &mut IndexReport,
+) -> Result<()> {
+    report.files_seen += scan.files.len();
     let seen: HashSet<&str> = scan
         .files
         .iter()
@@ -206,17 +275,28 @@ pub(crate) fn sync_root(
     {
         let mut conn = ctx.store.writer();
         let tx = conn.transaction()?;
-        for (rel_path, row) in &existing {
+        for (rel_path, row) in existing {
             if !seen.contains(rel_path.as_str()) {
                 tables::delete_note(&tx, row.id)?;
                 report.notes_removed += 1;
+                report.changes.push(NoteChange {
+                    path: rel_path.clone(),
+                    kind: ChangeKind::Removed,
+                });
             }
         }
         for skip in &scan.skipped {
-            record_skip(&tx, root_id, skip, existing.get(&skip.rel_path))?;
+            let old = existing.get(&skip.rel_path);
+            record_skip(&tx, root_id, skip, old)?;
             report
                 .skipped
                 .push((skip.rel_path.clone(), skip.reason.clone()));
+            if !skip.rel_path.is_empty() && old.is_none_or(|o| o.state != "skipped") {
+                report.changes.push(NoteChange {
+                    path: skip.rel_path.clone(),
+                    kind: ChangeKind::Skipped(skip.reason.clone()),
+                });
+            }
         }
         for f in &todo {
             tables::upsert_state(
@@ -246,15 +326,27 @@ pub(crate) fn sync_root(
         );
         let max_bytes = ctx.settings.scan.max_file_bytes;
         let prepared: Vec<Prepared> = batch.par_iter().map(|f| prepare(f, max_bytes)).collect();
-        let new_ids = write_batch(ctx, root_id, batch, prepared, &existing, report)?;
+        let new_ids = write_batch(ctx, root_id, batch, prepared, existing, report)?;
         sync_vectors(ctx, &new_ids)?;
     }
     ctx.report(Phase::Indexing, (total, total), (0, 0), None);
     Ok(())
 }
 
-/// Reads, parses and chunks one file (no store access: runs in parallel).
+/// Reads, parses and chunks one file (no store access: runs in parallel). A
+/// panic in the parser or splitter fails this note only, not the run.
 fn prepare(file: &ScannedFile, max_bytes: u64) -> Prepared {
+    std::panic::catch_unwind(|| prepare_note(file, max_bytes)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Prepared::Failed(format!("internal error while reading the note: {what}"))
+    })
+}
+
+fn prepare_note(file: &ScannedFile, max_bytes: u64) -> Prepared {
     let note = match read_note_text(&file.abs_path, max_bytes) {
         Ok(note) => note,
         Err(ReadFailure::Vanished) => return Prepared::Vanished,
@@ -276,6 +368,8 @@ fn prepare(file: &ScannedFile, max_bytes: u64) -> Prepared {
 }
 
 /// Writes one batch of prepared notes in one transaction; returns new chunk ids.
+/// Each note is written under a savepoint: a note the store refuses is marked
+/// `failed` with the error and the rest of the batch goes on.
 fn write_batch(
     ctx: &IndexContext<'_>,
     root_id: i64,
@@ -287,67 +381,140 @@ fn write_batch(
     let now = chrono::Utc::now().timestamp();
     let mut new_ids = Vec::new();
     let mut conn = ctx.store.writer();
-    let tx = conn.transaction()?;
+    let mut tx = conn.transaction()?;
     for (file, prepared) in files.iter().zip(prepared) {
-        let id = tables::upsert_state(
-            &tx,
-            root_id,
-            &file.rel_path,
-            &file.ext,
-            file.size,
-            file.mtime_ns,
-            "pending",
-            None,
-        )?;
-        match prepared {
-            Prepared::Note { content, chunks } => {
-                let old = existing.get(&file.rel_path);
-                let unchanged = old.is_some_and(|o| {
-                    o.state == "indexed"
-                        && o.content_hash.as_deref() == Some(&content.content_hash[..])
-                });
-                if unchanged {
-                    // Touched but not edited: keep chunks and vectors.
-                    tables::touch_note(&tx, id, file.size, file.mtime_ns)?;
-                    tables::upsert_state(
-                        &tx,
-                        root_id,
-                        &file.rel_path,
-                        &file.ext,
-                        file.size,
-                        file.mtime_ns,
-                        "indexed",
-                        None,
-                    )?;
-                    report.notes_unchanged += 1;
-                } else {
-                    new_ids.extend(tables::replace_chunks(&tx, id, &content.title, &chunks)?);
-                    tables::set_indexed(&tx, id, &content, now)?;
-                    report.notes_indexed += 1;
+        let old = existing.get(&file.rel_path);
+        let written = {
+            let sp = tx.savepoint()?;
+            match write_note(&sp, root_id, file, prepared, old, now) {
+                Ok(written) => {
+                    sp.commit()?;
+                    Ok(written)
                 }
+                // Dropping the savepoint rolls this note back.
+                Err(err) => Err(err),
             }
-            Prepared::Skipped(reason) => {
-                tables::delete_chunks_of_note(&tx, id)?;
+        };
+        let written = written.or_else(|err| -> Result<Written> {
+            let reason = format!("could not be stored: {}", err.message());
+            tables::upsert_state(
+                &tx,
+                root_id,
+                &file.rel_path,
+                &file.ext,
+                file.size,
+                file.mtime_ns,
+                "failed",
+                Some(&reason),
+            )?;
+            Ok(Written::Failed(reason))
+        })?;
+        let kind = match written {
+            Written::Indexed(ids) => {
+                report.notes_indexed += 1;
+                let kind = ChangeKind::Indexed(ids.len());
+                new_ids.extend(ids);
+                Some(kind)
+            }
+            Written::Unchanged => {
+                report.notes_unchanged += 1;
+                None
+            }
+            Written::Skipped(reason) => {
+                report.skipped.push((file.rel_path.clone(), reason.clone()));
+                Some(ChangeKind::Skipped(reason))
+            }
+            Written::Failed(reason) => Some(ChangeKind::Failed(reason)),
+            Written::Removed => {
+                report.notes_removed += 1;
+                old.is_some().then_some(ChangeKind::Removed)
+            }
+        };
+        if let Some(kind) = kind {
+            report.changes.push(NoteChange {
+                path: file.rel_path.clone(),
+                kind,
+            });
+        }
+    }
+    tx.commit()?;
+    Ok(new_ids)
+}
+
+/// What writing one note did.
+enum Written {
+    Indexed(Vec<i64>),
+    Unchanged,
+    Skipped(String),
+    Failed(String),
+    Removed,
+}
+
+fn write_note(
+    tx: &rusqlite::Connection,
+    root_id: i64,
+    file: &ScannedFile,
+    prepared: Prepared,
+    old: Option<&NoteRow>,
+    now: i64,
+) -> Result<Written> {
+    let id = tables::upsert_state(
+        tx,
+        root_id,
+        &file.rel_path,
+        &file.ext,
+        file.size,
+        file.mtime_ns,
+        "pending",
+        None,
+    )?;
+    let (state, reason) = match prepared {
+        Prepared::Note { content, chunks } => {
+            let unchanged = old.is_some_and(|o| {
+                o.state == "indexed" && o.content_hash.as_deref() == Some(&content.content_hash[..])
+            });
+            if unchanged {
+                // Touched but not edited: keep chunks and vectors.
+                tables::touch_note(tx, id, file.size, file.mtime_ns)?;
                 tables::upsert_state(
-                    &tx,
+                    tx,
                     root_id,
                     &file.rel_path,
                     &file.ext,
                     file.size,
                     file.mtime_ns,
-                    "skipped",
-                    Some(&reason),
+                    "indexed",
+                    None,
                 )?;
-                report.skipped.push((file.rel_path.clone(), reason));
+                return Ok(Written::Unchanged);
             }
-            Prepared::Vanished => {
-                tables::delete_note(&tx, id)?;
-                report.notes_removed += 1;
-            }
+            let ids = tables::replace_chunks(tx, id, &content.title, &chunks)?;
+            tables::set_indexed(tx, id, &content, now)?;
+            return Ok(Written::Indexed(ids));
         }
-    }
-    tx.commit()?;
-    Ok(new_ids)
+        Prepared::Vanished => {
+            tables::delete_note(tx, id)?;
+            return Ok(Written::Removed);
+        }
+        Prepared::Skipped(reason) => ("skipped", reason),
+        Prepared::Failed(reason) => ("failed", reason),
+    };
+    tables::delete_chunks_of_note(tx, id)?;
+    tables::upsert_state(
+        tx,
+        root_id,
+        &file.rel_path,
+        &file.ext,
+        file.size,
+        file.mtime_ns,
+        state,
+        Some(&reason),
+    )?;
+    Ok(if state == "failed" {
+        Written::Failed(reason)
+    } else {
+        Written::Skipped(reason)
+    })
 }
 
 fn record_skip(
@@ -407,7 +574,7 @@ pub(crate) fn sync_vectors(ctx: &IndexContext<'_>, new_ids: &[i64]) -> Result<us
 /// Stage 2: gives every chunk a vector from the active embedder.
 pub(crate) fn embed_missing(ctx: &IndexContext<'_>, report: &mut IndexReport) -> Result<()> {
     let Some(embedder) = ctx.embedder else {
-        report.chunks_without_vectors = ctx.store.read(|c| tables::count_chunks(c))? as usize;
+        report.chunks_without_vectors = ctx.store.read(tables::count_chunks)? as usize;
         return Ok(());
     };
     let total = ctx
@@ -416,6 +583,8 @@ pub(crate) fn embed_missing(ctx: &IndexContext<'_>, report: &mut IndexReport) ->
     let mut done = 0;
     let mut after = 0;
     let mut last_save = Instant::now();
+    let data_dir = ctx.store.path().parent().unwrap_or(Path::new("."));
+    let accounting = RunAccounting::new(data_dir, embedder, ctx.settings.budget_usd)?;
     ctx.report(Phase::Embedding, (0, 0), (0, total), None);
     loop {
         ctx.check_cancel()?;
@@ -434,54 +603,114 @@ pub(crate) fn embed_missing(ctx: &IndexContext<'_>, report: &mut IndexReport) ->
             }
         }
         let texts: Vec<String> = unique.iter().map(|(_, t)| t.clone()).collect();
-        let vectors = embedder.embed_documents(&texts)?;
-        if vectors.len() != texts.len() || vectors.iter().any(|v| v.len() != embedder.dimensions())
-        {
-            return Err(Error::new(
-                ErrorKind::WrongDimensions,
-                format!(
-                    "{} returned vectors of the wrong shape (expected {} of {} dimensions)",
-                    embedder.id(),
-                    texts.len(),
-                    embedder.dimensions()
-                ),
-            ));
-        }
-        report.chunks_embedded += texts.len();
-        report.chunks_from_cache += rows.len() - texts.len();
-
-        // Cache first (durable), then every chunk with these texts gets its vector.
-        let ids = {
-            let mut conn = ctx.store.writer();
-            let tx = conn.transaction()?;
-            let items: Vec<([u8; 32], &[f32])> = unique
-                .iter()
-                .zip(&vectors)
-                .map(|((h, _), v)| (*h, v.as_slice()))
-                .collect();
-            tables::put_vectors(&tx, embedder.id(), &items)?;
-            tx.commit()?;
-            let hashes: Vec<[u8; 32]> = unique.iter().map(|(h, _)| *h).collect();
-            tables::chunks_with_hashes(&conn, &hashes)?
-        };
-        let by_hash: HashMap<[u8; 32], &Vec<f32>> =
-            unique.iter().map(|(h, _)| *h).zip(&vectors).collect();
-        ctx.with_vectors(|vi| {
-            for (id, hash) in &ids {
-                if let Some(v) = by_hash.get(hash) {
-                    vi.add(*id, v)?;
-                }
-            }
-            if last_save.elapsed() > SAVE_EVERY {
-                vi.save()?;
-                last_save = Instant::now();
-            }
+        // Each finished batch is cached and indexed as it arrives, so a failure,
+        // a cancel or a budget stop later in the call loses nothing paid for.
+        let gate = |o: &Outgoing| accounting.admit(o);
+        let control = RunControl::new().with_cancel(ctx.cancel).with_gate(&gate);
+        let mut delivered = 0;
+        let result = embedder.embed_documents_with(&texts, &control, &mut |offset, vectors| {
+            let part = unique.get(offset..offset + vectors.len()).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Internal,
+                    "embedder delivered a batch out of range",
+                )
+            })?;
+            store_batch(ctx, embedder, part, &vectors, &mut last_save)?;
+            delivered += vectors.len();
             Ok(())
-        })?;
+        });
+        // Book what was sent (even if the call failed part-way) and the texts
+        // that needed no request because an identical chunk was in this batch.
+        let mut first = HashSet::new();
+        let duplicates: Vec<&str> = rows
+            .iter()
+            .filter(|r| !first.insert(r.embed_hash))
+            .map(|r| r.embed_text.as_str())
+            .collect();
+        {
+            let conn = ctx.store.writer();
+            accounting.book(&conn, &duplicates)?;
+        }
+        report.chunks_embedded += delivered;
+        result?;
+        report.chunks_from_cache += rows.len() - texts.len();
         done += rows.len();
         ctx.report(Phase::Embedding, (0, 0), (done.min(total), total), None);
     }
     Ok(())
+}
+
+/// Caches one delivered batch of vectors (durable first), then gives every chunk
+/// with those texts its vector in the index.
+fn store_batch(
+    ctx: &IndexContext<'_>,
+    embedder: &dyn Embedder,
+    part: &[([u8; 32], String)],
+    vectors: &[Vec<f32>],
+    last_save: &mut Instant,
+) -> Result<()> {
+    if vectors.len() != part.len() || vectors.iter().any(|v| v.len() != embedder.dimensions()) {
+        return Err(Error::new(
+            ErrorKind::WrongDimensions,
+            format!(
+                "{} returned vectors of the wrong shape (expected {} of {} dimensions)",
+                embedder.id(),
+                part.len(),
+                embedder.dimensions()
+            ),
+        ));
+    }
+    let ids = {
+        let mut conn = ctx.store.writer();
+        let tx = conn.transaction()?;
+        let items: Vec<([u8; 32], &[f32])> = part
+            .iter()
+            .zip(vectors)
+            .map(|((h, _), v)| (*h, v.as_slice()))
+            .collect();
+        tables::put_vectors(&tx, embedder.id(), &items)?;
+        tx.commit()?;
+        let hashes: Vec<[u8; 32]> = part.iter().map(|(h, _)| *h).collect();
+        tables::chunks_with_hashes(&conn, &hashes)?
+    };
+    let by_hash: HashMap<[u8; 32], &Vec<f32>> = part.iter().map(|(h, _)| *h).zip(vectors).collect();
+    ctx.with_vectors(|vi| {
+        for (id, hash) in &ids {
+            if let Some(v) = by_hash.get(hash) {
+                vi.add(*id, v)?;
+            }
+        }
+        if last_save.elapsed() > SAVE_EVERY {
+            vi.save()?;
+            *last_save = Instant::now();
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// What embedding every chunk that lacks a vector would send after the cache
+/// (unique texts), for `sift index --dry-run` and the desktop estimate.
+pub(crate) fn estimate_missing(
+    store: &Store,
+    embedder: &dyn Embedder,
+    data_dir: &Path,
+) -> Result<crate::cost::Estimate> {
+    let accounting = RunAccounting::new(data_dir, embedder, None)?;
+    let mut texts = Vec::new();
+    let mut seen = HashSet::new();
+    let mut after = 0;
+    loop {
+        let rows = store.read(|c| tables::chunks_missing_vectors(c, embedder.id(), after, 4096))?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        for row in rows {
+            if seen.insert(row.embed_hash) {
+                texts.push(row.embed_text);
+            }
+        }
+    }
+    Ok(accounting.estimate(&texts))
 }
 
 /// Saves the vector index (end of a run, shutdown).

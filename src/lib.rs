@@ -5,7 +5,8 @@
 //! [`embed`] turns chunks into vectors, [`store`] keeps metadata, full text and an
 //! embedding cache in SQLite, [`vectors`] keeps a usearch index beside it,
 //! [`index`] drives the two, and [`search`] answers keyword, semantic and hybrid
-//! queries. [`Engine`] ties one data folder together for the CLI and the app.
+//! queries. [`Engine`] ties one data folder together for the CLI and the app;
+//! [`watch`] follows folders live and feeds changed paths back to it.
 
 pub mod chunk;
 pub mod config;
@@ -22,9 +23,11 @@ pub mod scan;
 pub mod search;
 pub mod store;
 pub mod vectors;
+pub mod watch;
 
 pub use config::Settings;
-pub use engine::{Engine, Status};
+pub use engine::{Engine, Status, VECTOR_SAVE_EVERY};
 pub use error::{Error, ErrorKind, Result};
-pub use index::{IndexReport, Phase, Progress};
+pub use index::{ChangeKind, IndexReport, NoteChange, Phase, Progress};
 pub use search::{Hit, Mode, Query, SearchResults};
+pub use watch::{Changes, WatchOptions, Watcher};

@@ -4,8 +4,13 @@
 //! folders, keeps configured extensions, and records why anything else that looked
 //! like a note was skipped. Nothing here reads file contents (see [`crate::note`]).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::UNIX_EPOCH;
+
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use ignore::Match;
 
 use crate::config::ScanSettings;
 
@@ -44,8 +49,78 @@ pub struct ScanOutcome {
 
 /// Walks `root` and returns the notes in it, sorted by path.
 pub fn scan_folder(root: &Path, settings: &ScanSettings) -> ScanOutcome {
+    let mut out = ScanOutcome::default();
+    walk_into(root, root, settings, &mut out);
+    out.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    out.files.dedup_by(|a, b| a.rel_path == b.rel_path);
+    out
+}
+
+/// Scans only `paths` (files or folders inside `root`, which may no longer
+/// exist), applying the same rules as [`scan_folder`] would for them: the
+/// watcher's view of a few changed paths. A folder is walked whole. Paths that
+/// are gone or excluded contribute nothing: notes stored under them are stale.
+pub fn scan_paths(root: &Path, paths: &[PathBuf], settings: &ScanSettings) -> ScanOutcome {
+    let mut out = ScanOutcome::default();
+    let mut rules = PathRules::new(root, settings);
+    for path in paths {
+        let Ok(rel) = path.strip_prefix(root) else {
+            continue;
+        };
+        let rel = relative_path(rel, Path::new(""));
+        if rel.is_empty() {
+            walk_into(root, root, settings, &mut out);
+            continue;
+        }
+        let meta = std::fs::metadata(path);
+        let is_dir = meta.as_ref().is_ok_and(|m| m.is_dir());
+        if rules.excludes(&rel, is_dir) {
+            continue;
+        }
+        match meta {
+            Ok(meta) if meta.is_dir() => {
+                let mut sub = ScanOutcome::default();
+                walk_into(path, root, settings, &mut sub);
+                // The walk below `path` knew nothing of ignore files above it.
+                out.files.extend(
+                    sub.files
+                        .into_iter()
+                        .filter(|f| !rules.excludes(&f.rel_path, false)),
+                );
+                out.skipped.extend(
+                    sub.skipped
+                        .into_iter()
+                        .filter(|s| !s.rel_path.is_empty() && !rules.excludes(&s.rel_path, false)),
+                );
+            }
+            Ok(meta) if meta.is_file() => match file_entry(path, root, settings) {
+                Some(Ok(file)) => out.files.push(file),
+                Some(Err(skip)) => out.skipped.push(skip),
+                None => {}
+            },
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                if note_extension(path, &settings.extensions).is_some() {
+                    out.skipped.push(SkippedFile {
+                        rel_path: rel,
+                        reason: format!("cannot read file information: {err}"),
+                    });
+                }
+            }
+        }
+    }
+    out.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    out.files.dedup_by(|a, b| a.rel_path == b.rel_path);
+    out.skipped.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    out.skipped.dedup_by(|a, b| a.rel_path == b.rel_path);
+    out
+}
+
+/// Walks `start` (`root` or a folder inside it), naming files relative to `root`.
+fn walk_into(start: &Path, root: &Path, settings: &ScanSettings, out: &mut ScanOutcome) {
     let skip_dirs = settings.skip_dirs.clone();
-    let walker = ignore::WalkBuilder::new(root)
+    let walker = ignore::WalkBuilder::new(start)
         .hidden(true)
         .git_ignore(true)
         .git_global(false)
@@ -60,7 +135,6 @@ pub fn scan_folder(root: &Path, settings: &ScanSettings) -> ScanOutcome {
         })
         .build();
 
-    let mut out = ScanOutcome::default();
     for entry in walker {
         let entry = match entry {
             Ok(entry) => entry,
@@ -75,48 +149,161 @@ pub fn scan_folder(root: &Path, settings: &ScanSettings) -> ScanOutcome {
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
         }
-        let path = entry.path();
-        let Some(ext) = note_extension(path, &settings.extensions) else {
-            continue;
-        };
-        let rel_path = relative_path(path, root);
-        let meta = match std::fs::metadata(path) {
-            Ok(meta) => meta,
-            Err(err) => {
-                out.skipped.push(SkippedFile {
-                    rel_path,
-                    reason: format!("cannot read file information: {err}"),
-                });
-                continue;
-            }
-        };
-        if meta.len() > settings.max_file_bytes {
-            out.skipped.push(SkippedFile {
-                rel_path,
-                reason: format!(
-                    "too large: {} bytes (limit {} bytes)",
-                    meta.len(),
-                    settings.max_file_bytes
-                ),
-            });
-            continue;
+        match file_entry(entry.path(), root, settings) {
+            Some(Ok(file)) => out.files.push(file),
+            Some(Err(skip)) => out.skipped.push(skip),
+            None => {}
         }
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as i64);
-        out.files.push(ScannedFile {
-            rel_path,
-            abs_path: path.to_path_buf(),
-            size: meta.len(),
-            mtime_ns,
-            ext,
-        });
     }
-    out.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
-    out.files.dedup_by(|a, b| a.rel_path == b.rel_path);
-    out
+}
+
+/// One file the walk accepted: a note, a skip with its reason, or nothing (not
+/// a note extension).
+fn file_entry(
+    path: &Path,
+    root: &Path,
+    settings: &ScanSettings,
+) -> Option<Result<ScannedFile, SkippedFile>> {
+    let ext = note_extension(path, &settings.extensions)?;
+    let rel_path = relative_path(path, root);
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(err) => {
+            return Some(Err(SkippedFile {
+                rel_path,
+                reason: format!("cannot read file information: {err}"),
+            }))
+        }
+    };
+    if meta.len() > settings.max_file_bytes {
+        return Some(Err(SkippedFile {
+            rel_path,
+            reason: format!(
+                "too large: {} bytes (limit {} bytes)",
+                meta.len(),
+                settings.max_file_bytes
+            ),
+        }));
+    }
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64);
+    Some(Ok(ScannedFile {
+        rel_path,
+        abs_path: path.to_path_buf(),
+        size: meta.len(),
+        mtime_ns,
+        ext,
+    }))
+}
+
+/// The walk's rules for single paths, for callers that learn of paths one at a
+/// time (the watcher): hidden entries, skipped folders, and ignore files
+/// (`.ignore`, `.gitignore`, `.git/info/exclude`) from the root down, with the
+/// walk's precedence (`.ignore` over `.gitignore` over excludes, deeper files
+/// first, `.gitignore` files not crossing a nested repository). Ignore files are
+/// read once per folder per `PathRules`.
+pub struct PathRules<'a> {
+    root: PathBuf,
+    settings: &'a ScanSettings,
+    dirs: HashMap<PathBuf, Rc<DirRules>>,
+}
+
+struct DirRules {
+    ignore: Gitignore,
+    git_ignore: Gitignore,
+    git_exclude: Gitignore,
+    has_git: bool,
+}
+
+impl<'a> PathRules<'a> {
+    /// Rules for paths under `root`.
+    pub fn new(root: &Path, settings: &'a ScanSettings) -> Self {
+        PathRules {
+            root: root.to_path_buf(),
+            settings,
+            dirs: HashMap::new(),
+        }
+    }
+
+    /// Whether a walk of the root would leave out `rel_path` (`/`-separated,
+    /// relative to the root) or a folder above it; `is_dir` tells what the last
+    /// part is. Says nothing of extensions or sizes.
+    pub fn excludes(&mut self, rel_path: &str, is_dir: bool) -> bool {
+        let parts: Vec<&str> = rel_path.split('/').filter(|p| !p.is_empty()).collect();
+        let mut dir = self.root.clone();
+        let mut levels = vec![self.rules_of(&dir)];
+        for (i, part) in parts.iter().enumerate() {
+            let last = i + 1 == parts.len();
+            let entry_is_dir = !last || is_dir;
+            if part.starts_with('.')
+                || (entry_is_dir && self.settings.skip_dirs.iter().any(|d| d == part))
+            {
+                return true;
+            }
+            let path = dir.join(part);
+            if ignored_by(&levels, &path, entry_is_dir) {
+                return true;
+            }
+            if !last {
+                dir = path;
+                levels.push(self.rules_of(&dir));
+            }
+        }
+        false
+    }
+
+    fn rules_of(&mut self, dir: &Path) -> Rc<DirRules> {
+        if let Some(rules) = self.dirs.get(dir) {
+            return rules.clone();
+        }
+        let has_git = dir.join(".git").exists();
+        let rules = Rc::new(DirRules {
+            ignore: load_ignore(dir, &[dir.join(".ignore")]),
+            git_ignore: load_ignore(dir, &[dir.join(".gitignore")]),
+            git_exclude: if has_git {
+                load_ignore(dir, &[dir.join(".git/info/exclude")])
+            } else {
+                Gitignore::empty()
+            },
+            has_git,
+        });
+        self.dirs.insert(dir.to_path_buf(), rules.clone());
+        rules
+    }
+}
+
+fn load_ignore(dir: &Path, files: &[PathBuf]) -> Gitignore {
+    let mut builder = GitignoreBuilder::new(dir);
+    for file in files.iter().filter(|f| f.is_file()) {
+        // A broken line drops that line, as in the walk.
+        let _ = builder.add(file);
+    }
+    builder.build().unwrap_or_else(|_| Gitignore::empty())
+}
+
+/// The walk's decision for one entry from the ignore files of its folders
+/// (`levels`, root first): first kind that matches at all decides, deepest first.
+fn ignored_by(levels: &[Rc<DirRules>], path: &Path, is_dir: bool) -> bool {
+    let mut m_ignore = Match::None;
+    let mut m_git = Match::None;
+    let mut m_exclude = Match::None;
+    let mut saw_git = false;
+    for level in levels.iter().rev() {
+        if m_ignore.is_none() {
+            m_ignore = level.ignore.matched(path, is_dir);
+        }
+        if !saw_git && m_git.is_none() {
+            m_git = level.git_ignore.matched(path, is_dir);
+        }
+        if !saw_git && m_exclude.is_none() {
+            m_exclude = level.git_exclude.matched(path, is_dir);
+        }
+        saw_git = saw_git || level.has_git;
+    }
+    m_ignore.or(m_git).or(m_exclude).is_ignore()
 }
 
 /// Whether `path` (relative to some root) would be skipped by directory rules alone:
@@ -132,7 +319,7 @@ pub fn is_in_skipped_dir(rel_path: &str, settings: &ScanSettings) -> bool {
 /// The lower-case extension of `path` if it is one of `extensions`.
 pub fn note_extension(path: &Path, extensions: &[String]) -> Option<String> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-    extensions.iter().any(|e| *e == ext).then_some(ext)
+    extensions.contains(&ext).then_some(ext)
 }
 
 /// `path` relative to `root`, with `/` separators on every platform.
@@ -178,5 +365,83 @@ mod tests {
         assert!(is_in_skipped_dir("a/node_modules/b.md", &s));
         assert!(!is_in_skipped_dir("a/b.md", &s));
         assert!(!is_in_skipped_dir(".hidden-file.md", &s));
+    }
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// Every file of a tree with nested ignore files: the per-path rules and
+    /// `scan_paths` must agree with a full walk.
+    #[test]
+    fn path_rules_agree_with_the_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, ".gitignore", "private/\n*.draft.md\n/top-only.md\n");
+        write(root, "a/.gitignore", "!keep.draft.md\nlocal.md\n");
+        write(root, "b/.ignore", "!b-local.md\n");
+        write(root, "b/.gitignore", "b-local.md\n");
+        let files = [
+            "n.md",
+            "top-only.md",
+            "x/top-only.md",
+            "private/secret.md",
+            "x/private/deep.md",
+            "a/keep.draft.md",
+            "a/other.draft.md",
+            "a/local.md",
+            "local.md",
+            "b/b-local.md",
+            ".hidden.md",
+            "h/.hidden/n.md",
+            "node_modules/pkg/readme.md",
+            "c/d/e/deep.md",
+            "c/notes.txt",
+            "c/image.png",
+        ];
+        for f in files {
+            write(root, f, "text");
+        }
+        let settings = ScanSettings::default();
+        let full: Vec<String> = scan_folder(root, &settings)
+            .files
+            .into_iter()
+            .map(|f| f.rel_path)
+            .collect();
+        let mut rules = PathRules::new(root, &settings);
+        for f in files {
+            let by_rules = !rules.excludes(f, false)
+                && note_extension(Path::new(f), &settings.extensions).is_some();
+            assert_eq!(by_rules, full.contains(&f.to_string()), "{f}");
+        }
+        let paths: Vec<PathBuf> = files.iter().map(|f| root.join(f)).collect();
+        let one_by_one: Vec<String> = scan_paths(root, &paths, &settings)
+            .files
+            .into_iter()
+            .map(|f| f.rel_path)
+            .collect();
+        assert_eq!(one_by_one, full);
+        let by_folder: Vec<String> = scan_paths(
+            root,
+            &[root.join("a"), root.join("x"), root.join("c")],
+            &settings,
+        )
+        .files
+        .into_iter()
+        .map(|f| f.rel_path)
+        .collect();
+        let expected: Vec<String> = full
+            .iter()
+            .filter(|f| ["a/", "x/", "c/"].iter().any(|p| f.starts_with(p)))
+            .cloned()
+            .collect();
+        assert_eq!(by_folder, expected);
+        assert!(
+            scan_paths(root, &[root.join("gone.md"), root.join("gone")], &settings)
+                .files
+                .is_empty()
+        );
     }
 }

@@ -61,6 +61,7 @@ impl VectorIndex {
         let slug = file_slug(embedder_id);
         let path = dir.join(format!("{slug}.usearch"));
         let label_path = dir.join(format!("{slug}.json"));
+        remove_stale_temp_files(dir, &slug);
         let mut report = OpenReport::default();
 
         let loaded = load_existing(&path, &label_path, embedder_id, dimensions);
@@ -231,7 +232,10 @@ impl VectorIndex {
 
     fn save_with_seq(&mut self, removal_seq: i64) -> Result<()> {
         // Write to a temp name, then rename: a crash leaves the old file whole.
-        let tmp = self.path.with_extension("usearch.tmp");
+        // The temp name is per process: a `sift search` may save beside `sift watch`.
+        let tmp = self
+            .path
+            .with_extension(format!("usearch.{}.tmp", std::process::id()));
         self.index
             .save(&tmp.to_string_lossy())
             .map_err(|e| Error::new(ErrorKind::Vectors, format!("cannot save vectors: {e}")))?;
@@ -277,6 +281,25 @@ impl VectorIndex {
             self.dirty = true;
         }
         Ok(added)
+    }
+}
+
+/// Deletes temp files that killed processes left mid-save (a live save takes
+/// well under a minute, so older ones are abandoned).
+fn remove_stale_temp_files(dir: &Path, slug: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!("{slug}.usearch.");
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().unwrap_or_default().as_secs() > 60);
+        if name.starts_with(&prefix) && name.ends_with(".tmp") && stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

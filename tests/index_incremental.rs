@@ -11,7 +11,10 @@ use sift::{Engine, Mode, Settings};
 
 fn long_note() -> String {
     let mut text = String::from("# Field guide\n\n");
-    for (i, topic) in ["herons", "otters", "beavers", "kingfishers"].iter().enumerate() {
+    for (i, topic) in ["herons", "otters", "beavers", "kingfishers"]
+        .iter()
+        .enumerate()
+    {
         text.push_str(&format!("## Part {i}: {topic}\n\n"));
         for j in 0..12 {
             text.push_str(&format!(
@@ -37,8 +40,15 @@ fn unchanged_files_cost_nothing_and_edits_embed_only_new_chunks() {
     let first = index(&t.engine);
     assert_eq!(first.notes_indexed, 7);
     let chunks = chunk_count(&t.engine);
-    assert!(chunks >= 10, "the long note should be several chunks, got {chunks}");
-    assert_eq!(counter.embedded() as u64, chunks, "each chunk text embedded once");
+    assert!(
+        chunks >= 10,
+        "the long note should be several chunks, got {chunks}"
+    );
+    assert_eq!(
+        counter.embedded() as u64,
+        chunks,
+        "each chunk text embedded once"
+    );
 
     counter.reset();
     let again = index(&t.engine);
@@ -58,8 +68,16 @@ fn unchanged_files_cost_nothing_and_edits_embed_only_new_chunks() {
     let report = index(&t.engine);
     assert_eq!(report.notes_indexed, 1);
     let sent = counter.embedded();
-    assert!(sent >= 1 && sent <= 2, "only the changed chunk(s) re-embedded, got {sent} of {chunks}");
-    assert!(counter.texts.lock().unwrap().iter().all(|t| t.contains("otters")));
+    assert!(
+        sent >= 1 && sent <= 2,
+        "only the changed chunk(s) re-embedded, got {sent} of {chunks}"
+    );
+    assert!(counter
+        .texts
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|t| t.contains("otters")));
     assert_eq!(
         search(&t.engine, "mussel shell", Mode::Keyword),
         vec!["guide.md"]
@@ -93,7 +111,11 @@ fn renames_moves_and_copies_cost_zero_embedding_calls() {
     )
     .unwrap();
     let report = index(&t.engine);
-    assert_eq!(counter.embedded(), 0, "renamed, moved and copied text is in the cache");
+    assert_eq!(
+        counter.embedded(),
+        0,
+        "renamed, moved and copied text is in the cache"
+    );
     assert_eq!(report.notes_removed, 2);
     assert_eq!(report.chunks_from_cache + report.chunks_embedded, 0);
 
@@ -102,12 +124,17 @@ fn renames_moves_and_copies_cost_zero_embedding_calls() {
         vec!["journal/sleep-habits.txt"]
     );
     assert_eq!(
-        search(&t.engine, "whisk eggs milk flour batter", Mode::Semantic).first().map(String::as_str),
+        search(&t.engine, "whisk eggs milk flour batter", Mode::Semantic)
+            .first()
+            .map(String::as_str),
         Some("archive/pancakes.md")
     );
     let mut garden = search(&t.engine, "manure", Mode::Keyword);
     garden.sort();
-    assert_eq!(garden, vec!["projects/garden-copy.md", "projects/garden.md"]);
+    assert_eq!(
+        garden,
+        vec!["projects/garden-copy.md", "projects/garden.md"]
+    );
     assert_eq!(chunk_count(&t.engine), chunks + 1);
     assert_eq!(t.engine.vector_count() as u64, chunks + 1);
 }
@@ -118,26 +145,38 @@ fn deleted_notes_leave_sqlite_fts_and_vectors() {
     let t = open(notes.path(), Some(Arc::new(FakeEmbedder)));
     index(&t.engine);
     let before = chunk_count(&t.engine);
-    assert_eq!(search(&t.engine, "lisbon", Mode::Keyword), vec!["journal/2024-03-02.md"]);
+    assert_eq!(
+        search(&t.engine, "lisbon", Mode::Keyword),
+        vec!["journal/2024-03-02.md"]
+    );
 
     fs::remove_file(notes.path().join("journal/2024-03-02.md")).unwrap();
     let report = index(&t.engine);
     assert_eq!(report.notes_removed, 1);
-    assert!(search(&t.engine, "lisbon", Mode::Keyword).is_empty(), "FTS5 forgot it");
     assert!(
-        !search(&t.engine, "lisbon river knee", Mode::Semantic).contains(&"journal/2024-03-02.md".to_string()),
+        search(&t.engine, "lisbon", Mode::Keyword).is_empty(),
+        "FTS5 forgot it"
+    );
+    assert!(
+        !search(&t.engine, "lisbon river knee", Mode::Semantic)
+            .contains(&"journal/2024-03-02.md".to_string()),
         "vector search forgot it"
     );
     let after = chunk_count(&t.engine);
     assert_eq!(after, before - 1);
-    assert_eq!(t.engine.vector_count() as u64, after, "usearch holds exactly the live chunks");
+    assert_eq!(
+        t.engine.vector_count() as u64,
+        after,
+        "usearch holds exactly the live chunks"
+    );
     let states = t.engine.file_states(false).unwrap();
     assert!(states.iter().all(|f| f.path != "journal/2024-03-02.md"));
 
     // The same after a restart (the vector file was saved without it).
     let data = t.data.path().to_path_buf();
     drop(t.engine);
-    let engine = Engine::open_with(&data, Settings::default(), Some(Arc::new(FakeEmbedder))).unwrap();
+    let engine =
+        Engine::open_with(&data, Settings::default(), Some(Arc::new(FakeEmbedder))).unwrap();
     assert_eq!(engine.vector_count() as u64, after);
 }
 
@@ -171,10 +210,20 @@ fn missing_or_corrupt_vector_file_is_rebuilt_without_embedding() {
         counter.reset();
         let engine = Engine::open_with(&data, Settings::default(), Some(counter.clone())).unwrap();
         assert!(engine.vector_open_report().rebuilt, "{damage}: rebuilt");
-        assert_eq!(engine.vector_count() as u64, chunks, "{damage}: all vectors back");
-        assert_eq!(counter.embedded(), 0, "{damage}: from the cache, no embedding");
         assert_eq!(
-            search(&engine, "pancake batter eggs flour", Mode::Semantic).first().map(String::as_str),
+            engine.vector_count() as u64,
+            chunks,
+            "{damage}: all vectors back"
+        );
+        assert_eq!(
+            counter.embedded(),
+            0,
+            "{damage}: from the cache, no embedding"
+        );
+        assert_eq!(
+            search(&engine, "pancake batter eggs flour", Mode::Semantic)
+                .first()
+                .map(String::as_str),
             Some("recipes/pancakes.md"),
             "{damage}: semantic search works"
         );
@@ -190,7 +239,10 @@ fn keyword_search_works_without_a_model_and_vectors_come_later() {
     engine.add_folder(notes.path()).unwrap();
     let report = index(&engine);
     assert!(report.chunks_without_vectors > 0);
-    assert_eq!(search(&engine, "pancakes", Mode::Keyword), vec!["recipes/pancakes.md"]);
+    assert_eq!(
+        search(&engine, "pancakes", Mode::Keyword),
+        vec!["recipes/pancakes.md"]
+    );
     let hybrid = engine.search(&sift::Query::new("pancakes")).unwrap();
     assert_eq!(hybrid.mode, Mode::Keyword);
     assert!(hybrid.warning.unwrap().contains("sift model fetch"));
@@ -198,7 +250,8 @@ fn keyword_search_works_without_a_model_and_vectors_come_later() {
 
     // The model arrives: the next run embeds what lacks vectors, nothing else.
     let counter = Counting::new(Arc::new(FakeEmbedder));
-    let engine = Engine::open_with(data.path(), Settings::default(), Some(counter.clone())).unwrap();
+    let engine =
+        Engine::open_with(data.path(), Settings::default(), Some(counter.clone())).unwrap();
     let report = index(&engine);
     assert_eq!(report.notes_indexed, 0);
     assert_eq!(counter.embedded() as u64, engine.status().unwrap().chunks);

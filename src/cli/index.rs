@@ -16,6 +16,10 @@ pub struct IndexArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Show what embedding would send after the cache (chunks, tokens, dollars)
+    /// without sending anything.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
@@ -26,6 +30,24 @@ pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
     };
     if folders.is_empty() {
         anyhow::bail!("no folder to index: run `sift index <folder>`");
+    }
+    if args.dry_run {
+        let estimate = engine.estimate(&folders, &|_| {})?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&estimate)?);
+        } else {
+            println!(
+                "would embed {} chunks, {} tokens, {} with {} (nothing sent)",
+                estimate.chunks,
+                estimate.tokens,
+                estimate.dollars.map_or(
+                    "an unknown price (set one with `sift cost set-price`)".to_string(),
+                    sift::cost::format_usd
+                ),
+                engine.embedder().map_or("no embedder", |e| e.id())
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     let bar = ProgressBar::new(0);
     if args.json {

@@ -120,6 +120,46 @@ pub fn notes_of_root(conn: &Connection, root_id: i64) -> Result<HashMap<String, 
     Ok(out)
 }
 
+/// Note rows of a root at `rel_path` or below it (`rel_path` as a folder), by
+/// relative path: what a change to that path may have touched.
+pub fn notes_at_or_under(
+    conn: &Connection,
+    root_id: i64,
+    rel_path: &str,
+) -> Result<HashMap<String, NoteRow>> {
+    // A range on the (root_id, rel_path) index: `a/` <= p < `a0` ('0' follows '/').
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, rel_path, size, mtime_ns, content_hash, state FROM notes
+         WHERE root_id = ?1 AND (rel_path = ?2 OR (rel_path >= ?3 AND rel_path < ?4))",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            root_id,
+            rel_path,
+            format!("{rel_path}/"),
+            format!("{rel_path}0")
+        ],
+        note_row,
+    )?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let row = row?;
+        out.insert(row.rel_path.clone(), row);
+    }
+    Ok(out)
+}
+
+fn note_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<NoteRow> {
+    Ok(NoteRow {
+        id: r.get(0)?,
+        rel_path: r.get(1)?,
+        size: r.get::<_, i64>(2)? as u64,
+        mtime_ns: r.get(3)?,
+        content_hash: r.get(4)?,
+        state: r.get(5)?,
+    })
+}
+
 /// Creates or updates a note row with a state other than `indexed`; returns its id.
 #[allow(clippy::too_many_arguments)]
 pub fn upsert_state(

@@ -36,7 +36,10 @@ impl Embedder for FakeEmbedder {
 fn fake_vector(text: &str) -> Vec<f32> {
     use std::hash::{Hash, Hasher};
     let mut v = vec![0f32; 64];
-    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         word.to_lowercase().hash(&mut h);
         v[(h.finish() % 64) as usize] += 1.0;
