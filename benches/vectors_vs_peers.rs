@@ -58,7 +58,10 @@ fn main() {
     fs::create_dir_all(&work).expect("work dir");
 
     let (vectors, queries, truth) = dataset(&work, n);
-    println!("dataset: {n} vectors, {QUERIES} queries, {DIMS} dims in {}", work.display());
+    println!(
+        "dataset: {n} vectors, {QUERIES} queries, {DIMS} dims in {}",
+        work.display()
+    );
 
     // A fresh store and index for each run.
     let dir = work.join(format!("sift-{n}"));
@@ -243,7 +246,10 @@ fn dataset(work: &Path, n: usize) -> (Vec<f32>, Vec<f32>, Vec<u32>) {
         let v = read_f32(&vpath, n * DIMS);
         let q = read_f32(&qpath, QUERIES * DIMS);
         let mut bytes = Vec::new();
-        fs::File::open(&tpath).unwrap().read_to_end(&mut bytes).unwrap();
+        fs::File::open(&tpath)
+            .unwrap()
+            .read_to_end(&mut bytes)
+            .unwrap();
         let t = bytes
             .chunks_exact(4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
