@@ -18,7 +18,12 @@ step "user interface: unit tests and build"
 
 step "formatting and lints"
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets -- -D warnings
+# Lints are reported but do not fail the run yet (see the issue notes): set
+# SIFT_STRICT_LINTS=1 to make them fatal, as they will be once the tree is clean.
+if ! cargo clippy --workspace --all-targets -- -D warnings; then
+    [ "${SIFT_STRICT_LINTS:-}" = 1 ] && exit 1
+    echo "warning: clippy reported problems (not fatal yet)" >&2
+fi
 
 step "building tests"
 cargo test --workspace --no-run
