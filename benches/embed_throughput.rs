@@ -150,6 +150,17 @@ fn main() {
         let texts_done = (texts.len() * rates.len()) as f64;
         println!("{:.1} texts per CPU-second", texts_done / cpu);
     }
+    let mut query_ms: Vec<f64> = (0..21)
+        .map(|i| {
+            let started = Instant::now();
+            embedder
+                .embed_query(&format!("how does sleep affect memory consolidation {i}"))
+                .unwrap();
+            started.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    query_ms.sort_by(f64::total_cmp);
+    println!("one short query: {:.1} ms median", query_ms[10]);
     println!(
         "{:.1} texts/s best, {:.1} median",
         rates[rates.len() - 1],
