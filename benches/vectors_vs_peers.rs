@@ -259,7 +259,7 @@ fn dataset(work: &Path, n: usize) -> (Vec<f32>, Vec<f32>, Vec<u32>) {
         }
     }
     let t = Instant::now();
-    let mut rng = StdRng::seed_from_u64(0x5eed_384);
+    let mut rng = StdRng::seed_from_u64(0x05ee_d384);
     let centroids: Vec<f32> = (0..CENTROIDS)
         .flat_map(|_| unit((0..DIMS).map(|_| gauss(&mut rng)).collect()))
         .collect();
