@@ -178,7 +178,7 @@ type Listener<T> = (v: T) => void;
 
 const DEFAULT_SETTINGS: Settings = {
   folders: [],
-  provider: { kind: "local" },
+  provider: { provider: "local" },
   budget_usd: null,
   shortcut: "CmdOrCtrl+Shift+Space",
   keyword_weight: 0.4,
@@ -242,7 +242,7 @@ export class MockBackend implements Backend {
     this.settings = { ...DEFAULT_SETTINGS, ...opts.settings };
     this.modelAvailable = opts.modelAvailable ?? true;
     this.states = opts.fileStates ?? [];
-    this.cost = opts.cost ?? { this_month: [], total: [] };
+    this.cost = opts.cost ?? { this_month: [], all_time: [] };
     this.keys = new Map(Object.entries(opts.keys ?? {}));
     this.latencyMs = opts.latencyMs ?? 0;
     this.lastIndexed = this.notes.length ? Math.floor(Date.now() / 1000) - 3600 : null;
@@ -533,7 +533,7 @@ export class MockBackend implements Backend {
       const chunks = this.currentStatus().chunks;
       const tokens = chunks * 320;
       const price: Record<string, number> = { local: 0, openai: 0.02, gemini: 0.15, compatible: 0.02 };
-      const dollars = (tokens / 1_000_000) * (price[provider.kind] ?? 0);
+      const dollars = (tokens / 1_000_000) * (price[provider.provider] ?? 0);
       return { chunks, tokens, dollars };
     });
   }
@@ -556,13 +556,13 @@ export function sumRows(rows: CostRow[]): CostRow {
       provider: "all",
       model: "",
       requests: a.requests + r.requests,
-      tokens: a.tokens + r.tokens,
+      tokens_sent: a.tokens_sent + r.tokens_sent,
       dollars: a.dollars + r.dollars,
       cache_hits: a.cache_hits + r.cache_hits,
       cache_hit_tokens: a.cache_hit_tokens + r.cache_hit_tokens,
       dollars_saved: a.dollars_saved + r.dollars_saved,
     }),
-    { provider: "all", model: "", requests: 0, tokens: 0, dollars: 0, cache_hits: 0, cache_hit_tokens: 0, dollars_saved: 0 },
+    { provider: "all", model: "", requests: 0, tokens_sent: 0, dollars: 0, cache_hits: 0, cache_hit_tokens: 0, dollars_saved: 0 },
   );
 }
 

@@ -90,11 +90,11 @@ export function demoBackend(): MockBackend {
     ],
     cost: {
       this_month: [
-        { provider: "openai", model: "text-embedding-3-small", requests: 12, tokens: 182_000, dollars: 0.00364, cache_hits: 40, cache_hit_tokens: 51_000, dollars_saved: 0.00102 },
+        { provider: "openai", model: "text-embedding-3-small", requests: 12, tokens_sent: 182_000, dollars: 0.00364, cache_hits: 40, cache_hit_tokens: 51_000, dollars_saved: 0.00102 },
       ],
-      total: [
-        { provider: "openai", model: "text-embedding-3-small", requests: 31, tokens: 640_000, dollars: 0.0128, cache_hits: 120, cache_hit_tokens: 210_000, dollars_saved: 0.0042 },
-        { provider: "gemini", model: "gemini-embedding-001", requests: 4, tokens: 90_000, dollars: 0.0135, cache_hits: 0, cache_hit_tokens: 0, dollars_saved: 0 },
+      all_time: [
+        { provider: "openai", model: "text-embedding-3-small", requests: 31, tokens_sent: 640_000, dollars: 0.0128, cache_hits: 120, cache_hit_tokens: 210_000, dollars_saved: 0.0042 },
+        { provider: "gemini", model: "gemini-embedding-001", requests: 4, tokens_sent: 90_000, dollars: 0.0135, cache_hits: 0, cache_hit_tokens: 0, dollars_saved: 0 },
       ],
     },
   });

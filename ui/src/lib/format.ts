@@ -14,7 +14,8 @@ export function dollars(n: number): string {
 }
 
 /** A cost said in words: "nothing", "less than $0.0001", "about $0.42". */
-export function approxDollars(n: number): string {
+export function approxDollars(n: number | null): string {
+  if (n === null) return "an unknown amount (no price is known for this model)";
   if (n === 0) return "nothing";
   if (n < 0.0001) return "less than $0.0001";
   return `about ${dollars(n)}`;
@@ -74,8 +75,23 @@ export const PROVIDER_LABEL: Record<ProviderKind, string> = {
 };
 
 export function providerLabel(p: Provider): string {
-  if (p.kind === "local") return "the local model";
-  return `${PROVIDER_LABEL[p.kind]} (${p.model})`;
+  if (p.provider === "local") return "the local model";
+  return `${PROVIDER_LABEL[p.provider]} (${p.model})`;
+}
+
+/**
+ * Same provider, model, base URL and dimensions: the fields the UI edits. Other
+ * fields the shell sends (remote options, a local model_dir) do not count.
+ */
+export function sameProvider(a: Provider, b: Provider): boolean {
+  const key = (p: Provider) =>
+    JSON.stringify([
+      p.provider,
+      "model" in p ? p.model : null,
+      "base_url" in p ? (p.base_url ?? null) : null,
+      "dimensions" in p ? (p.dimensions ?? null) : null,
+    ]);
+  return key(a) === key(b);
 }
 
 export const DEFAULT_MODEL: Record<Exclude<ProviderKind, "local">, string> = {

@@ -49,7 +49,7 @@ export interface SearchResults {
   warning: string | null;
 }
 
-export type Phase = "scanning" | "indexing" | "saving" | "done";
+export type Phase = "scanning" | "indexing" | "embedding" | "saving" | "done";
 
 export interface Progress {
   phase: Phase;
@@ -86,13 +86,15 @@ export interface FileState {
   reason: string | null;
 }
 
+// The engine's own settings shape (serde tag "provider"); the shell may add fields
+// (remote options such as `concurrency`, a local `model_dir`) that the UI passes back.
 export type Provider =
-  | { kind: "local" }
-  | { kind: "openai"; model: string; dimensions?: number; base_url?: string }
-  | { kind: "gemini"; model: string; base_url?: string }
-  | { kind: "compatible"; base_url: string; model: string };
+  | { provider: "local"; model_dir?: string }
+  | { provider: "openai"; model: string; dimensions?: number; base_url?: string }
+  | { provider: "gemini"; model: string; dimensions?: number; base_url?: string }
+  | { provider: "compatible"; base_url: string; model: string };
 
-export type ProviderKind = Provider["kind"];
+export type ProviderKind = Provider["provider"];
 
 /** Providers that need an API key (the `provider` of key_* commands). */
 export type KeyProvider = Exclude<ProviderKind, "local">;
@@ -103,6 +105,7 @@ export interface Settings {
   budget_usd: number | null;
   shortcut: string;
   keyword_weight: number;
+  // The shell also sends `scan` (scanner rules): the UI passes it back untouched.
 }
 
 export interface KeyStatus {
@@ -115,7 +118,7 @@ export interface CostRow {
   provider: string;
   model: string;
   requests: number;
-  tokens: number;
+  tokens_sent: number;
   dollars: number;
   cache_hits: number;
   cache_hit_tokens: number;
@@ -123,14 +126,17 @@ export interface CostRow {
 }
 
 export interface CostSummary {
+  /** "YYYY-MM". */
+  month?: string;
   this_month: CostRow[];
-  total: CostRow[];
+  all_time: CostRow[];
 }
 
 export interface Estimate {
   chunks: number;
   tokens: number;
-  dollars: number;
+  /** null when the model has no known price. */
+  dollars: number | null;
 }
 
 /** What every failing command rejects with. */

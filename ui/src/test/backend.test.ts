@@ -27,7 +27,7 @@ describe("TauriBackend speaks the docs/ipc.md contract", () => {
 
   it("sends each command with the documented argument names", async () => {
     const b = new TauriBackend();
-    const settings = { folders: ["/n"], provider: { kind: "local" as const }, budget_usd: null, shortcut: "Alt+S", keyword_weight: 0.5 };
+    const settings = { folders: ["/n"], provider: { provider: "local" as const }, budget_usd: null, shortcut: "Alt+S", keyword_weight: 0.5 };
     const query = { text: "x", mode: "hybrid" as const, limit: 30 };
     await b.getSettings();
     await b.saveSettings(settings);
@@ -43,7 +43,7 @@ describe("TauriBackend speaks the docs/ipc.md contract", () => {
     await b.keySet("openai", "sk-1");
     await b.keyDelete("openai");
     await b.costSummary();
-    await b.estimate({ kind: "openai", model: "m" });
+    await b.estimate({ provider: "openai", model: "m" });
     expect(invoke.mock.calls).toEqual([
       ["get_settings", undefined],
       ["save_settings", { settings }],
@@ -59,7 +59,7 @@ describe("TauriBackend speaks the docs/ipc.md contract", () => {
       ["key_set", { provider: "openai", key: "sk-1" }],
       ["key_delete", { provider: "openai" }],
       ["cost_summary", undefined],
-      ["estimate", { provider: { kind: "openai", model: "m" } }],
+      ["estimate", { provider: { provider: "openai", model: "m" } }],
     ]);
   });
 

@@ -125,7 +125,7 @@ describe("settings", () => {
     expect(($("#provider-model") as HTMLInputElement).value).toBe("text-embedding-3-small");
     click($("#provider-apply"));
     await flush();
-    expect(b.callsOf("estimate")).toEqual([{ provider: { kind: "openai", model: "text-embedding-3-small" } }]);
+    expect(b.callsOf("estimate")).toEqual([{ provider: { provider: "openai", model: "text-embedding-3-small" } }]);
     const confirm = $("#provider-confirm");
     expect($("#estimate-chunks", confirm).textContent).toMatch(/\d+ chunks/);
     expect($("#estimate-tokens", confirm).textContent).toMatch(/[\d,]+ tokens/);
@@ -144,9 +144,9 @@ describe("settings", () => {
     await flush();
     const saved = b.callsOf("save_settings") as { settings: Settings }[];
     expect(saved).toHaveLength(1);
-    expect(saved[0]!.settings.provider).toEqual({ kind: "openai", model: "text-embedding-3-small" });
+    expect(saved[0]!.settings.provider).toEqual({ provider: "openai", model: "text-embedding-3-small" });
     expect(saved[0]!.settings.folders).toEqual([ROOT]);
-    expect(b.settings.provider.kind).toBe("openai");
+    expect(b.settings.provider.provider).toBe("openai");
   });
 
   it("validates an OpenAI-compatible provider and needs no key for it", async () => {
@@ -162,7 +162,7 @@ describe("settings", () => {
     click($("#provider-apply"));
     await flush();
     expect(b.callsOf("estimate")).toEqual([
-      { provider: { kind: "compatible", base_url: "http://localhost:11434/v1", model: "nomic-embed-text" } },
+      { provider: { provider: "compatible", base_url: "http://localhost:11434/v1", model: "nomic-embed-text" } },
     ]);
     expect(($("#provider-confirm-yes") as HTMLButtonElement).disabled).toBe(false);
   });
@@ -229,7 +229,7 @@ describe("settings", () => {
     click($("#settings-save"));
     await flush();
     const saved = (b.callsOf("save_settings") as { settings: Settings }[])[0]!.settings;
-    expect(saved).toMatchObject({ budget_usd: 5, shortcut: "Alt+Space", keyword_weight: 0.75, provider: { kind: "local" } });
+    expect(saved).toMatchObject({ budget_usd: 5, shortcut: "Alt+Space", keyword_weight: 0.75, provider: { provider: "local" } });
 
     type($("#budget"), "-3");
     click($("#settings-save"));
@@ -267,11 +267,11 @@ describe("cost panel", () => {
       settings: { folders: [ROOT], budget_usd: 2 },
       cost: {
         this_month: [
-          { provider: "openai", model: "text-embedding-3-small", requests: 3, tokens: 1000, dollars: 0.5, cache_hits: 2, cache_hit_tokens: 300, dollars_saved: 0.1 },
+          { provider: "openai", model: "text-embedding-3-small", requests: 3, tokens_sent: 1000, dollars: 0.5, cache_hits: 2, cache_hit_tokens: 300, dollars_saved: 0.1 },
         ],
-        total: [
-          { provider: "openai", model: "text-embedding-3-small", requests: 9, tokens: 5000, dollars: 1.25, cache_hits: 4, cache_hit_tokens: 900, dollars_saved: 0.3 },
-          { provider: "gemini", model: "gemini-embedding-001", requests: 1, tokens: 100, dollars: 0.25, cache_hits: 0, cache_hit_tokens: 0, dollars_saved: 0 },
+        all_time: [
+          { provider: "openai", model: "text-embedding-3-small", requests: 9, tokens_sent: 5000, dollars: 1.25, cache_hits: 4, cache_hit_tokens: 900, dollars_saved: 0.3 },
+          { provider: "gemini", model: "gemini-embedding-001", requests: 1, tokens_sent: 100, dollars: 0.25, cache_hits: 0, cache_hit_tokens: 0, dollars_saved: 0 },
         ],
       },
     });
@@ -287,7 +287,7 @@ describe("cost panel", () => {
       "text-embedding-3-small",
       "gemini-embedding-001",
     ]);
-    expect(b.callsOf("estimate")).toEqual([{ provider: { kind: "local" } }]);
+    expect(b.callsOf("estimate")).toEqual([{ provider: { provider: "local" } }]);
     expect($("#cost-estimate", panel).textContent).toContain("free");
   });
 });

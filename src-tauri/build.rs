@@ -1,0 +1,22 @@
+fn main() {
+    tauri_build::try_build(tauri_build::Attributes::new().app_manifest(
+        tauri_build::AppManifest::new().commands(&[
+            "get_settings",
+            "save_settings",
+            "add_folder",
+            "remove_folder",
+            "status",
+            "file_states",
+            "search",
+            "related",
+            "open_note",
+            "reindex",
+            "key_status",
+            "key_set",
+            "key_delete",
+            "cost_summary",
+            "estimate",
+        ]),
+    ))
+    .expect("failed to run tauri-build");
+}

@@ -1,0 +1,259 @@
+//! The commands of docs/ipc.md. Each takes the engine in use (an `Arc` clone),
+//! runs one engine call on a blocking thread and maps errors to `{ code, message }`.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sift::cost::{CostSummary, Estimate};
+use sift::embed::ProviderConfig;
+use sift::store::FileStateRow;
+use sift::{ErrorKind, Hit, Query, SearchResults, Settings, Status};
+use tauri::{AppHandle, Manager, State};
+use tauri_plugin_opener::OpenerExt;
+
+use crate::error::{blocking, CmdResult, IpcError};
+use crate::state::AppState;
+
+/// Whether a provider has an API key in the keychain.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyState {
+    /// `openai`, `gemini` or `compatible`.
+    pub provider: String,
+    /// A key is stored.
+    pub present: bool,
+    /// The key, masked (e.g. `sk-…abcd (51 chars)`).
+    pub masked: Option<String>,
+}
+
+impl From<sift::keys::KeyStatus> for KeyState {
+    fn from(k: sift::keys::KeyStatus) -> Self {
+        KeyState {
+            provider: k.provider,
+            present: k.masked.is_some(),
+            masked: k.masked,
+        }
+    }
+}
+
+#[tauri::command]
+pub async fn get_settings(state: State<'_, AppState>) -> CmdResult<Settings> {
+    Ok(state.engine().settings())
+}
+
+/// Saves settings. A changed provider is switched to in the background (the UI
+/// showed its estimate first); a changed shortcut is registered at once.
+#[tauri::command]
+pub async fn save_settings(app: AppHandle, settings: Settings) -> CmdResult<Settings> {
+    crate::shortcut::parse(&settings.shortcut)?;
+    let before = app.state::<AppState>().engine().settings();
+    let shortcut_changed = settings.shortcut != before.shortcut;
+    let handle = app.clone();
+    let next = settings.clone();
+    blocking(move || {
+        let state = handle.state::<AppState>();
+        if next.provider != before.provider {
+            state.switch_provider(&handle, next, true)
+        } else {
+            state.save_settings(&next)
+        }
+    })
+    .await?;
+    if shortcut_changed {
+        crate::shortcut::register(&app, &settings.shortcut);
+    }
+    Ok(app.state::<AppState>().engine().settings())
+}
+
+/// Adds a notes folder and starts indexing it in the background.
+#[tauri::command]
+pub async fn add_folder(app: AppHandle, path: String) -> CmdResult<Settings> {
+    let handle = app.clone();
+    let settings = blocking(move || {
+        let state = handle.state::<AppState>();
+        let engine = state.engine();
+        engine.add_folder(Path::new(&path))?;
+        let settings = engine.settings();
+        state.save_settings(&settings)?;
+        state.watch(&handle);
+        Ok(settings)
+    })
+    .await?;
+    app.state::<AppState>().request_index(&app);
+    Ok(settings)
+}
+
+/// Removes a folder and everything indexed from it.
+#[tauri::command]
+pub async fn remove_folder(app: AppHandle, path: String) -> CmdResult<Settings> {
+    let state = app.state::<AppState>();
+    // Removing waits for the engine's index run: stop it, and resume after.
+    let stopped = state.stop_index_run();
+    let handle = app.clone();
+    let settings = blocking(move || {
+        let state = handle.state::<AppState>();
+        let engine = state.engine();
+        engine.remove_folder(Path::new(&path))?;
+        let settings = engine.settings();
+        state.save_settings(&settings)?;
+        state.watch(&handle);
+        Ok(settings)
+    })
+    .await?;
+    if stopped {
+        state.request_index(&app);
+    }
+    Ok(settings)
+}
+
+#[tauri::command]
+pub async fn status(app: AppHandle) -> CmdResult<Status> {
+    blocking(move || app.state::<AppState>().status()).await
+}
+
+/// Every file the index knows, with its state and the reason it was skipped or failed.
+#[tauri::command]
+pub async fn file_states(state: State<'_, AppState>) -> CmdResult<Vec<FileStateRow>> {
+    let engine = state.engine();
+    blocking(move || engine.file_states(false)).await
+}
+
+#[tauri::command]
+pub async fn search(state: State<'_, AppState>, query: Query) -> CmdResult<SearchResults> {
+    let engine = state.engine();
+    blocking(move || engine.search(&query)).await
+}
+
+/// Notes closest in meaning to the note `path` (relative to `root`).
+#[tauri::command]
+pub async fn related(
+    state: State<'_, AppState>,
+    path: String,
+    root: String,
+    limit: usize,
+) -> CmdResult<Vec<Hit>> {
+    let engine = state.engine();
+    blocking(move || engine.related(&Path::new(&root).join(path), limit.clamp(1, 50))).await
+}
+
+/// Opens a note at a line in the user's editor or default app. Only files inside
+/// an indexed folder (after resolving symlinks) are opened: anything else is
+/// refused with `not_indexed`.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn open_note(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    abs_path: String,
+    line: usize,
+) -> CmdResult<()> {
+    let engine = state.engine();
+    let requested = PathBuf::from(&abs_path);
+    let file = blocking(move || {
+        let inside = requested.is_absolute()
+            && requested.is_file()
+            && engine.is_inside_indexed_folder(&requested);
+        Ok(inside
+            .then(|| std::fs::canonicalize(&requested).ok())
+            .flatten())
+    })
+    .await?
+    .ok_or_else(|| {
+        IpcError::new(
+            ErrorKind::NotIndexed,
+            format!("{abs_path} is not a note inside an indexed folder"),
+        )
+    })?;
+    match crate::open::editor_command(&file, line.max(1)) {
+        Some(cmd) => crate::open::spawn(&cmd).map_err(|e| {
+            IpcError::new(
+                ErrorKind::Io,
+                format!("could not start {}: {e}", cmd.program),
+            )
+        }),
+        None => app
+            .opener()
+            .open_path(file.to_string_lossy(), None::<&str>)
+            .map_err(|e| {
+                IpcError::new(
+                    ErrorKind::Io,
+                    format!("could not open {}: {e}", file.display()),
+                )
+            }),
+    }
+}
+
+/// Re-indexes every folder in the background (progress via events).
+#[tauri::command]
+pub async fn reindex(app: AppHandle) -> CmdResult<()> {
+    app.state::<AppState>().request_index(&app);
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn key_status(app: AppHandle) -> CmdResult<Vec<KeyState>> {
+    blocking(move || {
+        let keys = app.state::<AppState>().embedders().keys().status()?;
+        Ok(keys.into_iter().map(KeyState::from).collect())
+    })
+    .await
+}
+
+/// Stores an API key in the OS keychain. The key is never logged or returned.
+#[tauri::command]
+pub async fn key_set(app: AppHandle, provider: String, key: String) -> CmdResult<KeyState> {
+    blocking(move || {
+        let state = app.state::<AppState>();
+        let keys = state.embedders().keys();
+        keys.set(&provider, &key)?;
+        let masked = keys.get(&provider)?.map(|k| k.masked());
+        rebuild_if_in_use(&app, &provider)?;
+        Ok(KeyState {
+            present: masked.is_some(),
+            provider,
+            masked,
+        })
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn key_delete(app: AppHandle, provider: String) -> CmdResult<KeyState> {
+    blocking(move || {
+        app.state::<AppState>()
+            .embedders()
+            .keys()
+            .delete(&provider)?;
+        rebuild_if_in_use(&app, &provider)?;
+        Ok(KeyState {
+            provider,
+            present: false,
+            masked: None,
+        })
+    })
+    .await
+}
+
+/// A new or deleted key of the provider in use: rebuild its embedder.
+fn rebuild_if_in_use(app: &AppHandle, provider: &str) -> sift::Result<()> {
+    let state = app.state::<AppState>();
+    let settings = state.engine().settings();
+    if settings.provider.provider_name() == provider {
+        state.switch_provider(app, settings, false)?;
+    }
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn cost_summary(state: State<'_, AppState>) -> CmdResult<CostSummary> {
+    let engine = state.engine();
+    blocking(move || crate::cost::summary(&engine)).await
+}
+
+/// What switching to `provider` would send (after the cache) and cost.
+#[tauri::command]
+pub async fn estimate(app: AppHandle, provider: ProviderConfig) -> CmdResult<Estimate> {
+    blocking(move || {
+        let state = app.state::<AppState>();
+        crate::cost::estimate(&state.engine(), state.embedders(), &provider)
+    })
+    .await
+}

@@ -1,0 +1,107 @@
+//! Sift's desktop shell: a thin Tauri layer over the `sift` engine.
+//!
+//! The UI (`ui/`, built into `ui/dist`) talks to it only through the commands and
+//! events of docs/ipc.md. Environment, for tests and power users:
+//! - `SIFT_DATA_DIR`: data folder (default: the per-user data folder, shared with
+//!   the `sift` CLI);
+//! - `SIFT_NOTES_DIR`: a notes folder added and indexed at launch;
+//! - `SIFT_MODEL_DIR`: the local model folder (else the user cache, else the copy
+//!   bundled with the app);
+//! - `SIFT_EDITOR`: how to open a note at a line (see `open.rs`).
+
+// No console window on Windows release builds.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+mod commands;
+mod cost;
+mod embedder;
+mod error;
+mod open;
+mod runs;
+mod shortcut;
+mod state;
+
+use std::path::PathBuf;
+
+use tauri::{AppHandle, Manager};
+
+use crate::embedder::EmbedderFactory;
+use crate::state::AppState;
+
+/// Folder of the bundled model inside the app's resources.
+const BUNDLED_MODEL: &str = "model";
+
+fn main() {
+    tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(
+            tauri_plugin_opener::Builder::new()
+                .open_js_links_on_click(false)
+                .build(),
+        )
+        .setup(|app| {
+            setup(app.handle())?;
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::get_settings,
+            commands::save_settings,
+            commands::add_folder,
+            commands::remove_folder,
+            commands::status,
+            commands::file_states,
+            commands::search,
+            commands::related,
+            commands::open_note,
+            commands::reindex,
+            commands::key_status,
+            commands::key_set,
+            commands::key_delete,
+            commands::cost_summary,
+            commands::estimate,
+        ])
+        .run(tauri::generate_context!())
+        .expect("error while running Sift");
+}
+
+fn setup(app: &AppHandle) -> Result<(), Box<dyn std::error::Error>> {
+    let data_dir = env_path("SIFT_DATA_DIR").unwrap_or_else(sift::config::default_data_dir);
+    let bundled = app
+        .path()
+        .resource_dir()
+        .ok()
+        .map(|dir| dir.join(BUNDLED_MODEL));
+    let embedders = EmbedderFactory::new(sift::keys::KeyStore::os(), bundled);
+    if let Some(dir) = embedders.bundled_model() {
+        eprintln!("sift: bundled model in {}", dir.display());
+    }
+    let state = AppState::open(data_dir, embedders)
+        .map_err(|e| format!("cannot open the Sift data folder: {e}"))?;
+    eprintln!("sift: data folder {}", state.data_dir().display());
+    app.manage(state);
+    let state = app.state::<AppState>();
+
+    if let Some(notes) = env_path("SIFT_NOTES_DIR") {
+        let engine = state.engine();
+        match engine.add_folder(&notes) {
+            Ok(folder) => eprintln!("sift: indexing {} (SIFT_NOTES_DIR)", folder.display()),
+            Err(err) => eprintln!("sift: SIFT_NOTES_DIR: {err}"),
+        }
+    }
+    // Follow changes live, and catch up with what changed while the app was closed.
+    state.watch(app);
+    if !state.engine().settings().folders.is_empty() {
+        state.request_index(app);
+    }
+
+    if shortcut::install(app) {
+        shortcut::register(app, &state.engine().settings().shortcut);
+    }
+    Ok(())
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}

@@ -1,0 +1,123 @@
+//! Opening a note at a line: in the user's editor when we know how to pass it a
+//! line, else in the default app for the file.
+//!
+//! Order: `SIFT_EDITOR` (a command line where `{file}` and `{line}` are replaced;
+//! without `{file}` the path is appended), then `$VISUAL` / `$EDITOR` when it is a
+//! graphical editor that takes a line (VS Code and friends, Sublime Text, Zed,
+//! gedit, Kate, emacsclient), then the system's default app (the opener plugin).
+//! Terminal editors (vim, nano...) are skipped: the app has no terminal to give
+//! them. No shell is involved: the path is always one argument.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// A program and its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditorCommand {
+    /// The program.
+    pub program: String,
+    /// Its arguments, path and line included.
+    pub args: Vec<String>,
+}
+
+/// The editor command for `file` at `line`, from `SIFT_EDITOR`, `VISUAL` or `EDITOR`.
+pub fn editor_command(file: &Path, line: usize) -> Option<EditorCommand> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if let Some(template) = var("SIFT_EDITOR") {
+        return from_template(&template, file, line);
+    }
+    ["VISUAL", "EDITOR"]
+        .iter()
+        .filter_map(|name| var(name))
+        .find_map(|editor| known_editor(&editor, file, line))
+}
+
+/// Starts `cmd` without waiting for it (a thread reaps it when it exits).
+pub fn spawn(cmd: &EditorCommand) -> std::io::Result<()> {
+    let mut child = Command::new(&cmd.program)
+        .args(&cmd.args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    std::thread::spawn(move || child.wait());
+    Ok(())
+}
+
+fn from_template(template: &str, file: &Path, line: usize) -> Option<EditorCommand> {
+    let file = file.to_string_lossy();
+    let line = line.to_string();
+    let mut words = template.split_whitespace();
+    let program = words.next()?.to_string();
+    let mut args: Vec<String> = words
+        .map(|w| w.replace("{file}", &file).replace("{line}", &line))
+        .collect();
+    if !template.contains("{file}") {
+        args.push(file.into_owned());
+    }
+    Some(EditorCommand { program, args })
+}
+
+fn known_editor(editor: &str, file: &Path, line: usize) -> Option<EditorCommand> {
+    let mut words = editor.split_whitespace();
+    let program = words.next()?;
+    // Flags that make the editor block are pointless here: we never wait.
+    let mut args: Vec<String> = words
+        .filter(|w| !matches!(*w, "-w" | "--wait" | "-nw" | "-t"))
+        .map(str::to_string)
+        .collect();
+    let name = Path::new(program)
+        .file_name()?
+        .to_string_lossy()
+        .into_owned();
+    let file = file.to_string_lossy();
+    match name.as_str() {
+        "code" | "code-insiders" | "codium" | "vscodium" | "cursor" => {
+            args.extend(["-g".to_string(), format!("{file}:{line}")]);
+        }
+        "subl" | "sublime_text" | "zed" | "zeditor" => args.push(format!("{file}:{line}")),
+        "gedit" | "gnome-text-editor" | "emacsclient" | "mousepad" => {
+            if name == "emacsclient" && !args.iter().any(|a| a == "-n") {
+                args.push("-n".into());
+            }
+            args.extend([format!("+{line}"), file.into_owned()]);
+        }
+        "kate" | "kwrite" => args.extend(["-l".to_string(), line.to_string(), file.into_owned()]),
+        _ => return None,
+    }
+    Some(EditorCommand {
+        program: program.to_string(),
+        args,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strs(cmd: &EditorCommand) -> Vec<&str> {
+        std::iter::once(cmd.program.as_str())
+            .chain(cmd.args.iter().map(String::as_str))
+            .collect()
+    }
+
+    #[test]
+    fn templates_fill_file_and_line() {
+        let f = Path::new("/n/a b.md");
+        let c = from_template("myedit --line {line} {file}", f, 7).unwrap();
+        assert_eq!(strs(&c), ["myedit", "--line", "7", "/n/a b.md"]);
+        let c = from_template("myedit", f, 7).unwrap();
+        assert_eq!(strs(&c), ["myedit", "/n/a b.md"]);
+    }
+
+    #[test]
+    fn gui_editors_get_the_line_terminal_editors_are_skipped() {
+        let f = Path::new("/n/x.md");
+        let c = known_editor("/usr/bin/code --wait", f, 3).unwrap();
+        assert_eq!(strs(&c), ["/usr/bin/code", "-g", "/n/x.md:3"]);
+        let c = known_editor("emacsclient", f, 3).unwrap();
+        assert_eq!(strs(&c), ["emacsclient", "-n", "+3", "/n/x.md"]);
+        assert!(known_editor("vim", f, 3).is_none());
+        assert!(known_editor("nano", f, 3).is_none());
+    }
+}
