@@ -69,7 +69,7 @@ fn unchanged_files_cost_nothing_and_edits_embed_only_new_chunks() {
     assert_eq!(report.notes_indexed, 1);
     let sent = counter.embedded();
     assert!(
-        sent >= 1 && sent <= 2,
+        (1..=2).contains(&sent),
         "only the changed chunk(s) re-embedded, got {sent} of {chunks}"
     );
     assert!(counter
