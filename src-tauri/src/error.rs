@@ -41,14 +41,24 @@ impl From<Error> for IpcError {
 pub type CmdResult<T> = Result<T, IpcError>;
 
 /// Runs blocking engine work off the async runtime and maps its error.
+///
+/// The work runs on a plain thread rather than tokio's blocking pool: remote
+/// embedders drive their own HTTP runtime and refuse to block inside a tokio
+/// context, which `spawn_blocking` threads are.
 pub async fn blocking<T, F>(work: F) -> CmdResult<T>
 where
     T: Send + 'static,
     F: FnOnce() -> sift::Result<T> + Send + 'static,
 {
-    tauri::async_runtime::spawn_blocking(work)
-        .await
-        .map_err(|e| IpcError::internal(format!("a background task failed: {e}")))?
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("sift-command".into())
+        .spawn(move || {
+            let _ = tx.send(work());
+        })
+        .map_err(|e| IpcError::internal(format!("cannot start a worker thread: {e}")))?;
+    rx.await
+        .map_err(|_| IpcError::internal("a background task failed"))?
         .map_err(IpcError::from)
 }
 
@@ -63,5 +73,17 @@ mod tests {
             serde_json::to_value(&err).unwrap(),
             serde_json::json!({"code": "not_indexed", "message": "outside"})
         );
+    }
+
+    #[tokio::test]
+    async fn blocking_work_runs_outside_the_async_runtime() {
+        let inside = blocking(|| Ok(tokio::runtime::Handle::try_current().is_ok()))
+            .await
+            .unwrap();
+        assert!(!inside, "remote embedders would refuse to run here");
+        let err = blocking(|| -> sift::Result<()> { Err(Error::new(ErrorKind::BadPath, "nope")) })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, "bad_path");
     }
 }

@@ -11,6 +11,9 @@
 //! Screenshots go to `bench-out/screenshots/` (or `$SIFT_E2E_SHOTS`).
 
 mod harness;
+// The engine tests' loopback embedding server (OpenAI wire format, std only).
+#[path = "../../../tests/loopback/mod.rs"]
+mod loopback;
 
 use std::time::Duration;
 
@@ -503,5 +506,142 @@ async fn settings_and_cost_panel() {
     )
     .await;
     app.screenshot("07-cost").await;
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_provider_reindexes_in_the_background_then_swaps() {
+    let Some((tools, _serial)) = tools().await else {
+        return;
+    };
+    let folders = Folders::new();
+    let app = App::launch(
+        &tools,
+        &folders,
+        Launch {
+            with_notes: true,
+            ..Launch::default()
+        },
+    )
+    .await;
+    let status = app.wait_indexed(FIXTURE_NOTES).await;
+    let local_id = status["embedder_id"].as_str().unwrap().to_string();
+    assert!(local_id.starts_with("local/"), "{status}");
+    let sleepy = json!({ "query": { "text": "how can I rest better at night", "mode": "semantic", "limit": 5 } });
+
+    // An OpenAI-compatible server on loopback, slow enough to watch the switch.
+    let server = loopback::Server::start(None);
+    server.set_latency(Duration::from_secs(3));
+    app.nav("settings").await;
+    app.click("#provider-compatible").await;
+    app.type_into("#provider-base-url", &server.openai_base())
+        .await;
+    app.type_into("#provider-model", "nomic-embed-text").await;
+    app.click("#provider-apply").await;
+    let shown = app
+        .wait_js(
+            "the estimate",
+            "const e = document.querySelector('#provider-error'); if (e) return 'error: ' + e.textContent; return document.querySelector('#estimate-chunks')?.textContent ?? null",
+        )
+        .await;
+    let chunks = shown.as_str().unwrap();
+    assert!(
+        chunks.starts_with(&FIXTURE_NOTES.to_string()),
+        "all chunks are new to this embedder: {chunks}"
+    );
+    app.click("#provider-confirm-yes").await;
+    app.wait_js(
+        "the switch to start",
+        "return !document.querySelector('#provider-confirm')",
+    )
+    .await;
+
+    // While the new engine indexes, the old one answers, by meaning too.
+    let during = app.invoke("status", json!({})).await.unwrap();
+    assert_eq!(during["embedder_id"], json!(local_id), "{during}");
+    assert_eq!(during["indexing"], json!(true), "{during}");
+    let hits = app.invoke("search", sleepy.clone()).await.unwrap();
+    assert_eq!(hits["hits"][0]["path"], "journal/sleep.txt", "{hits}");
+
+    // Then the new engine takes over.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let after = loop {
+        let st = app.invoke("status", json!({})).await.unwrap();
+        if st["embedder_id"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("compatible/")
+            && st["indexing"] == json!(false)
+        {
+            break st;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no switch: {st}\n{}",
+            harness::read(&app.log)
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(after["vectors"], json!(FIXTURE_NOTES), "{after}");
+    let sent: usize = server.successes().iter().map(|l| l.inputs.len()).sum();
+    assert!(
+        sent > FIXTURE_NOTES as usize,
+        "the notes went to the server (and one probe): {sent}"
+    );
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folders.data.join("settings.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved["provider"]["provider"], "compatible", "{saved}");
+    assert_eq!(
+        saved["provider"]["base_url"],
+        json!(server.openai_base()),
+        "{saved}"
+    );
+    server.clear_log();
+    server.set_latency(Duration::ZERO);
+    let hits = app.invoke("search", sleepy.clone()).await.unwrap();
+    assert_eq!(hits["mode"], "semantic", "{hits}");
+    assert_eq!(
+        server.successes().len(),
+        1,
+        "the query was embedded by the new provider"
+    );
+
+    // The choice persists: a new launch opens with the compatible provider.
+    app.quit().await;
+    let app = App::launch(&tools, &folders, Launch::default()).await;
+    let status = app.wait_indexed(FIXTURE_NOTES).await;
+    assert!(
+        status["embedder_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("compatible/"),
+        "{status}"
+    );
+    let hits = app.invoke("search", sleepy.clone()).await.unwrap();
+    assert_eq!(hits["mode"], "semantic", "{hits}");
+    assert!(hits["warning"].is_null(), "{hits}");
+
+    // Back to the local model: every vector is still cached, nothing to embed.
+    app.nav("settings").await;
+    app.click("#provider-local").await;
+    app.click("#provider-apply").await;
+    app.el("#provider-confirm").await;
+    let chunks = app
+        .js("return document.querySelector('#estimate-chunks').textContent")
+        .await;
+    assert!(chunks.as_str().unwrap().starts_with('0'), "{chunks}");
+    app.click("#provider-confirm-yes").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let st = app.invoke("status", json!({})).await.unwrap();
+        if st["embedder_id"] == json!(local_id) && st["indexing"] == json!(false) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no switch back: {st}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let hits = app.invoke("search", sleepy).await.unwrap();
+    assert_eq!(hits["hits"][0]["path"], "journal/sleep.txt", "{hits}");
     app.quit().await;
 }
