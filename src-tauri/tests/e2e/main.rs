@@ -430,6 +430,21 @@ async fn notes_open_at_their_line_and_only_inside_indexed_folders() {
         1,
         "nothing else was opened"
     );
+
+    // The page cannot reach around the command: the capability grants the
+    // window no opener, shell or file-system access.
+    for (cmd, args) in [
+        ("plugin:opener|open_path", json!({ "path": "/etc/passwd" })),
+        (
+            "plugin:opener|open_url",
+            json!({ "url": "https://example.com" }),
+        ),
+        ("plugin:dialog|save", json!({ "options": {} })),
+        ("plugin:fs|read_text_file", json!({ "path": "/etc/passwd" })),
+    ] {
+        let refused = app.invoke(cmd, args).await;
+        assert!(refused.is_err(), "{cmd} was allowed: {refused:?}");
+    }
     app.quit().await;
 }
 
@@ -481,8 +496,48 @@ async fn settings_and_cost_panel() {
     }
     app.screenshot("06-settings").await;
 
-    // The estimate of switching to OpenAI needs no key and sends nothing.
+    // API keys go to the OS keychain (a private one under scripts/with-keyring.sh,
+    // service "sift-e2e"), never into files; the page only ever sees them masked.
     app.click("#provider-openai").await;
+    match app.invoke("key_status", json!({})).await {
+        Err(err) if std::env::var_os("SIFT_REQUIRE_KEYCHAIN").is_none() => {
+            eprintln!("e2e: no OS keychain here ({err}); key steps skipped");
+        }
+        _ => {
+            let key = "sk-e2e-0123456789abcdefghijklmnop";
+            app.type_into("#key-input", key).await;
+            app.click("#key-save").await;
+            app.wait_js(
+                "the key to be saved",
+                "return document.querySelector('#key-status')?.dataset.present === 'true'",
+            )
+            .await;
+            let shown = app.js("return document.body.innerText").await;
+            let shown = shown.as_str().unwrap();
+            assert!(!shown.contains(key) && shown.contains("mnop"), "{shown}");
+            assert_eq!(
+                app.js("return document.querySelector('#key-input').value")
+                    .await,
+                json!("")
+            );
+            for file in harness::files_under(&folders.data) {
+                let bytes = std::fs::read(&file).unwrap_or_default();
+                assert!(
+                    !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
+                    "the key is in {}",
+                    file.display()
+                );
+            }
+            app.click("#key-delete").await;
+            app.wait_js(
+                "the key to be deleted",
+                "return document.querySelector('#key-status')?.dataset.present === 'false'",
+            )
+            .await;
+        }
+    }
+
+    // The estimate of switching to OpenAI needs no key and sends nothing.
     app.click("#provider-apply").await;
     app.el("#provider-confirm").await;
     let chunks = app
