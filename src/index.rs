@@ -474,8 +474,8 @@ fn write_note(
                 o.state == "indexed" && o.content_hash.as_deref() == Some(&content.content_hash[..])
             });
             if unchanged {
-                // Touched but not edited: keep chunks and vectors.
-                tables::touch_note(tx, id, file.size, file.mtime_ns)?;
+                // Touched but not edited: keep chunks and vectors; the upsert
+                // records the new size and mtime with the state.
                 tables::upsert_state(
                     tx,
                     root_id,

@@ -187,15 +187,6 @@ pub fn upsert_state(
     )?)
 }
 
-/// Records that an indexed note's file changed time or size but not content.
-pub fn touch_note(conn: &Connection, id: i64, size: u64, mtime_ns: i64) -> Result<()> {
-    conn.execute(
-        "UPDATE notes SET size = ?2, mtime_ns = ?3 WHERE id = ?1",
-        params![id, size as i64, mtime_ns],
-    )?;
-    Ok(())
-}
-
 /// Marks note `id` indexed with its content (chunks are written separately).
 pub fn set_indexed(conn: &Connection, id: i64, content: &NoteContent, now: i64) -> Result<()> {
     conn.execute(
