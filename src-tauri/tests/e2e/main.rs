@@ -504,7 +504,7 @@ async fn settings_and_cost_panel() {
             eprintln!("e2e: no OS keychain here ({err}); key steps skipped");
         }
         _ => {
-            let key = "sk-e2e-0123456789abcdefghijklmnop";
+            let key = "fake-e2e-0123456789abcdefghijklmnop";
             app.type_into("#key-input", key).await;
             app.click("#key-save").await;
             app.wait_js(

@@ -187,7 +187,7 @@ describe("settings", () => {
     expect(input.type).toBe("password");
     expect($("#key-status").dataset.present).toBe("false");
 
-    const secret = "sk-live-SECRET-abcdef987654";
+    const secret = "fake-live-SECRET-abcdef987654";
     input.value = secret;
     input.dispatchEvent(new Event("input", { bubbles: true }));
     click($("#key-save"));
@@ -199,7 +199,7 @@ describe("settings", () => {
     expect(document.body.innerHTML).not.toContain("SECRET");
     const status = $("#key-status");
     expect(status.dataset.present).toBe("true");
-    expect(status.textContent).toContain("sk-…7654");
+    expect(status.textContent).toContain("fak…7654");
 
     click($("#key-delete"));
     await flush();
