@@ -548,7 +548,8 @@ fn record_skip(
 }
 
 /// Brings the live vector index up to date after a write: replays removals and
-/// adds cached vectors for `new_ids` (renames and repeated text cost nothing).
+/// adds cached vectors for `new_ids` (renames and repeated text cost nothing, and
+/// are booked in the ledger as cache hits: texts served instead of sent).
 pub(crate) fn sync_vectors(ctx: &IndexContext<'_>, new_ids: &[i64]) -> Result<usize> {
     let Some(embedder) = ctx.embedder else {
         return Ok(0);
@@ -557,18 +558,39 @@ pub(crate) fn sync_vectors(ctx: &IndexContext<'_>, new_ids: &[i64]) -> Result<us
     let rows = tables::chunk_hashes(&conn, new_ids)?;
     let hashes: Vec<[u8; 32]> = rows.iter().map(|(_, h)| *h).collect();
     let cached = tables::cached_vectors(&conn, embedder.id(), &hashes)?;
+    let items: Vec<(i64, &[f32])> = rows
+        .iter()
+        .filter_map(|(id, hash)| cached.get(hash).map(|v| (*id, v.as_slice())))
+        .collect();
     let added = ctx.with_vectors(|vi| {
         vi.apply_removals(&conn)?;
-        let mut added = 0;
-        for (id, hash) in &rows {
-            if let Some(v) = cached.get(hash) {
-                vi.add(*id, v)?;
-                added += 1;
-            }
-        }
-        Ok(added)
+        vi.add_many(&items)?;
+        Ok(items.len())
     })?;
+    if !items.is_empty() {
+        let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
+        let hits = embed_texts(&conn, &ids)?;
+        let data_dir = ctx.store.path().parent().unwrap_or(Path::new("."));
+        RunAccounting::new(data_dir, embedder, None)?.book(&conn, &hits)?;
+    }
     Ok(added.unwrap_or(0))
+}
+
+/// The texts chunks `ids` give the embedder (prefix + body, as
+/// `tables::chunks_missing_vectors` builds them), for booking cache hits.
+fn embed_texts(conn: &rusqlite::Connection, ids: &[i64]) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached("SELECT embed_prefix, body FROM chunks WHERE id = ?1")?;
+    let mut texts = Vec::with_capacity(ids.len());
+    for id in ids {
+        let (prefix, body): (String, String) =
+            stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        texts.push(if prefix.is_empty() {
+            body
+        } else {
+            format!("{prefix}\n\n{body}")
+        });
+    }
+    Ok(texts)
 }
 
 /// Stage 2: gives every chunk a vector from the active embedder.
@@ -674,12 +696,12 @@ fn store_batch(
         tables::chunks_with_hashes(&conn, &hashes)?
     };
     let by_hash: HashMap<[u8; 32], &Vec<f32>> = part.iter().map(|(h, _)| *h).zip(vectors).collect();
+    let items: Vec<(i64, &[f32])> = ids
+        .iter()
+        .filter_map(|(id, hash)| by_hash.get(hash).map(|v| (*id, v.as_slice())))
+        .collect();
     ctx.with_vectors(|vi| {
-        for (id, hash) in &ids {
-            if let Some(v) = by_hash.get(hash) {
-                vi.add(*id, v)?;
-            }
-        }
+        vi.add_many(&items)?;
         if last_save.elapsed() > SAVE_EVERY {
             vi.save()?;
             *last_save = Instant::now();
