@@ -7,7 +7,7 @@
 //! default 32), `SIFT_BENCH_LATENCY_MS` (default 50), `SIFT_BENCH_CONCURRENCY`
 //! (comma-separated, default `1,2,4,8`).
 
-#[path = "../tests/loopback/mod.rs"]
+#[path = "../tests/engine/loopback/mod.rs"]
 mod loopback;
 
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! Search quality and speed on BEIR SciFact (figures, not pass/fail).
 //!
 //! ```text
-//! SIFT_MODEL_DIR=... cargo bench --bench scifact -- [SCIFACT_DIR] [WORK_DIR]
+//! SIFT_MODEL_DIR=... cargo bench --bench scifact -- [SCIFACT_DIR] [WORK_DIR] [--quality-only]
 //! ```
 //! Writes each abstract as a note (`# title` + text), indexes it with the local
 //! model (the work dir keeps the embedding cache, so reruns skip embedding), then
@@ -81,6 +81,10 @@ fn main() {
     for (mode, reference) in references {
         let (ndcg, recall) = evaluate(&engine, &queries, &qrels, mode);
         println!("| {mode:?} | {ndcg:.3} | {recall:.3} | {reference} |");
+    }
+
+    if std::env::args().any(|a| a == "--quality-only") {
+        return;
     }
 
     // 3. Latency: hybrid, query embedding included (cold) then excluded (cached).

@@ -8,7 +8,8 @@
 //! same way, writes them to `WORK_DIR/vectors-N.f32` and `WORK_DIR/queries-N.f32`
 //! (f32 little-endian, row after row; reused if present) and the exact top-10 of each
 //! query (`truth-N.u32`, 0-based row numbers, brute force in f32). Then it builds a
-//! `sift::vectors::VectorIndex` (f16, cosine, M 16, ef_add 128) over a real store and
+//! `sift::vectors::VectorIndex` (f16, cosine, M 16, ef_add 128; batches of 128 added
+//! on all cores, as the indexer does) over a real store and
 //! prints ingest rate, query latency p50/p95/p99 at k=10, recall@10 at expansion_search
 //! 64 (the default) and 128, and, in a fresh process, open time + first query and
 //! resident memory. The last line, `RESULT {json}`, is what the peer script reads.
@@ -75,8 +76,14 @@ fn main() {
     // Ingest: the index alone (what `sift index` does after embedding), then its save.
     let rss_before = rss_kb();
     let t = Instant::now();
-    for (i, v) in vectors.chunks_exact(DIMS).enumerate() {
-        index.add(i as i64 + 1, v).expect("add");
+    // In batches of 128, as the indexer adds each embedded batch (on all cores).
+    let rows: Vec<(i64, &[f32])> = vectors
+        .chunks_exact(DIMS)
+        .enumerate()
+        .map(|(i, v)| (i as i64 + 1, v))
+        .collect();
+    for batch in rows.chunks(128) {
+        index.add_many(batch).expect("add");
     }
     let add_s = t.elapsed().as_secs_f64();
     let t = Instant::now();

@@ -3,7 +3,7 @@
 # private D-Bus session, so keychain tests use a real OS keychain without
 # touching the user's own:
 #
-#   scripts/with-keyring.sh cargo test --test keychain
+#   scripts/with-keyring.sh cargo test --test engine keychain::
 #   SIFT_REQUIRE_KEYCHAIN=1 scripts/with-keyring.sh cargo test   # CI
 #
 # Needs: dbus (dbus-run-session), gnome-keyring, keyutils (keyctl).

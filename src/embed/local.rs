@@ -6,16 +6,15 @@
 //! at 128 tokens; both are switched off here: over-long input is rejected, never
 //! cut, and nothing is padded.
 //!
-//! Weights and config are read with candle (`candle-core`, and the BERT `Config`
-//! of `candle-transformers`); the forward pass is `bert::Encoder`, which runs
-//! the tokens of a sub-batch packed together (no padding, no mask) with the
-//! `gemm` crate that candle uses for its products, plus vectorised row kernels.
-//! On 2 cores it is 2-3 times faster than candle-transformers' `BertModel` on the
-//! same weights (see `benches/embed_throughput.rs`).
+//! Weights and config are read by `weights` (the `safetensors` crate); the
+//! forward pass is `bert::Encoder`, which runs the tokens of a sub-batch packed
+//! together (no padding, no mask) with the `gemm` crate for its products, plus
+//! vectorised row kernels. On 2 cores it was 2-3 times faster than
+//! candle-transformers' `BertModel` on the same weights, which is why candle is
+//! not used (see BENCHMARKS.md for the comparison with PyTorch).
 
 use std::path::Path;
 
-use candle_transformers::models::bert::Config;
 use tokenizers::Tokenizer;
 
 use super::Embedder;
@@ -24,6 +23,9 @@ use crate::model::MODEL_FILES;
 
 mod bert;
 mod kernels;
+mod weights;
+
+use weights::Config;
 
 /// Identifier of this embedder's vector space.
 pub const MODEL_ID: &str = "local/all-MiniLM-L6-v2";

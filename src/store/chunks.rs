@@ -150,8 +150,10 @@ pub fn for_each_chunk_vector(
 /// Number of chunks that have a cached vector for `embedder`.
 pub fn count_chunks_with_vectors(conn: &Connection, embedder: &str) -> Result<u64> {
     Ok(conn.query_row(
+        // The narrow key index: the cache rows themselves carry the vectors.
         "SELECT count(*) FROM chunks c
-         JOIN embed_cache e ON e.embedder = ?1 AND e.hash = c.embed_hash",
+         JOIN embed_cache e INDEXED BY embed_cache_keys
+           ON e.embedder = ?1 AND e.hash = c.embed_hash",
         [embedder],
         |r| r.get(0),
     )?)

@@ -12,7 +12,7 @@
 
 mod harness;
 // The engine tests' loopback embedding server (OpenAI wire format, std only).
-#[path = "../../../tests/loopback/mod.rs"]
+#[path = "../../../tests/engine/loopback/mod.rs"]
 mod loopback;
 
 use std::time::Duration;

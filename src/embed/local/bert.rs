@@ -4,15 +4,12 @@
 //! matrix: the per-token layers (projections, feed-forward, layer norms) are then
 //! a few large matrix products, and attention runs per sequence and head at that
 //! sequence's own length, so padding costs nothing and needs no mask. The weights
-//! are read with candle and laid out once for the products.
+//! are laid out once, at load, for the products.
 
-use std::collections::HashMap;
-
-use candle_core::{Device, Tensor};
-use candle_transformers::models::bert::{Config, HiddenAct};
 use rayon::prelude::*;
 
 use super::kernels;
+use super::weights::{transposed, Config, Weights};
 
 /// Rows per task of the row-wise kernels.
 const ROWS_PER_TASK: usize = 32;
@@ -79,7 +76,8 @@ impl SharedMut {
 impl Encoder {
     /// Reads the weights from the bytes of `model.safetensors`.
     pub fn load(safetensors: &[u8], config: &Config) -> Result<Self, String> {
-        if config.hidden_act != HiddenAct::Gelu {
+        // BERT's "gelu" is the exact (erf) form, which the kernels compute.
+        if config.hidden_act != "gelu" {
             return Err(format!("unsupported activation {:?}", config.hidden_act));
         }
         if !config
@@ -88,9 +86,7 @@ impl Encoder {
         {
             return Err("hidden size is not a multiple of the head count".into());
         }
-        let tensors = candle_core::safetensors::load_buffer(safetensors, &Device::Cpu)
-            .map_err(|e| e.to_string())?;
-        let w = Weights(&tensors);
+        let w = Weights::parse(safetensors)?;
         let (h, i) = (config.hidden_size, config.intermediate_size);
         let norm = |prefix: &str| -> Result<_, String> {
             Ok((
@@ -103,25 +99,25 @@ impl Encoder {
                 let p = format!("encoder.layer.{n}");
                 let a = format!("{p}.attention");
                 let qkv = ["query", "key", "value"];
+                // Stacked `[3·hidden × hidden]`, transposed below.
                 let qkv_w = qkv
                     .iter()
-                    .map(|m| w.tensor(&format!("{a}.self.{m}.weight"), &[h, h]))
-                    .collect::<Result<Vec<_>, _>>()?;
+                    .map(|m| w.get(&format!("{a}.self.{m}.weight"), &[h, h]))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .concat();
                 let qkv_b = qkv
                     .iter()
                     .map(|m| w.get(&format!("{a}.self.{m}.bias"), &[h]))
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(Layer {
-                    qkv_w: transposed(&Tensor::cat(&qkv_w, 0).map_err(|e| e.to_string())?)?,
+                    qkv_w: transposed(&qkv_w, 3 * h, h),
                     qkv_b: qkv_b.concat(),
-                    out_w: transposed(&w.tensor(&format!("{a}.output.dense.weight"), &[h, h])?)?,
+                    out_w: w.get_transposed(&format!("{a}.output.dense.weight"), h, h)?,
                     out_b: w.get(&format!("{a}.output.dense.bias"), &[h])?,
                     attn_norm: norm(&format!("{a}.output.LayerNorm"))?,
-                    up_w: transposed(
-                        &w.tensor(&format!("{p}.intermediate.dense.weight"), &[i, h])?,
-                    )?,
+                    up_w: w.get_transposed(&format!("{p}.intermediate.dense.weight"), i, h)?,
                     up_b: w.get(&format!("{p}.intermediate.dense.bias"), &[i])?,
-                    down_w: transposed(&w.tensor(&format!("{p}.output.dense.weight"), &[h, i])?)?,
+                    down_w: w.get_transposed(&format!("{p}.output.dense.weight"), h, i)?,
                     down_b: w.get(&format!("{p}.output.dense.bias"), &[h])?,
                     out_norm: norm(&format!("{p}.output.LayerNorm"))?,
                 })
@@ -340,39 +336,4 @@ fn linear(
 fn norm_rows(x: &mut [f32], h: usize, (gamma, beta): &(Vec<f32>, Vec<f32>), eps: f32) {
     x.par_chunks_mut(h * ROWS_PER_TASK)
         .for_each(|rows| kernels::layer_norm(rows, h, gamma, beta, eps));
-}
-
-/// `[out × in]` (PyTorch's layout) to row-major `[in × out]`.
-fn transposed(w: &Tensor) -> Result<Vec<f32>, String> {
-    w.t()
-        .and_then(|t| t.contiguous())
-        .and_then(|t| t.flatten_all())
-        .and_then(|t| t.to_vec1::<f32>())
-        .map_err(|e| e.to_string())
-}
-
-struct Weights<'a>(&'a HashMap<String, Tensor>);
-
-impl Weights<'_> {
-    fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor, String> {
-        let t = self
-            .0
-            .get(name)
-            .ok_or_else(|| format!("no tensor {name}"))?;
-        if t.dims() != shape {
-            return Err(format!(
-                "{name} has shape {:?}, expected {shape:?}",
-                t.dims()
-            ));
-        }
-        t.to_dtype(candle_core::DType::F32)
-            .map_err(|e| e.to_string())
-    }
-
-    fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
-        self.tensor(name, shape)?
-            .flatten_all()
-            .and_then(|t| t.to_vec1::<f32>())
-            .map_err(|e| e.to_string())
-    }
 }

@@ -1,7 +1,7 @@
 //! Search over the fixture notes with the real local model: by meaning (words
 //! not in the note), by keyword, hybrid, filters, snippets, lines, related notes.
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 

@@ -3,7 +3,7 @@
 //! saves and a burst of 1,000 files. Each ends in the right search results, the
 //! same chunks a fresh index of the folder would have, and no text embedded twice.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::fs;

@@ -1,13 +1,13 @@
 //! API keys in the real OS keychain (Secret Service on Linux).
 //!
 //! Run inside a private, unlocked keyring: `scripts/with-keyring.sh cargo test
-//! --test keychain`. Without a keychain the tests that need one are skipped,
+//! --test engine keychain::`. Without a keychain the tests that need one are skipped,
 //! unless `SIFT_REQUIRE_KEYCHAIN=1` (CI), where they fail.
 //!
 //! Items are stored under a per-test service name (`SIFT_KEYRING_SERVICE`), so
 //! running this on a desktop never touches the user's own Sift keys.
 
-mod loopback;
+use crate::loopback;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! reruns book cache hits and send nothing, and a budget cap stops before it is
 //! crossed with nothing lost.
 
-mod loopback;
+use crate::loopback;
 
 use std::collections::HashMap;
 

@@ -2,7 +2,7 @@
 //! batching within limits, splitting, retries and their spacing, error kinds,
 //! partial progress, cancellation, budget and concurrency.
 
-mod loopback;
+use crate::loopback;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

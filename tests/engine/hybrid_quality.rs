@@ -18,10 +18,10 @@
 //! Keyword mode scores 0 on questions by construction: every question was
 //! checked to share no content word (roughly stemmed) with its relevant notes.
 //!
-//! `cargo test --test hybrid_quality -- --nocapture` prints the table;
+//! `cargo test --test engine hybrid_quality:: -- --nocapture` prints the table;
 //! with SIFT_EVAL_VERBOSE=1 it also prints every query's ranks and top 3 per mode.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -1,6 +1,6 @@
 //! Bad input is skipped with a recorded reason and never stops the run.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! OpenAI-compatible servers (Ollama, LM Studio, vLLM) against a loopback server.
 
-mod loopback;
+use crate::loopback;
 
 use std::sync::atomic::Ordering;
 

@@ -1,6 +1,6 @@
 //! Gemini embeddings against a loopback server that speaks its wire format.
 
-mod loopback;
+use crate::loopback;
 
 use std::time::Duration;
 

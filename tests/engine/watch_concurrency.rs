@@ -1,7 +1,7 @@
 //! Search during indexing: readers never wait for a long index run and never see
 //! a note half written (some of its chunks old, some new, or some missing).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::fs;

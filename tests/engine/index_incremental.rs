@@ -1,7 +1,7 @@
 //! Incremental indexing: only new text is embedded; renames, moves, copies and
 //! restarts cost nothing; deletes leave SQLite, FTS5 and usearch.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::sync::Arc;

@@ -1,0 +1,26 @@
+//! Engine integration tests, one binary (linking a test binary per file cost
+//! minutes of CI). Each module is one area; `common` and `loopback` are shared
+//! helpers (fixture folders and engines; a local HTTP server that speaks the
+//! providers' wire formats and injects faults).
+//!
+//! Run one area with `cargo test --test engine <module>::`, e.g.
+//! `cargo test --test engine crash_kill::`.
+
+mod common;
+mod loopback;
+
+mod bad_files;
+mod cost_engine;
+mod cost_ledger;
+mod crash_kill;
+mod embed_local;
+mod hybrid_quality;
+mod index_incremental;
+mod keychain;
+mod model_fetch;
+mod providers_compatible;
+mod providers_gemini;
+mod providers_openai;
+mod search_quality;
+mod watch_concurrency;
+mod watch_events;
