@@ -69,14 +69,23 @@ impl Terms {
         parts.join(" OR ")
     }
 
-    /// Stems of all words and phrase words, for highlighting.
+    /// Word starts to look for in text, for highlighting and query coverage:
+    /// the stem of every word and phrase word, less a final `i` or `e` that
+    /// Porter may have written ("observatory" → "observatori", "rating" →
+    /// "rate"), so that the prefix occurs in every form of the word.
     pub fn stems(&self) -> Vec<String> {
         let stemmer = Stemmer::create(Algorithm::English);
         let mut stems: Vec<String> = self
             .words
             .iter()
             .chain(self.phrases.iter().flatten())
-            .map(|w| stemmer.stem(w).into_owned())
+            .map(|w| {
+                let mut stem = stemmer.stem(w).into_owned();
+                if stem.chars().count() > 3 && (stem.ends_with('i') || stem.ends_with('e')) {
+                    stem.pop();
+                }
+                stem
+            })
             .collect();
         stems.sort();
         stems.dedup();
@@ -107,6 +116,20 @@ mod tests {
             vec!["crispr", "method"]
         );
         assert_eq!(Terms::parse("the who").words, vec!["the", "who"]);
+    }
+
+    #[test]
+    fn stems_are_prefixes_of_every_form() {
+        let stems = Terms::parse("observatory ratings running").stems();
+        for (stem, forms) in stems.iter().zip([
+            &["observatory", "observatories"][..],
+            &["rating", "rated", "rates"],
+            &["running", "runs"],
+        ]) {
+            for form in forms {
+                assert!(form.starts_with(stem.as_str()), "{stem} / {form}");
+            }
+        }
     }
 
     #[test]
