@@ -7,6 +7,7 @@
 //! Every figure is checked against what the server received, counted with
 //! tiktoken on the server side, never against the engine's own counts.
 
+use crate::common;
 use crate::loopback;
 
 use std::collections::{BTreeMap, HashSet};
@@ -16,9 +17,7 @@ use std::sync::Arc;
 
 use loopback::{Fault, Server};
 use sift::cost::{LedgerEntry, UsageLedger};
-use sift::embed::remote::RemoteOptions;
-use sift::embed::{openai, Embedder};
-use sift::keys::ApiKey;
+use sift::embed::Embedder;
 use sift::store::tables;
 use sift::{Engine, ErrorKind, Mode, Query};
 
@@ -32,24 +31,14 @@ const BATCH: usize = 10;
 const EMBED_BATCH: usize = 128;
 
 fn embedder(server: &Server) -> Arc<dyn Embedder> {
-    let opts = RemoteOptions {
-        concurrency: 3,
-        max_retries: 1,
-        backoff_base_ms: 10,
-        backoff_max_ms: 20,
-        timeout_ms: 10_000,
-        batch_size: Some(BATCH),
-        ..RemoteOptions::default()
-    };
-    let e = openai::embedder(
+    let opts = common::quick_retries(BATCH);
+    Arc::new(common::loopback_openai(
+        &server.openai_base(),
         MODEL,
         Some(16),
-        Some(&server.openai_base()),
-        ApiKey::new(KEY).unwrap(),
+        KEY,
         opts,
-    )
-    .unwrap();
-    Arc::new(e)
+    ))
 }
 
 /// Opens (or reopens, as after a restart) the engine of `data` with its saved

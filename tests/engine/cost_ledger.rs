@@ -3,6 +3,7 @@
 //! reruns book cache hits and send nothing, and a budget cap stops before it is
 //! crossed with nothing lost.
 
+use crate::common;
 use crate::loopback;
 
 use std::collections::HashMap;
@@ -24,24 +25,14 @@ fn day() -> NaiveDate {
 }
 
 fn embedder(server: &Server, model: &str) -> RemoteEmbedder {
-    let opts = RemoteOptions {
-        concurrency: 3,
-        max_retries: 1,
-        backoff_base_ms: 10,
-        backoff_max_ms: 20,
-        timeout_ms: 10_000,
-        batch_size: Some(10),
-        ..RemoteOptions::default()
-    };
     let dims = (model != "text-embedding-ada-002").then_some(16);
-    openai::embedder(
+    common::loopback_openai(
+        &server.openai_base(),
         model,
         dims,
-        Some(&server.openai_base()),
-        ApiKey::new(KEY).unwrap(),
-        opts,
+        KEY,
+        common::quick_retries(10),
     )
-    .unwrap()
 }
 
 fn notes(n: usize) -> Vec<String> {

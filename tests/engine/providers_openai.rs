@@ -2,6 +2,7 @@
 //! batching within limits, splitting, retries and their spacing, error kinds,
 //! partial progress, cancellation, budget and concurrency.
 
+use crate::common;
 use crate::loopback;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,14 +37,7 @@ fn embedder_with(
     dims: Option<usize>,
     opts: RemoteOptions,
 ) -> RemoteEmbedder {
-    openai::embedder(
-        model,
-        dims,
-        Some(&server.openai_base()),
-        ApiKey::new(KEY).unwrap(),
-        opts,
-    )
-    .unwrap()
+    common::loopback_openai(&server.openai_base(), model, dims, KEY, opts)
 }
 
 fn embedder(server: &Server) -> RemoteEmbedder {

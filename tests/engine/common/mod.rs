@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use sift::embed::{normalize, Embedder};
+use sift::embed::remote::{RemoteEmbedder, RemoteOptions};
+use sift::embed::{normalize, openai, Embedder};
+use sift::keys::ApiKey;
 use sift::{Engine, Settings};
 
 /// Bag-of-words hashed into 64 dimensions: texts sharing words are close.
@@ -164,4 +166,29 @@ pub fn search(engine: &Engine, text: &str, mode: sift::Mode) -> Vec<String> {
         ..sift::Query::new(text)
     };
     paths(&engine.search(&q).unwrap().hits)
+}
+
+/// An OpenAI embedder talking to a loopback server at `base` with `key`.
+pub fn loopback_openai(
+    base: &str,
+    model: &str,
+    dims: Option<usize>,
+    key: &str,
+    opts: RemoteOptions,
+) -> RemoteEmbedder {
+    openai::embedder(model, dims, Some(base), ApiKey::new(key).unwrap(), opts).unwrap()
+}
+
+/// Remote options for tests that provoke failures: three requests at once,
+/// one retry after 10-20 ms, `batch` texts a request.
+pub fn quick_retries(batch: usize) -> RemoteOptions {
+    RemoteOptions {
+        concurrency: 3,
+        max_retries: 1,
+        backoff_base_ms: 10,
+        backoff_max_ms: 20,
+        timeout_ms: 10_000,
+        batch_size: Some(batch),
+        ..RemoteOptions::default()
+    }
 }
