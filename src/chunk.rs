@@ -95,11 +95,7 @@ pub fn chunk_note(text: &str, info: &NoteInfo, markdown: bool) -> Vec<Chunk> {
             let byte_end = byte_start + piece.len();
             let heading_path = info.heading_path_at(byte_start);
             let prefix = embed_prefix(info.content_title.as_deref(), &heading_path);
-            let embed_text = if prefix.is_empty() {
-                piece.to_string()
-            } else {
-                format!("{prefix}\n\n{piece}")
-            };
+            let embed_text = embed_text(&prefix, piece);
             let embed_hash = Sha256::digest(embed_text.as_bytes()).into();
             Chunk {
                 seq,
@@ -120,6 +116,17 @@ fn is_only_headings(piece: &str) -> bool {
     piece
         .lines()
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+}
+
+/// The text the embedder is given for a chunk: its prefix (title and heading
+/// path), a blank line, its body. The embedding cache is keyed by a hash of
+/// this text, so every place that rebuilds it must use this function.
+pub fn embed_text(prefix: &str, body: &str) -> String {
+    if prefix.is_empty() {
+        body.to_string()
+    } else {
+        format!("{prefix}\n\n{body}")
+    }
 }
 
 /// Title and heading path joined, clipped to the word pieces left after the body.

@@ -569,28 +569,11 @@ pub(crate) fn sync_vectors(ctx: &IndexContext<'_>, new_ids: &[i64]) -> Result<us
     })?;
     if !items.is_empty() {
         let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
-        let hits = embed_texts(&conn, &ids)?;
+        let hits = tables::embed_texts(&conn, &ids)?;
         let data_dir = ctx.store.path().parent().unwrap_or(Path::new("."));
         RunAccounting::new(data_dir, embedder, None)?.book(&conn, &hits)?;
     }
     Ok(added.unwrap_or(0))
-}
-
-/// The texts chunks `ids` give the embedder (prefix + body, as
-/// `tables::chunks_missing_vectors` builds them), for booking cache hits.
-fn embed_texts(conn: &rusqlite::Connection, ids: &[i64]) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached("SELECT embed_prefix, body FROM chunks WHERE id = ?1")?;
-    let mut texts = Vec::with_capacity(ids.len());
-    for id in ids {
-        let (prefix, body): (String, String) =
-            stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        texts.push(if prefix.is_empty() {
-            body
-        } else {
-            format!("{prefix}\n\n{body}")
-        });
-    }
-    Ok(texts)
 }
 
 /// Stage 2: gives every chunk a vector from the active embedder.

@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection};
 
-use crate::chunk::Chunk;
+use crate::chunk::{embed_text, Chunk};
 use crate::error::Result;
 
 /// A chunk as stored, joined with its note: what search results are made of.
@@ -102,6 +102,18 @@ pub fn chunks_missing_vectors(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The embedded texts of chunks `ids`, in order (for booking cache hits).
+pub fn embed_texts(conn: &Connection, ids: &[i64]) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached("SELECT embed_prefix, body FROM chunks WHERE id = ?1")?;
+    let mut texts = Vec::with_capacity(ids.len());
+    for id in ids {
+        let (prefix, body): (String, String) =
+            stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        texts.push(embed_text(&prefix, &body));
+    }
+    Ok(texts)
+}
+
 /// Number of chunks with no cached vector for `embedder`.
 pub fn count_missing_vectors(conn: &Connection, embedder: &str) -> Result<u64> {
     Ok(conn.query_row(
@@ -117,11 +129,7 @@ fn chunk_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChunkRow> {
     let prefix: String = r.get(2)?;
     let body: String = r.get(3)?;
     let embed_hash = to_hash(&hash);
-    let embed_text = if prefix.is_empty() {
-        body
-    } else {
-        format!("{prefix}\n\n{body}")
-    };
+    let embed_text = embed_text(&prefix, &body);
     Ok(ChunkRow {
         id: r.get(0)?,
         embed_hash,
