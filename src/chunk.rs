@@ -79,6 +79,11 @@ pub fn chunk_note(text: &str, info: &NoteInfo, markdown: bool) -> Vec<Chunk> {
         TextSplitter::new(config).chunk_indices(body).collect()
     };
     let lines = LineIndex::new(text);
+    if pieces.iter().all(|(_, p)| p.trim().is_empty()) {
+        // A note of front matter only is still found by its title, aliases and
+        // tags: its one chunk is the front matter's text.
+        return front_matter_chunks(text, info, &lines);
+    }
     // A piece that is only headings says nothing the next chunk's prefix (title
     // and heading path) does not: keep it only if nothing follows.
     let last = pieces.len().saturating_sub(1);
@@ -92,22 +97,53 @@ pub fn chunk_note(text: &str, info: &NoteInfo, markdown: bool) -> Vec<Chunk> {
         .enumerate()
         .map(|(seq, (offset, piece))| {
             let byte_start = body_start + offset;
-            let byte_end = byte_start + piece.len();
             let heading_path = info.heading_path_at(byte_start);
-            let prefix = embed_prefix(info.content_title.as_deref(), &heading_path);
-            let embed_text = embed_text(&prefix, piece);
-            let embed_hash = Sha256::digest(embed_text.as_bytes()).into();
-            Chunk {
-                seq,
-                byte_start,
-                byte_end,
-                line_start: lines.line_at(byte_start),
-                line_end: lines.line_at(byte_end.saturating_sub(1).max(byte_start)),
-                heading_path,
-                body: piece.to_string(),
-                embed_text,
-                embed_hash,
-            }
+            make_chunk(seq, byte_start, piece, heading_path, info, &lines)
+        })
+        .collect()
+}
+
+fn make_chunk(
+    seq: usize,
+    byte_start: usize,
+    piece: &str,
+    heading_path: Vec<String>,
+    info: &NoteInfo,
+    lines: &LineIndex,
+) -> Chunk {
+    let byte_end = byte_start + piece.len();
+    let prefix = embed_prefix(info.content_title.as_deref(), &heading_path);
+    let embed_text = embed_text(&prefix, piece);
+    let embed_hash = Sha256::digest(embed_text.as_bytes()).into();
+    Chunk {
+        seq,
+        byte_start,
+        byte_end,
+        line_start: lines.line_at(byte_start),
+        line_end: lines.line_at(byte_end.saturating_sub(1).max(byte_start)),
+        heading_path,
+        body: piece.to_string(),
+        embed_text,
+        embed_hash,
+    }
+}
+
+fn front_matter_chunks(text: &str, info: &NoteInfo, lines: &LineIndex) -> Vec<Chunk> {
+    let Some(range) = info.front_matter.clone() else {
+        return Vec::new();
+    };
+    let Some(yaml) = text.get(range.clone()) else {
+        return Vec::new();
+    };
+    let config = ChunkConfig::new(MAX_CHUNK_TOKENS)
+        .with_sizer(word_piece_tokenizer())
+        .with_trim(true);
+    TextSplitter::new(config)
+        .chunk_indices(yaml)
+        .filter(|(_, piece)| !piece.trim().is_empty())
+        .enumerate()
+        .map(|(seq, (offset, piece))| {
+            make_chunk(seq, range.start + offset, piece, Vec::new(), info, lines)
         })
         .collect()
 }
@@ -236,6 +272,20 @@ mod tests {
             true,
         );
         assert_eq!(only_title.len(), 1);
+    }
+
+    #[test]
+    fn a_note_of_front_matter_only_has_a_chunk() {
+        // Regression (issue 10): such a note could not be found by title or tag.
+        let text = "---\ntitle: Reading list\ntags: [books]\n---\n";
+        let chunks = chunk_note(text, &parse_note(text, true), true);
+        assert_eq!(chunks.len(), 1);
+        assert!(chunks[0].body.contains("Reading list") && chunks[0].body.contains("books"));
+        assert_eq!(
+            &text[chunks[0].byte_start..chunks[0].byte_end],
+            chunks[0].body
+        );
+        assert_eq!(chunks[0].line_start, 2);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::config::Settings;
 use crate::cost::RunAccounting;
 use crate::embed::{Embedder, Outgoing, RunControl};
 use crate::error::{Error, ErrorKind, Result};
-use crate::note::{display_title, parse_note, read_note_text, ReadFailure};
+use crate::note::{display_title, is_markdown_ext, parse_note, read_note_text, ReadFailure};
 use crate::scan::{relative_path, scan_folder, scan_paths, ScanOutcome, ScannedFile, SkippedFile};
 use crate::store::{tables, NoteContent, NoteRow, Store};
 use crate::vectors::VectorIndex;
@@ -352,7 +352,7 @@ fn prepare_note(file: &ScannedFile, max_bytes: u64) -> Prepared {
         Err(ReadFailure::Vanished) => return Prepared::Vanished,
         Err(ReadFailure::Skipped(reason)) => return Prepared::Skipped(reason),
     };
-    let markdown = file.ext != "txt";
+    let markdown = is_markdown_ext(&file.ext);
     let info = parse_note(&note.text, markdown);
     let chunks = chunk_note(&note.text, &info, markdown);
     Prepared::Note {
@@ -488,7 +488,15 @@ fn write_note(
                 )?;
                 return Ok(Written::Unchanged);
             }
-            let ids = tables::replace_chunks(tx, id, &content.title, &chunks)?;
+            let markdown = is_markdown_ext(&file.ext);
+            let ids = tables::replace_chunks(
+                tx,
+                id,
+                &content.title,
+                &content.aliases,
+                markdown,
+                &chunks,
+            )?;
             tables::set_indexed(tx, id, &content, now)?;
             return Ok(Written::Indexed(ids));
         }

@@ -22,6 +22,7 @@ pub mod note;
 pub mod scan;
 pub mod search;
 pub mod store;
+pub mod text;
 pub mod vectors;
 pub mod watch;
 

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{Event, HeadingLevel, Parser, Tag, TagEnd};
 use sha2::{Digest, Sha256};
 
 /// Why a file could not be read as a note. Recorded as the file's skip reason.
@@ -86,6 +86,8 @@ pub struct NoteInfo {
     pub headings: Vec<Heading>,
     /// Byte offset where the body starts (after front matter).
     pub body_start: usize,
+    /// Byte range of the front matter's YAML, fences excluded.
+    pub front_matter: Option<std::ops::Range<usize>>,
 }
 
 impl NoteInfo {
@@ -118,6 +120,8 @@ pub fn parse_note(text: &str, markdown: bool) -> NoteInfo {
     if markdown {
         if let Some((yaml, body_start)) = split_front_matter(text) {
             info.body_start = body_start;
+            let yaml_start = yaml.as_ptr() as usize - text.as_ptr() as usize;
+            info.front_matter = Some(yaml_start..yaml_start + yaml.len());
             apply_front_matter(&mut info, yaml);
         }
     }
@@ -135,14 +139,17 @@ pub fn parse_note(text: &str, markdown: bool) -> NoteInfo {
     info
 }
 
+/// Whether files with extension `ext` are read as Markdown (else plain text).
+pub fn is_markdown_ext(ext: &str) -> bool {
+    ext != "txt"
+}
+
 fn parse_markdown(body: &str, base: usize, info: &mut NoteInfo, tags: &mut Vec<String>) {
-    let options = Options::ENABLE_TABLES
-        | Options::ENABLE_STRIKETHROUGH
-        | Options::ENABLE_TASKLISTS
-        | Options::ENABLE_FOOTNOTES;
     let mut current: Option<(u8, usize, String)> = None;
     let mut in_code = false;
-    for (event, range) in Parser::new_ext(body, options).into_offset_iter() {
+    // Inside a link or an embed: `[[#Heading|label]]` holds no tags.
+    let mut in_link = 0usize;
+    for (event, range) in Parser::new_ext(body, crate::text::reader::options()).into_offset_iter() {
         match event {
             Event::Start(Tag::Heading { level, .. }) => {
                 current = Some((heading_level(level), base + range.start, String::new()))
@@ -162,11 +169,18 @@ fn parse_markdown(body: &str, base: usize, info: &mut NoteInfo, tags: &mut Vec<S
             }
             Event::Start(Tag::CodeBlock(_)) => in_code = true,
             Event::End(TagEnd::CodeBlock) => in_code = false,
-            Event::Text(t) | Event::Code(t) => {
+            Event::Start(Tag::Link { .. } | Tag::Image { .. }) => in_link += 1,
+            Event::End(TagEnd::Link | TagEnd::Image) => in_link = in_link.saturating_sub(1),
+            Event::Text(t) => {
                 if let Some((_, _, text)) = current.as_mut() {
                     text.push_str(&t);
-                } else if !in_code {
+                } else if !in_code && in_link == 0 {
                     collect_inline_tags(&t, tags);
+                }
+            }
+            Event::Code(t) => {
+                if let Some((_, _, text)) = current.as_mut() {
+                    text.push_str(&t);
                 }
             }
             _ => {}
@@ -232,7 +246,7 @@ fn apply_front_matter(info: &mut NoteInfo, yaml: &str) {
         }
     }
     for key in ["tags", "tag", "keywords"] {
-        info.tags.extend(string_list(get(key)));
+        info.tags.extend(string_list(get(key), &[',', ' ']));
     }
     info.tags = info
         .tags
@@ -241,8 +255,11 @@ fn apply_front_matter(info: &mut NoteInfo, yaml: &str) {
         .filter(|t| !t.is_empty())
         .collect();
     for key in ["aliases", "alias"] {
-        info.aliases.extend(string_list(get(key)));
+        // An alias may hold spaces: only commas separate aliases in a string.
+        info.aliases.extend(string_list(get(key), &[',']));
     }
+    let mut seen = std::collections::HashSet::new();
+    info.aliases.retain(|a| seen.insert(a.clone()));
     for key in ["updated", "modified", "date", "created"] {
         if let Some(date) = get(key).and_then(yaml_date) {
             info.date = Some(date);
@@ -251,17 +268,21 @@ fn apply_front_matter(info: &mut NoteInfo, yaml: &str) {
     }
 }
 
-fn string_list(value: Option<&serde_norway::Value>) -> Vec<String> {
+fn string_list(value: Option<&serde_norway::Value>, separators: &[char]) -> Vec<String> {
     match value {
         Some(serde_norway::Value::String(s)) => s
-            .split([',', ' '])
+            .split(separators)
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(String::from)
             .collect(),
         Some(serde_norway::Value::Sequence(items)) => items
             .iter()
-            .filter_map(|v| v.as_str().map(|s| s.trim().to_string()))
+            .filter_map(|v| match v {
+                serde_norway::Value::String(s) => Some(s.trim().to_string()),
+                serde_norway::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
             .filter(|s| !s.is_empty())
             .collect(),
         _ => Vec::new(),
@@ -312,6 +333,30 @@ mod tests {
         let text = "# Title\nSee #rust and #2024 and a#b.\n```\n#notatag\n```\n";
         let info = parse_note(text, true);
         assert_eq!(info.tags, vec!["rust"]);
+    }
+
+    #[test]
+    fn links_and_anchors_hold_no_tags() {
+        // Regression (issue 10): `[[#Use cloud-based services|...]]` gave tag `#use`.
+        let text = "See [[#Use cloud-based services|hosting]], [[Note#Part]], \
+                    [x](https://a.b/#frag), ![[img#ref]] and `#code`; real #tag-one here.\n";
+        assert_eq!(parse_note(text, true).tags, vec!["tag-one"]);
+    }
+
+    #[test]
+    fn front_matter_lists_and_strings() {
+        let text = "---\naliases: My Alias, Other one\ntags: \"#a b\"\n---\nx\n";
+        let info = parse_note(text, true);
+        assert_eq!(info.aliases, vec!["My Alias", "Other one"]);
+        assert_eq!(info.tags, vec!["a", "b"]);
+        let text = "---\r\naliases:\r\n  - First\r\n  - Second alias\r\ntags:\r\n  - x/y\r\n  - 2024\r\n---\r\nbody\r\n";
+        let info = parse_note(text, true);
+        assert_eq!(info.aliases, vec!["First", "Second alias"]);
+        assert_eq!(info.tags, vec!["2024", "x/y"]);
+        assert_eq!(
+            &text[info.front_matter.clone().unwrap()].trim_end()[..8],
+            "aliases:"
+        );
     }
 
     #[test]

@@ -4,15 +4,17 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::filter::Filters;
 use super::keyword::{allowed_chunk_ids, keyword_chunks};
 use super::snippet::make_snippet;
-use super::terms::Terms;
+use super::terms::{TermSet, Terms};
 use super::{Hit, Mode};
 use crate::error::Result;
+use crate::note::is_markdown_ext;
 use crate::store::{tables, StoredChunk};
+use crate::text::reader_text;
 use crate::vectors::VectorIndex;
 
 /// The RRF constant: ranks beyond a few dozen barely differ.
@@ -164,7 +166,7 @@ pub fn rank_notes(
             .then(a.note_id.cmp(&b.note_id))
     });
     ranked.truncate(limit);
-    build_hits(conn, &ranked, &terms.stems())
+    build_hits(conn, &ranked, &terms.matcher())
 }
 
 /// Notes whose meaning is closest to note `note_id` (its mean chunk vector).
@@ -211,7 +213,7 @@ pub fn related_notes(
             break;
         }
     }
-    build_hits(conn, &ranked, &[])
+    build_hits(conn, &ranked, &TermSet::default())
 }
 
 #[derive(Default)]
@@ -283,58 +285,39 @@ fn vector_chunks(
     Ok(out)
 }
 
-/// Share of the query's words found in each chunk (title, headings and body),
-/// matching word starts against stems so "running" counts for "run".
+/// Share of the query's terms found in each chunk (title, aliases, headings
+/// and the body as a reader sees it), by the one word rule.
 fn term_coverage(conn: &Connection, chunk_ids: &[i64], terms: &Terms) -> Result<HashMap<i64, f64>> {
-    let stems = terms.stems();
-    if stems.len() < 2 {
+    let matcher = terms.matcher();
+    if matcher.len() < 2 {
         return Ok(HashMap::new());
     }
-    let mut stmt = conn.prepare_cached("SELECT context, body FROM chunks WHERE id = ?1")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.context, c.body, n.ext FROM chunks c JOIN notes n ON n.id = c.note_id
+         WHERE c.id = ?1",
+    )?;
     let mut out = HashMap::with_capacity(chunk_ids.len());
     for &id in chunk_ids {
-        let text: Option<String> = stmt
-            .query_row([id], |r| {
-                Ok(format!(
-                    "{} {}",
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?
-                ))
-            })
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })?;
-        if let Some(text) = text {
-            let text = text.to_lowercase();
-            let found = stems
-                .iter()
-                .filter(|s| contains_word_start(&text, s))
-                .count();
-            out.insert(id, found as f64 / stems.len() as f64);
+        let row: Option<(String, String, String)> = stmt
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        if let Some((context, body, ext)) = row {
+            let text = format!(
+                "{context}\n{}",
+                reader_text(&body, is_markdown_ext(&ext)).text
+            );
+            out.insert(id, matcher.coverage(&text));
         }
     }
     Ok(out)
 }
 
-/// Whether `needle` occurs in `text` at the start of a word.
-fn contains_word_start(text: &str, needle: &str) -> bool {
-    text.match_indices(needle).any(|(i, _)| {
-        text[..i]
-            .chars()
-            .next_back()
-            .is_none_or(|c| !c.is_alphanumeric())
-    })
-}
-
 fn note_of_chunk(conn: &Connection, chunk_id: i64) -> Result<Option<i64>> {
-    use rusqlite::OptionalExtension;
     let mut stmt = conn.prepare_cached("SELECT note_id FROM chunks WHERE id = ?1")?;
     Ok(stmt.query_row([chunk_id], |r| r.get(0)).optional()?)
 }
 
-fn build_hits(conn: &Connection, ranked: &[RankedNote], stems: &[String]) -> Result<Vec<Hit>> {
+fn build_hits(conn: &Connection, ranked: &[RankedNote], terms: &TermSet) -> Result<Vec<Hit>> {
     let ids: Vec<i64> = ranked.iter().map(|r| r.chunk_id).collect();
     let chunks: HashMap<i64, StoredChunk> = tables::load_chunks(conn, &ids)?
         .into_iter()
@@ -344,7 +327,7 @@ fn build_hits(conn: &Connection, ranked: &[RankedNote], stems: &[String]) -> Res
         .iter()
         .filter_map(|r| {
             let c = chunks.get(&r.chunk_id)?;
-            let snippet = make_snippet(&c.body, stems);
+            let snippet = make_snippet(&c.body, is_markdown_ext(&c.ext), terms);
             let line = c.line_start + c.body[..snippet.first_match].matches('\n').count();
             Some(Hit {
                 path: c.rel_path.clone(),

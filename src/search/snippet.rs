@@ -1,7 +1,15 @@
 //! Snippets with highlighted query terms, and the line of the first match.
+//!
+//! A snippet is cut from the text a reader sees (Markdown rendered to plain
+//! text) and its highlights are the tokens the one word rule matches, so a
+//! highlight is always a term the keyword index matched. Every offset comes
+//! from the tokenizer or the boundary helpers: any UTF-8 is safe.
 
-use rust_stemmers::{Algorithm, Stemmer};
 use serde::Serialize;
+
+use super::terms::TermSet;
+use crate::text::bounds::floor_char_boundary;
+use crate::text::{reader_text, tokens};
 
 /// A piece of a snippet; `highlight` marks a query term. Shown as text, never HTML.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -17,7 +25,7 @@ pub struct SnippetPart {
 pub struct Snippet {
     /// Pieces in order.
     pub parts: Vec<SnippetPart>,
-    /// Byte offset in the chunk body of the first match (0 if none).
+    /// Byte offset in the chunk body (the source) of the first match (0 if none).
     pub first_match: usize,
     /// Byte ranges of matches inside the snippet text (joined parts).
     pub highlights: Vec<(usize, usize)>,
@@ -25,17 +33,21 @@ pub struct Snippet {
 
 /// Target snippet length in bytes.
 const SNIPPET_BYTES: usize = 240;
+/// Context kept before the densest cluster of matches.
+const LEAD_BYTES: usize = 60;
 
-/// Builds a snippet of `body` around the densest cluster of words whose stems are
-/// in `stems`.
-pub fn make_snippet(body: &str, stems: &[String]) -> Snippet {
-    let stemmer = Stemmer::create(Algorithm::English);
-    let matches: Vec<(usize, usize)> = word_spans(body)
-        .filter(|&(s, e)| {
-            let word = body[s..e].to_lowercase();
-            stems.iter().any(|st| *st == stemmer.stem(&word))
-        })
-        .collect();
+/// Builds a snippet of chunk `body` around the densest cluster of query
+/// terms. `markdown` renders the body as a reader sees it first.
+pub fn make_snippet(body: &str, markdown: bool, terms: &TermSet) -> Snippet {
+    let reader = reader_text(body, markdown);
+    let text = reader.text.as_str();
+    let matches = merge(
+        tokens(text)
+            .into_iter()
+            .filter(|t| terms.matches(t))
+            .map(|t| (t.start, t.end))
+            .collect(),
+    );
 
     // Window start: the match with the most other matches within the window.
     let anchor = matches
@@ -49,72 +61,92 @@ pub fn make_snippet(body: &str, stems: &[String]) -> Snippet {
         })
         .max()
         .map(|(_, std::cmp::Reverse(s))| s);
-    let first_match = matches.first().map_or(0, |m| m.0);
+    let first_match = matches
+        .first()
+        .map_or(0, |m| reader.source_offset(body, m.0));
     let start = match anchor {
-        Some(s) => floor_boundary(body, s.saturating_sub(60)),
+        Some(a) => word_start_after(
+            text,
+            floor_char_boundary(text, a.saturating_sub(LEAD_BYTES)),
+            a,
+        ),
         None => 0,
     };
-    let start = word_start(body, start);
-    let end = word_end(
-        body,
-        floor_boundary(body, (start + SNIPPET_BYTES).min(body.len())),
+    let end = word_end_before(
+        text,
+        floor_char_boundary(text, start + SNIPPET_BYTES),
+        start,
     );
+    // A match is shown whole or not highlighted at all.
+    let end = matches
+        .iter()
+        .find(|&&(s, e)| s < end && e > end)
+        .map_or(end, |&(_, e)| e);
 
-    let mut parts = Vec::new();
-    let mut highlights = Vec::new();
-    let mut text_len = 0;
-    let mut push = |text: String, highlight: bool, parts: &mut Vec<SnippetPart>| {
+    let mut out = Parts::default();
+    if start > 0 {
+        out.push("…", false);
+    }
+    let mut pos = start;
+    for &(s, e) in matches.iter().filter(|&&(s, e)| s >= start && e <= end) {
+        out.push(&squash(&text[pos..s]), false);
+        out.push(&text[s..e], true);
+        pos = e;
+    }
+    out.push(&squash(&text[pos..end]), false);
+    if end < text.len() {
+        out.push("…", false);
+    }
+    Snippet {
+        parts: out.parts,
+        first_match,
+        highlights: out.highlights,
+    }
+}
+
+#[derive(Default)]
+struct Parts {
+    parts: Vec<SnippetPart>,
+    highlights: Vec<(usize, usize)>,
+    len: usize,
+}
+
+impl Parts {
+    fn push(&mut self, text: &str, highlight: bool) {
         if text.is_empty() {
             return;
         }
         if highlight {
-            highlights.push((text_len, text_len + text.len()));
+            self.highlights.push((self.len, self.len + text.len()));
         }
-        text_len += text.len();
-        match parts.last_mut() {
-            Some(last) if !highlight && !last.highlight => last.text.push_str(&text),
-            _ => parts.push(SnippetPart { text, highlight }),
+        self.len += text.len();
+        match self.parts.last_mut() {
+            Some(last) if !highlight && !last.highlight => last.text.push_str(text),
+            _ => self.parts.push(SnippetPart {
+                text: text.to_string(),
+                highlight,
+            }),
         }
-    };
-    if start > 0 {
-        push("…".into(), false, &mut parts);
-    }
-    let mut pos = start;
-    for &(s, e) in matches.iter().filter(|&&(s, e)| s >= start && e <= end) {
-        push(squash(&body[pos..s]), false, &mut parts);
-        push(body[s..e].to_string(), true, &mut parts);
-        pos = e;
-    }
-    push(squash(&body[pos..end]), false, &mut parts);
-    if end < body.len() {
-        push("…".into(), false, &mut parts);
-    }
-    Snippet {
-        parts,
-        first_match,
-        highlights,
     }
 }
 
-/// Collapses runs of whitespace (snippets are one line) and drops Markdown
-/// heading markers at line starts, which read as noise in a one-line snippet.
+/// Sorted spans with overlaps joined (CJK character pairs overlap).
+fn merge(spans: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+    for (s, e) in spans {
+        match out.last_mut() {
+            Some(last) if s < last.1 => last.1 = last.1.max(e),
+            _ => out.push((s, e)),
+        }
+    }
+    out
+}
+
+/// Collapses runs of whitespace: a snippet is one line.
 fn squash(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut space = false;
-    let mut cleaned = String::with_capacity(text.len());
-    for (i, line) in text.split('\n').enumerate() {
-        if i > 0 {
-            cleaned.push('\n');
-        }
-        let trimmed = line.trim_start();
-        let hashes = trimmed.len() - trimmed.trim_start_matches('#').len();
-        if (1..=6).contains(&hashes) && trimmed[hashes..].starts_with(' ') {
-            cleaned.push_str(&trimmed[hashes + 1..]);
-        } else {
-            cleaned.push_str(line);
-        }
-    }
-    for c in cleaned.chars() {
+    for c in text.chars() {
         if c.is_whitespace() {
             if !space {
                 out.push(' ');
@@ -128,70 +160,63 @@ fn squash(text: &str) -> String {
     out
 }
 
-fn word_spans(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let mut iter = text.char_indices().peekable();
-    std::iter::from_fn(move || loop {
-        let (start, c) = iter.next()?;
-        if !c.is_alphanumeric() {
-            continue;
-        }
-        let mut end = start + c.len_utf8();
-        while let Some(&(i, c)) = iter.peek() {
-            if !c.is_alphanumeric() {
-                break;
-            }
-            end = i + c.len_utf8();
-            iter.next();
-        }
-        return Some((start, end));
-    })
-}
-
-fn floor_boundary(text: &str, mut i: usize) -> usize {
-    while i > 0 && !text.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
-fn word_start(text: &str, i: usize) -> usize {
-    if i == 0 {
+/// The first word start in `text[from..limit]` (just after a whitespace
+/// char), or `from` if the window has none: never past `limit`.
+fn word_start_after(text: &str, from: usize, limit: usize) -> usize {
+    if from == 0 {
         return 0;
     }
-    text[i..]
+    text[from..limit]
         .char_indices()
         .find(|(_, c)| c.is_whitespace())
-        .map_or(i, |(j, _)| i + j + 1)
-        .min(text.len())
+        .map_or(from, |(j, c)| from + j + c.len_utf8())
 }
 
-fn word_end(text: &str, i: usize) -> usize {
-    if i >= text.len() {
+/// The last whitespace in `text[floor..to]`, or `to` if there is none: never
+/// before `floor`.
+fn word_end_before(text: &str, to: usize, floor: usize) -> usize {
+    if to >= text.len() {
         return text.len();
     }
-    text[..i]
+    text[floor..to]
         .char_indices()
         .rev()
         .find(|(_, c)| c.is_whitespace())
-        .map_or(i, |(j, _)| j)
+        .map_or(to, |(j, _)| floor + j)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::search::terms::Terms;
 
-    #[test]
-    fn highlights_stemmed_matches_as_parts() {
-        let stems = vec!["run".to_string()];
-        let s = make_snippet("I was running late. Runs are fun.", &stems);
-        let marked: Vec<&str> = s
-            .parts
+    fn highlighted(s: &Snippet) -> Vec<&str> {
+        s.parts
             .iter()
             .filter(|p| p.highlight)
             .map(|p| p.text.as_str())
-            .collect();
-        assert_eq!(marked, vec!["running", "Runs"]);
+            .collect()
+    }
+
+    fn snippet(body: &str, query: &str) -> Snippet {
+        make_snippet(body, true, &Terms::parse(query).matcher())
+    }
+
+    #[test]
+    fn highlights_every_form_of_a_query_word() {
+        let s = snippet("I was running late. Runs are fun.", "run");
+        assert_eq!(highlighted(&s), vec!["running", "Runs"]);
         assert_eq!(s.first_match, 6);
+        // Regression (issue 10): "note", "code", "time", "pricing" were never
+        // highlighted; "not" and "cod" were.
+        let s = snippet(
+            "A note on notes, not cod: the code, codes, time and pricing.",
+            "notes code times price",
+        );
+        assert_eq!(
+            highlighted(&s),
+            vec!["note", "notes", "code", "codes", "time", "pricing"]
+        );
     }
 
     #[test]
@@ -201,10 +226,60 @@ mod tests {
             "filler ".repeat(100),
             "tail ".repeat(100)
         );
-        let s = make_snippet(&body, &["target".to_string()]);
+        let s = snippet(&body, "target");
         let text: String = s.parts.iter().map(|p| p.text.as_str()).collect();
         assert!(text.starts_with('…') && text.ends_with('…'));
         assert!(text.contains("target"));
         assert!(text.len() < 300);
+    }
+
+    #[test]
+    fn unicode_whitespace_before_a_match_does_not_panic() {
+        // Regression (issue 10): `word_start` added one byte after a multi-byte
+        // space; every one of these panicked.
+        for space in [
+            '\u{a0}', '\u{85}', '\u{1680}', '\u{2003}', '\u{2009}', '\u{2028}', '\u{2029}',
+            '\u{202f}', '\u{205f}', '\u{3000}',
+        ] {
+            let body = format!("{}{space}visualize{space}notes", "word ".repeat(20));
+            let s = snippet(&body, "visualize notes");
+            assert_eq!(highlighted(&s), vec!["visualize", "notes"], "{space:?}");
+        }
+    }
+
+    #[test]
+    fn a_match_before_a_long_unbroken_run_does_not_panic() {
+        // Regression (issue 10): `begin > end` with a match after a space then
+        // 240+ bytes without whitespace (a URL, a Chinese paragraph).
+        let body = format!("intro match {}", "x".repeat(300));
+        assert_eq!(highlighted(&snippet(&body, "match")), vec!["match"]);
+        let body = format!("intro match {}", "中文段落".repeat(40));
+        assert_eq!(highlighted(&snippet(&body, "match")), vec!["match"]);
+    }
+
+    #[test]
+    fn snippet_shows_reader_text() {
+        let s = snippet(
+            "**Restore** the [[#Use cloud-based services|external hosting platform]].",
+            "restore hosting",
+        );
+        let text: String = s.parts.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(text, "Restore the external hosting platform.");
+        assert_eq!(highlighted(&s), vec!["Restore", "hosting"]);
+    }
+
+    #[test]
+    fn first_match_points_into_the_source() {
+        let body = "# Head\n\nline two\n**bold** target here\n";
+        let s = snippet(body, "target");
+        assert_eq!(&body[s.first_match..s.first_match + 6], "target");
+    }
+
+    #[test]
+    fn cjk_terms_highlight_inside_sentences() {
+        let s = snippet("我们明天去东京都看看", "东京");
+        assert_eq!(highlighted(&s), vec!["东京"]);
+        let s = snippet("我们明天去东京都看看", "东京都");
+        assert_eq!(highlighted(&s), vec!["东京都"]);
     }
 }

@@ -1,7 +1,10 @@
-//! Query terms: words pulled from what the user typed, used to build the FTS5
-//! query and to highlight matches.
+//! Query terms: what the user typed, cut into terms by the one word rule
+//! ([`crate::text::words`]), used to build the keyword query, the coverage of
+//! a chunk and its highlights.
 
-use rust_stemmers::{Algorithm, Stemmer};
+use std::collections::HashSet;
+
+use crate::text::words::{fold, tokens, Token};
 
 /// Words that carry no meaning for ranking; dropped from keyword queries unless
 /// the query has nothing else. Short on purpose: BM25 already discounts common words.
@@ -14,41 +17,56 @@ const STOP_WORDS: &[&str] = &[
     "more", "very", "would", "could", "should", "been", "get", "got", "im", "ive",
 ];
 
-/// A parsed query: single words and quoted phrases, lower case.
+/// A parsed query: single terms and quoted phrases (a CJK run is a phrase of
+/// its character pairs).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Terms {
-    /// Words outside quotes, stop words removed (unless nothing else remains).
+    /// Terms outside quotes, stop words removed (unless nothing else remains).
     pub words: Vec<String>,
-    /// Quoted phrases, each as its words.
+    /// Phrases, each as its terms in order.
     pub phrases: Vec<Vec<String>>,
 }
 
 impl Terms {
-    /// Splits `text` into words and `"quoted phrases"`.
+    /// Splits `text` into terms and `"quoted phrases"`.
     pub fn parse(text: &str) -> Terms {
         let mut terms = Terms::default();
-        let mut all_words = Vec::new();
+        let mut all_words: Vec<(String, String)> = Vec::new();
         for (i, part) in text.split('"').enumerate() {
-            let words = words_of(part);
-            if i % 2 == 1 && words.len() > 1 {
-                terms.phrases.push(words);
-            } else {
-                all_words.extend(words);
+            let quoted = i % 2 == 1;
+            let mut groups = word_groups(part);
+            if quoted {
+                let phrase: Vec<String> = groups.iter().flatten().cloned().collect();
+                if phrase.len() > 1 {
+                    terms.phrases.push(phrase);
+                    continue;
+                }
+            }
+            for group in groups.drain(..) {
+                if group.len() > 1 {
+                    terms.phrases.push(group);
+                } else if let Some(term) = group.into_iter().next() {
+                    all_words.push((surface_of(part, &term), term));
+                }
             }
         }
-        // Single letters ("s" of "night's") carry nothing; digits may ("vitamin d" aside).
+        // Single letters ("s" of "night's") carry nothing; digits and CJK may.
         let content: Vec<String> = all_words
             .iter()
-            .filter(|w| !STOP_WORDS.contains(&w.as_str()))
-            .filter(|w| w.chars().count() > 1 || w.chars().all(|c| c.is_ascii_digit()))
-            .cloned()
+            .filter(|(surface, _)| !STOP_WORDS.contains(&surface.as_str()))
+            .filter(|(surface, term)| {
+                surface.chars().count() > 1
+                    || term.chars().all(|c| c.is_ascii_digit())
+                    || !term.is_ascii()
+            })
+            .map(|(_, term)| term.clone())
             .collect();
         terms.words = if content.is_empty() && terms.phrases.is_empty() {
-            all_words
+            all_words.into_iter().map(|(_, t)| t).collect()
         } else {
             content
         };
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         terms.words.retain(|w| seen.insert(w.clone()));
         terms
     }
@@ -58,7 +76,7 @@ impl Terms {
         self.words.is_empty() && self.phrases.is_empty()
     }
 
-    /// An FTS5 MATCH expression: any word or phrase (OR); every token is quoted,
+    /// An FTS5 MATCH expression: any term or phrase (OR); every term is quoted,
     /// so user input can never be FTS5 syntax.
     pub fn fts_query(&self) -> String {
         let mut parts: Vec<String> = self.words.iter().map(|w| quote(w)).collect();
@@ -69,40 +87,90 @@ impl Terms {
         parts.join(" OR ")
     }
 
-    /// Word starts to look for in text, for highlighting and query coverage:
-    /// the stem of every word and phrase word, less a final `i` or `e` that
-    /// Porter may have written ("observatory" → "observatori", "rating" →
-    /// "rate"), so that the prefix occurs in every form of the word.
-    pub fn stems(&self) -> Vec<String> {
-        let stemmer = Stemmer::create(Algorithm::English);
-        let mut stems: Vec<String> = self
-            .words
-            .iter()
-            .chain(self.phrases.iter().flatten())
-            .map(|w| {
-                let mut stem = stemmer.stem(w).into_owned();
-                if stem.chars().count() > 3 && (stem.ends_with('i') || stem.ends_with('e')) {
-                    stem.pop();
-                }
-                stem
-            })
-            .collect();
-        stems.sort();
-        stems.dedup();
-        stems
+    /// Every term of the query (words and phrase terms), for coverage and
+    /// highlights.
+    pub fn matcher(&self) -> TermSet {
+        TermSet {
+            terms: self
+                .words
+                .iter()
+                .chain(self.phrases.iter().flatten())
+                .cloned()
+                .collect(),
+        }
     }
+}
+
+/// The terms a text must hold to match a query.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TermSet {
+    terms: HashSet<String>,
+}
+
+impl TermSet {
+    /// Number of distinct terms.
+    pub fn len(&self) -> usize {
+        self.terms.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    /// Whether `token` matches one of the terms.
+    pub fn matches(&self, token: &Token) -> bool {
+        self.terms.contains(&token.term)
+    }
+
+    /// Share of the terms that occur in `text` (0 with no terms).
+    pub fn coverage(&self, text: &str) -> f64 {
+        if self.terms.is_empty() {
+            return 0.0;
+        }
+        let found: HashSet<&str> = tokens(text)
+            .iter()
+            .filter_map(|t| self.terms.get(&t.term).map(String::as_str))
+            .collect();
+        found.len() as f64 / self.terms.len() as f64
+    }
+}
+
+/// The terms of `text`, grouped: each non-CJK word alone, each CJK run as the
+/// group of its character pairs (a lone CJK character alone).
+fn word_groups(text: &str) -> Vec<Vec<String>> {
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    let mut last_end: Option<usize> = None;
+    let mut in_cjk_run = false;
+    for t in tokens(text).into_iter().filter(|t| !t.cjk_single) {
+        let cjk = text[t.start..t.end]
+            .chars()
+            .next()
+            .is_some_and(crate::text::words::is_cjk);
+        // Pairs of one run overlap: the next pair starts before the last ends.
+        let same_run = cjk && in_cjk_run && last_end.is_some_and(|e| t.start < e);
+        match groups.last_mut() {
+            Some(group) if same_run => group.push(t.term),
+            _ => groups.push(vec![t.term]),
+        }
+        in_cjk_run = cjk;
+        last_end = Some(t.end);
+    }
+    groups
+}
+
+/// The folded surface form of the word whose term is `term` (for the stop-word
+/// check: "does" and "doe" stem alike, only one is a stop word).
+fn surface_of(text: &str, term: &str) -> String {
+    tokens(text)
+        .into_iter()
+        .find(|t| t.term == term)
+        .map(|t| fold(&text[t.start..t.end]))
+        .unwrap_or_else(|| term.to_string())
 }
 
 fn quote(word: &str) -> String {
     format!("\"{}\"", word.replace('"', ""))
-}
-
-/// Lower-case words (letters and digits) of `text`.
-pub fn words_of(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
 }
 
 #[cfg(test)]
@@ -119,17 +187,22 @@ mod tests {
     }
 
     #[test]
-    fn stems_are_prefixes_of_every_form() {
-        let stems = Terms::parse("observatory ratings running").stems();
-        for (stem, forms) in stems.iter().zip([
-            &["observatory", "observatories"][..],
-            &["rating", "rated", "rates"],
-            &["running", "runs"],
-        ]) {
-            for form in forms {
-                assert!(form.starts_with(stem.as_str()), "{stem} / {form}");
-            }
-        }
+    fn words_become_terms() {
+        assert_eq!(
+            Terms::parse("Running notes, café").words,
+            vec!["run", "note", "cafe"]
+        );
+    }
+
+    #[test]
+    fn cjk_runs_are_phrases_of_pairs() {
+        let t = Terms::parse("东京都 tower");
+        assert_eq!(t.words, vec!["tower"]);
+        assert_eq!(
+            t.phrases,
+            vec![vec!["东京".to_string(), "京都".to_string()]]
+        );
+        assert_eq!(Terms::parse("猫").words, vec!["猫"]);
     }
 
     #[test]
@@ -139,5 +212,13 @@ mod tests {
         assert!(q.contains("\"near\""));
         assert!(q.contains("\"exact\" + \"phrase\""));
         assert!(!q.contains('*'));
+    }
+
+    #[test]
+    fn coverage_counts_distinct_terms() {
+        let m = Terms::parse("gardening tomatoes").matcher();
+        assert_eq!(m.coverage("Tomato garden notes"), 1.0);
+        assert_eq!(m.coverage("the garden"), 0.5);
+        assert_eq!(m.coverage("nothing"), 0.0);
     }
 }

@@ -1,9 +1,11 @@
-//! Rows of `chunks` (the FTS5 index follows them through triggers).
+//! Rows of `chunks`, and the keyword index (FTS5) entries written with them.
 
 use rusqlite::{params, Connection};
 
 use crate::chunk::{embed_text, Chunk};
 use crate::error::Result;
+use crate::note::is_markdown_ext;
+use crate::text::{index_terms, reader_text};
 
 /// A chunk as stored, joined with its note: what search results are made of.
 #[derive(Debug, Clone)]
@@ -44,11 +46,14 @@ pub struct ChunkRow {
 }
 
 /// Replaces the chunks of note `note_id` and returns the new chunk ids in order.
-/// `title` goes into the FTS context field with the heading path.
+/// `title` and `aliases` go into the keyword index's context field with the
+/// heading path; the body is indexed as a reader sees it (`markdown`).
 pub fn replace_chunks(
     conn: &Connection,
     note_id: i64,
     title: &str,
+    aliases: &[String],
+    markdown: bool,
     chunks: &[Chunk],
 ) -> Result<Vec<i64>> {
     conn.execute("DELETE FROM chunks WHERE note_id = ?1", [note_id])?;
@@ -60,6 +65,7 @@ pub fn replace_chunks(
     let mut ids = Vec::with_capacity(chunks.len());
     for c in chunks {
         let mut context = vec![title.to_string()];
+        context.extend(aliases.iter().cloned());
         context.extend(c.heading_path.iter().filter(|h| *h != title).cloned());
         let prefix = c
             .embed_text
@@ -79,9 +85,42 @@ pub fn replace_chunks(
             c.body,
             &c.embed_hash[..],
         ])?;
-        ids.push(conn.last_insert_rowid());
+        let id = conn.last_insert_rowid();
+        insert_keyword_terms(conn, id, &context.join(" > "), &c.body, markdown)?;
+        ids.push(id);
     }
     Ok(ids)
+}
+
+/// Writes chunk `id`'s entry in the keyword index: the terms of its context
+/// and of its body as a reader sees it, by the one word rule.
+fn insert_keyword_terms(
+    conn: &Connection,
+    id: i64,
+    context: &str,
+    body: &str,
+    markdown: bool,
+) -> Result<()> {
+    let body_terms = index_terms(&reader_text(body, markdown).text);
+    conn.prepare_cached("INSERT INTO chunks_fts(rowid, context, body) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, index_terms(context), body_terms])?;
+    Ok(())
+}
+
+/// Refills the keyword index from `chunks` (after a schema change of the
+/// index or when it is found missing).
+pub(super) fn rebuild_keyword_index(conn: &Connection) -> Result<()> {
+    conn.execute("DELETE FROM chunks_fts", [])?;
+    let mut stmt = conn.prepare(
+        "SELECT c.id, c.context, c.body, n.ext FROM chunks c JOIN notes n ON n.id = c.note_id",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let (id, context, body, ext): (i64, String, String, String) =
+            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+        insert_keyword_terms(conn, id, &context, &body, is_markdown_ext(&ext))?;
+    }
+    Ok(())
 }
 
 /// Chunks whose embedded text has no cached vector for `embedder`, up to `limit`,

@@ -88,6 +88,27 @@ const V2: &str = r#"
 CREATE INDEX embed_cache_keys ON embed_cache(embedder, hash);
 "#;
 
+/// The keyword index holds Sift's own terms ([`crate::text::words`]), written by
+/// the store with each chunk, instead of FTS5's porter tokenizer reading raw
+/// Markdown: keyword search, coverage and highlights then share one word rule,
+/// and the index sees the text a reader sees. FTS5's `ascii` tokenizer splits
+/// only on ASCII spaces and punctuation, so each of our terms is one token.
+/// Contentless: the terms are derived data, rebuilt from `chunks` here.
+const V3: &str = r#"
+DROP TRIGGER chunks_ai;
+DROP TRIGGER chunks_ad;
+DROP TABLE chunks_fts;
+CREATE VIRTUAL TABLE chunks_fts USING fts5(
+    context, body,
+    content = '', contentless_delete = 1,
+    tokenize = 'ascii'
+);
+CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+    DELETE FROM chunks_fts WHERE rowid = old.id;
+    INSERT INTO vector_removals(chunk_id) VALUES (old.id);
+END;
+"#;
+
 /// Brings `conn` to [`SCHEMA_VERSION`], refusing databases from a newer Sift.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -99,10 +120,13 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             ),
         ));
     }
-    let migrations: &[&str] = &[V1, V2];
+    let migrations: &[&str] = &[V1, V2, V3];
     for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if *sql == V3 {
+            super::chunks::rebuild_keyword_index(&tx)?;
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
     }

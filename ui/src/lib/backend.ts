@@ -18,6 +18,7 @@ import type {
   SnippetPart,
   Status,
 } from "./types";
+import recorded from "./recorded-snippets.json";
 
 export type Unsubscribe = () => void;
 
@@ -188,26 +189,25 @@ function words(s: string): string[] {
   return s.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
 }
 
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+/** A snippet the engine returned for a note and a query (recorded-snippets.json). */
+interface RecordedSnippet {
+  path: string;
+  body: string;
+  query: string;
+  snippet: SnippetPart[];
+  line: number;
 }
 
-/** Splits `text` into plain and highlighted parts around any of `terms`. */
-export function highlightParts(text: string, terms: string[]): SnippetPart[] {
-  const useful = terms.filter((t) => t.length > 0);
-  if (useful.length === 0) return [{ text, highlight: false }];
-  // Whole words that start with one of the terms.
-  const re = new RegExp(`(?<![\\p{L}\\p{N}])(?:${useful.map(escapeRegExp).join("|")})[\\p{L}\\p{N}]*`, "giu");
-  const parts: SnippetPart[] = [];
-  let last = 0;
-  for (const m of text.matchAll(re)) {
-    const i = m.index ?? 0;
-    if (i > last) parts.push({ text: text.slice(last, i), highlight: false });
-    parts.push({ text: m[0], highlight: true });
-    last = i + m[0].length;
-  }
-  if (last < text.length) parts.push({ text: text.slice(last), highlight: false });
-  return parts;
+/**
+ * The mock never decides which words match: that rule belongs to the engine.
+ * Snippets with highlights come from the engine's own output, recorded in
+ * recorded-snippets.json and checked against the engine by a Rust test
+ * (tests/engine/ui_snippets.rs); other notes show their text unhighlighted.
+ */
+export function recordedSnippet(note: MockNote, query: string): RecordedSnippet | undefined {
+  return (recorded as RecordedSnippet[]).find(
+    (r) => r.path === note.path && r.body === note.body && r.query === query.trim(),
+  );
 }
 
 /**
@@ -385,7 +385,7 @@ export class MockBackend implements Backend {
     return true;
   }
 
-  private toHit(note: MockNote, terms: string[], score: number, krank: number | null, vsim: number | null): Hit {
+  private toHit(note: MockNote, query: string, terms: string[], score: number, krank: number | null, vsim: number | null): Hit {
     const { lines, title, ext } = this.noteInfo(note);
     let best = 0;
     let bestCount = -1;
@@ -407,14 +407,15 @@ export class MockBackend implements Backend {
       }
     }
     const text = (lines[best] ?? "").trim().slice(0, 240);
+    const engine = recordedSnippet(note, query);
     return {
       path: note.path,
       abs_path: `${note.root.replace(/\/+$/, "")}/${note.path}`,
       root: note.root,
       title,
       heading_path: headings.filter((h) => h !== title),
-      line: best + 1,
-      snippet: highlightParts(text, terms),
+      line: engine?.line ?? best + 1,
+      snippet: engine?.snippet ?? [{ text, highlight: false }],
       score,
       keyword_rank: krank,
       vector_similarity: vsim,
@@ -466,7 +467,7 @@ export class MockBackend implements Backend {
       const k = r ? 1 / (r + 1) : 0;
       const v = vsim.get(n) ?? 0;
       const score = mode === "keyword" ? k : mode === "semantic" ? v : w * k + (1 - w) * v;
-      return this.toHit(n, terms, Math.round(score * 1000) / 1000, r ?? null, vsim.get(n) ?? null);
+      return this.toHit(n, q.text, terms, Math.round(score * 1000) / 1000, r ?? null, vsim.get(n) ?? null);
     });
     scored.sort((a, b) => b.score - a.score);
     return {
@@ -492,7 +493,7 @@ export class MockBackend implements Backend {
         .filter((x) => x.s > 0)
         .sort((a, b) => b.s - a.s)
         .slice(0, limit)
-        .map((x, i) => this.toHit(x.n, [], Math.round((0.9 - i * 0.05) * 1000) / 1000, null, Math.round((0.9 - i * 0.05) * 1000) / 1000));
+        .map((x, i) => this.toHit(x.n, "", [], Math.round((0.9 - i * 0.05) * 1000) / 1000, null, Math.round((0.9 - i * 0.05) * 1000) / 1000));
     });
   }
 

@@ -14,7 +14,7 @@ vi.mock("@tauri-apps/api/event", () => ({
 }));
 vi.mock("@tauri-apps/plugin-dialog", () => ({ open: (...a: unknown[]) => open(...a) }));
 
-const { TauriBackend, toIpcError, highlightParts, isTauri, MockBackend } = await import("../lib/backend");
+const { TauriBackend, toIpcError, recordedSnippet, isTauri, MockBackend } = await import("../lib/backend");
 const { approxDollars, dollars, duration, errorHint } = await import("../lib/format");
 
 
@@ -114,14 +114,11 @@ describe("helpers", () => {
     delete (window as unknown as Record<string, unknown>).__TAURI_INTERNALS__;
   });
 
-  it("highlights whole words that start with a term", () => {
-    expect(highlightParts("Pricing and price (pr)", ["pric"])).toEqual([
-      { text: "Pricing", highlight: true },
-      { text: " and ", highlight: false },
-      { text: "price", highlight: true },
-      { text: " (pr)", highlight: false },
-    ]);
-    expect(highlightParts("a.b", ["."])).toEqual([{ text: "a.b", highlight: false }]);
+  it("takes highlights from the engine's recorded snippets, never its own rule", () => {
+    const note = { root: "/r", path: "projects/pricing.md", body: "# Pricing\n\n## Decision\nWe chose a one-time price for the app.\nPricing again next year." };
+    const rec = recordedSnippet(note, " pricing ");
+    expect(rec?.snippet.some((p) => p.highlight)).toBe(true);
+    expect(recordedSnippet({ ...note, body: "changed" }, "pricing")).toBeUndefined();
   });
 
   it("formats money and time in words", () => {

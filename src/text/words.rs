@@ -1,0 +1,282 @@
+//! The one rule for "does this word match": every word the keyword index
+//! holds, every query term, every highlight, the coverage of a query by a
+//! chunk and the line "open at line" jumps to come from [`tokens`] and
+//! [`term_of`]. Nothing else in Sift decides what a word is.
+//!
+//! A word is a run of letters, digits and combining marks. Its term is the
+//! word lower-cased, with compatibility forms and diacritics folded (`Café`,
+//! `café`, `ｃａｆｅ` all give `cafe`) and the Snowball English stem taken
+//! (`notes` → `note`, `running` → `run`). Chinese, Japanese and Korean runs
+//! have no spaces between words, so they are indexed as overlapping pairs of
+//! characters (Lucene's CJK bigrams) plus single characters; a query run is
+//! matched as the phrase of its pairs.
+//!
+//! Every span comes from `char_indices`, so it is on char boundaries by
+//! construction, whatever the input.
+
+use std::sync::OnceLock;
+
+use rust_stemmers::{Algorithm, Stemmer};
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+/// One word (or CJK character pair) of a text: its byte span and its term.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// Start byte (a char boundary).
+    pub start: usize,
+    /// End byte, exclusive (a char boundary).
+    pub end: usize,
+    /// The normalised term the keyword index holds for it.
+    pub term: String,
+    /// Whether the token is one character of a longer CJK run (indexed so a
+    /// one-character query finds it; never part of a multi-character query).
+    pub cjk_single: bool,
+}
+
+/// Longest term kept, in bytes: longer "words" (base64, hashes, minified
+/// code) are cut so one cannot bloat the index. Cut on a char boundary.
+const MAX_TERM_BYTES: usize = 64;
+
+/// The words of `text`, in order, with CJK runs as character pairs followed by
+/// their single characters.
+pub fn tokens(text: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut run: Vec<(usize, char)> = Vec::new();
+    let mut run_cjk = false;
+    for (i, c) in text.char_indices() {
+        if is_word_char(c) {
+            let cjk = is_cjk(c);
+            // A combining mark belongs to whatever run it follows.
+            let cjk = if is_combining_mark(c) && !run.is_empty() {
+                run_cjk
+            } else {
+                cjk
+            };
+            if !run.is_empty() && cjk != run_cjk {
+                flush(text, &run, run_cjk, &mut out);
+                run.clear();
+            }
+            run_cjk = cjk;
+            run.push((i, c));
+        } else if !run.is_empty() {
+            flush(text, &run, run_cjk, &mut out);
+            run.clear();
+        }
+    }
+    if !run.is_empty() {
+        flush(text, &run, run_cjk, &mut out);
+    }
+    out
+}
+
+fn flush(text: &str, run: &[(usize, char)], cjk: bool, out: &mut Vec<Token>) {
+    let start = run[0].0;
+    let (last_i, last_c) = run[run.len() - 1];
+    let end = last_i + last_c.len_utf8();
+    if !cjk {
+        let term = term_of(&text[start..end]);
+        if !term.is_empty() {
+            out.push(Token {
+                start,
+                end,
+                term,
+                cjk_single: false,
+            });
+        }
+        return;
+    }
+    // Characters of the run, each with its trailing combining marks.
+    let chars: Vec<(usize, usize)> = run
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, c))| !is_combining_mark(*c))
+        .map(|(k, &(i, _))| {
+            let next = run[k + 1..]
+                .iter()
+                .find(|(_, c)| !is_combining_mark(*c))
+                .map_or(end, |&(j, _)| j);
+            (i, next)
+        })
+        .collect();
+    let mut push = |s: usize, e: usize, single: bool| {
+        let term = term_of(&text[s..e]);
+        if !term.is_empty() {
+            out.push(Token {
+                start: s,
+                end: e,
+                term,
+                cjk_single: single,
+            });
+        }
+    };
+    if chars.len() == 1 {
+        push(chars[0].0, chars[0].1, false);
+        return;
+    }
+    for pair in chars.windows(2) {
+        push(pair[0].0, pair[1].1, false);
+    }
+    for &(s, e) in &chars {
+        push(s, e, true);
+    }
+}
+
+/// The term of one word: lower case, folded, stemmed. Empty if nothing of it
+/// is a letter or digit.
+pub fn term_of(word: &str) -> String {
+    let folded = fold(word);
+    if folded.is_empty() {
+        return folded;
+    }
+    let stemmed = if folded.chars().all(|c| c.is_ascii_alphanumeric()) {
+        stemmer().stem(&folded).into_owned()
+    } else {
+        folded
+    };
+    cut(stemmed, MAX_TERM_BYTES)
+}
+
+/// Lower case with compatibility forms and diacritics folded; only letters and
+/// digits remain (the keyword index splits terms on anything else).
+pub fn fold(word: &str) -> String {
+    if word.is_ascii() {
+        return word
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+    }
+    word.nfkd()
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .filter(|c| c.is_alphanumeric())
+        .collect()
+}
+
+/// The text the keyword index holds for `text`: its terms joined by spaces
+/// (single CJK characters included), so the index's own tokenizer, which
+/// splits on ASCII spaces and punctuation only, sees exactly our terms.
+pub fn index_terms(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for t in tokens(text) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&t.term);
+    }
+    out
+}
+
+/// Whether `c` can be part of a word.
+pub fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || is_combining_mark(c)
+}
+
+/// Han, kana and Hangul: scripts written without spaces between words.
+pub fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x1100..=0x11FF      // Hangul Jamo
+        | 0x3040..=0x30FF    // Hiragana, Katakana
+        | 0x3130..=0x318F    // Hangul compatibility Jamo
+        | 0x31F0..=0x31FF    // Katakana phonetic extensions
+        | 0x3400..=0x4DBF    // CJK extension A
+        | 0x4E00..=0x9FFF    // CJK unified ideographs
+        | 0xA960..=0xA97F    // Hangul Jamo extended A
+        | 0xAC00..=0xD7AF    // Hangul syllables
+        | 0xF900..=0xFAFF    // CJK compatibility ideographs
+        | 0xFF66..=0xFF9F    // half-width Katakana
+        | 0x20000..=0x3FFFF  // CJK extensions B and later
+    )
+}
+
+fn stemmer() -> &'static Stemmer {
+    static STEMMER: OnceLock<Stemmer> = OnceLock::new();
+    STEMMER.get_or_init(|| Stemmer::create(Algorithm::English))
+}
+
+fn cut(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(text: &str) -> Vec<String> {
+        tokens(text).into_iter().map(|t| t.term).collect()
+    }
+
+    #[test]
+    fn word_forms_share_a_term() {
+        // Regression (issue 10): the old rule cut a final e/i from stems, so
+        // "note", "code", "time" never matched their own forms.
+        for group in [
+            &["note", "notes", "Notes"][..],
+            &["code", "codes"],
+            &["time", "times"],
+            &["pricing", "priced", "price"],
+            &["observatory", "observatories"],
+            &["running", "runs", "run"],
+        ] {
+            let first = term_of(group[0]);
+            for w in group {
+                assert_eq!(term_of(w), first, "{w} vs {}", group[0]);
+            }
+        }
+        assert_ne!(term_of("note"), term_of("not"));
+        assert_ne!(term_of("code"), term_of("cod"));
+    }
+
+    #[test]
+    fn diacritics_width_and_case_fold() {
+        assert_eq!(term_of("Café"), "cafe");
+        assert_eq!(term_of("cafe\u{301}"), "cafe");
+        assert_eq!(term_of("ＣＡＦＥ"), "cafe");
+        assert_eq!(terms("naïve résumé"), terms("naive resume"));
+    }
+
+    #[test]
+    fn unicode_whitespace_and_punctuation_separate_words() {
+        let text = "a\u{a0}note\u{2003}about\u{3000}time\u{202f}x\u{2028}y";
+        let got: Vec<&str> = tokens(text).iter().map(|t| &text[t.start..t.end]).collect();
+        assert_eq!(got, ["a", "note", "about", "time", "x", "y"]);
+        assert_eq!(terms("“quoted” words—dash"), ["quot", "word", "dash"]);
+    }
+
+    #[test]
+    fn cjk_runs_become_pairs_and_singles() {
+        let text = "我喜欢东京abc";
+        let toks = tokens(text);
+        let spans: Vec<&str> = toks.iter().map(|t| &text[t.start..t.end]).collect();
+        assert_eq!(
+            spans,
+            ["我喜", "喜欢", "欢东", "东京", "我", "喜", "欢", "东", "京", "abc"]
+        );
+        assert!(toks[4].cjk_single && !toks[3].cjk_single);
+        // A lone CJK character is a word of its own.
+        assert_eq!(terms("猫"), ["猫"]);
+    }
+
+    #[test]
+    fn index_terms_are_space_separated_ascii_safe() {
+        assert_eq!(index_terms("Running, notes!"), "run note");
+        assert_eq!(index_terms("¼ ﬁle"), "14 file");
+    }
+
+    #[test]
+    fn long_words_are_cut_on_a_char_boundary() {
+        let word = "é".repeat(100);
+        let t = term_of(&word);
+        assert!(t.len() <= MAX_TERM_BYTES);
+        let word = "ж".repeat(100);
+        assert!(term_of(&word).len() <= MAX_TERM_BYTES);
+    }
+}
