@@ -50,9 +50,11 @@ fn unicode_spaces_before_a_match_never_break_search() {
         write(
             notes.path(),
             &format!("space-{i}.md"),
+            // The space must be the first whitespace in the 60 bytes of lead
+            // before the match: an unbroken run (a URL, a path) before it.
             &format!(
-                "# Graph {i}\n\n{}{space}visualize{space}how my notes connect{space}to each other.\n",
-                "Some words before ".repeat(i + 1)
+                "# Graph {i}\n\nSome words, then https://example.com/{}{space}visualize{space}how my notes connect{space}to each other.\n",
+                "y".repeat(80 + i)
             ),
         );
     }
