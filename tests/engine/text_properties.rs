@@ -104,6 +104,9 @@ proptest! {
         for h in &info.headings {
             prop_assert!(md.is_char_boundary(h.offset));
         }
+        if let Some(title) = &info.content_title {
+            prop_assert!(!title.is_empty() && title.trim() == title);
+        }
         for tag in &info.tags {
             prop_assert!(!tag.is_empty());
             prop_assert!(!tag.contains(char::is_whitespace), "{:?}", tag);
