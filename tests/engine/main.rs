@@ -21,6 +21,7 @@ mod model_fetch;
 mod providers_compatible;
 mod providers_gemini;
 mod providers_openai;
+mod real_notes;
 mod search_quality;
 mod watch_concurrency;
 mod watch_events;
