@@ -22,6 +22,7 @@ mod model_fetch;
 mod providers_compatible;
 mod providers_gemini;
 mod providers_openai;
+mod real_notes;
 mod search_quality;
 mod text_properties;
 mod ui_snippets;
