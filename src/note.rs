@@ -239,7 +239,13 @@ fn apply_front_matter(info: &mut NoteInfo, yaml: &str) {
         return; // Broken front matter: the note is still indexed, just without it.
     };
     let get = |key: &str| value.get(key);
-    if let Some(title) = get("title").and_then(|v| v.as_str()) {
+    // `title: 2024` is a number to YAML and a title to the person who wrote it.
+    let title = get("title").and_then(|v| match v {
+        serde_norway::Value::String(s) => Some(s.clone()),
+        serde_norway::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    });
+    if let Some(title) = title {
         let title = title.trim();
         if !title.is_empty() {
             info.content_title = Some(title.to_string());
@@ -353,6 +359,10 @@ mod tests {
         let info = parse_note(text, true);
         assert_eq!(info.aliases, vec!["First", "Second alias"]);
         assert_eq!(info.tags, vec!["2024", "x/y"]);
+        assert_eq!(
+            parse_note("---\ntitle: 2024\n---\nx\n", true).content_title.as_deref(),
+            Some("2024")
+        );
         assert_eq!(
             &text[info.front_matter.clone().unwrap()].trim_end()[..8],
             "aliases:"

@@ -25,12 +25,18 @@ pub struct Terms {
     pub words: Vec<String>,
     /// Phrases, each as its terms in order.
     pub phrases: Vec<Vec<String>>,
+    /// Every distinct term typed, stop words included (for matching titles,
+    /// where "No Collector" and "Collector" differ).
+    pub all: Vec<String>,
 }
 
 impl Terms {
     /// Splits `text` into terms and `"quoted phrases"`.
     pub fn parse(text: &str) -> Terms {
-        let mut terms = Terms::default();
+        let mut terms = Terms {
+            all: distinct_terms(text),
+            ..Terms::default()
+        };
         let mut all_words: Vec<(String, String)> = Vec::new();
         for (i, part) in text.split('"').enumerate() {
             let quoted = i % 2 == 1;
@@ -99,6 +105,31 @@ impl Terms {
                 .collect(),
         }
     }
+}
+
+impl Terms {
+    /// How well `title` matches the query as a whole: the Jaccard overlap of
+    /// their terms (1 when the query is the title, stop words included).
+    pub fn title_match(&self, title: &str) -> f64 {
+        if self.all.is_empty() {
+            return 0.0;
+        }
+        let title = distinct_terms(title);
+        let shared = title.iter().filter(|t| self.all.contains(t)).count();
+        let union = self.all.len() + title.len() - shared;
+        shared as f64 / union as f64
+    }
+}
+
+/// Distinct terms of `text` in order (CJK as character pairs).
+fn distinct_terms(text: &str) -> Vec<String> {
+    let mut seen = HashSet::new();
+    tokens(text)
+        .into_iter()
+        .filter(|t| !t.cjk_single)
+        .map(|t| t.term)
+        .filter(|t| seen.insert(t.clone()))
+        .collect()
 }
 
 /// The terms a text must hold to match a query.
@@ -212,6 +243,15 @@ mod tests {
         assert!(q.contains("\"near\""));
         assert!(q.contains("\"exact\" + \"phrase\""));
         assert!(!q.contains('*'));
+    }
+
+    #[test]
+    fn title_match_counts_stop_words() {
+        let q = Terms::parse("No Collector");
+        assert_eq!(q.title_match("No collector"), 1.0);
+        assert_eq!(q.title_match("Collector"), 0.5);
+        assert_eq!(Terms::parse("插桩").title_match("插桩"), 1.0);
+        assert_eq!(Terms::parse("logging").title_match("Other"), 0.0);
     }
 
     #[test]
