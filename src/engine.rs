@@ -22,6 +22,11 @@ use crate::vectors::{OpenReport, VectorIndex};
 /// save at their end, and the engine saves when it closes).
 pub const VECTOR_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Most notes a search or a related-notes list returns; larger limits are
+/// lowered to it (candidate lists are sized from the limit, and a limit taken
+/// as is from a command line or IPC once asked for 137 GB).
+pub const MAX_LIMIT: usize = 1000;
+
 /// Index state for status displays.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
@@ -326,6 +331,7 @@ impl Engine {
     /// warning) when there is no model or embedding the query fails.
     pub fn search(&self, query: &Query) -> Result<SearchResults> {
         let started = Instant::now();
+        check_keyword_weight(query.keyword_weight)?;
         let filters = query.filters()?;
         let terms = Terms::parse(&query.text);
         let mut mode = query.mode;
@@ -356,7 +362,7 @@ impl Engine {
                 &terms,
                 &filters,
                 mode,
-                query.limit.max(1),
+                query.limit.clamp(1, MAX_LIMIT),
                 keyword_weight,
             )
         })?;
@@ -371,6 +377,7 @@ impl Engine {
     /// Notes closest in meaning to the note at `path` (absolute, or relative to
     /// the current folder).
     pub fn related(&self, path: &Path, limit: usize) -> Result<Vec<Hit>> {
+        let limit = limit.clamp(1, MAX_LIMIT);
         let (root_id, rel_path) = self.locate_note(path)?;
         let vectors = self.vectors.read().unwrap_or_else(|e| e.into_inner());
         let Some(vectors) = vectors.as_ref() else {
@@ -534,4 +541,16 @@ fn canonical_folder(path: &Path) -> Result<PathBuf> {
         ));
     }
     Ok(canonical)
+}
+
+/// Refuses a keyword weight that is not a number from 0 to 1 (NaN would
+/// make every score NaN).
+fn check_keyword_weight(weight: Option<f32>) -> Result<()> {
+    match weight {
+        Some(w) if !(w.is_finite() && (0.0..=1.0).contains(&w)) => Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("keyword weight must be a number from 0 to 1, not {w}"),
+        )),
+        _ => Ok(()),
+    }
 }

@@ -26,7 +26,7 @@ pub mod vectors;
 pub mod watch;
 
 pub use config::Settings;
-pub use engine::{Engine, Status, VECTOR_SAVE_EVERY};
+pub use engine::{Engine, Status, MAX_LIMIT, VECTOR_SAVE_EVERY};
 pub use error::{Error, ErrorKind, Result};
 pub use index::{ChangeKind, IndexReport, NoteChange, Phase, Progress};
 pub use search::{Hit, Mode, Query, SearchResults};

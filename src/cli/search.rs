@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 use serde_json::json;
-use sift::{Hit, Mode, Query};
+use sift::{Hit, Mode, Query, MAX_LIMIT};
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
@@ -17,7 +17,7 @@ pub struct SearchArgs {
     #[arg(long, default_value = "hybrid")]
     pub mode: Mode,
     /// Keyword share of hybrid ranking, 0..1 (default: the setting, 0.5).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_weight)]
     pub keyword_weight: Option<f32>,
     /// Only notes under this folder (relative to the indexed folder).
     #[arg(long)]
@@ -34,7 +34,7 @@ pub struct SearchArgs {
     /// Only this file type (repeatable), e.g. md, txt.
     #[arg(long = "ext")]
     pub exts: Vec<String>,
-    /// Most notes to show.
+    /// Most notes to show (at most 1000).
     #[arg(long, default_value_t = 10)]
     pub limit: usize,
     /// Print one JSON document.
@@ -46,7 +46,7 @@ pub struct SearchArgs {
 pub struct RelatedArgs {
     /// A note file inside an indexed folder.
     pub note: PathBuf,
-    /// Most notes to show.
+    /// Most notes to show (at most 1000).
     #[arg(long, default_value_t = 10)]
     pub limit: usize,
     /// Print one JSON document.
@@ -56,6 +56,7 @@ pub struct RelatedArgs {
 
 pub fn run_search(data_dir: &Path, args: SearchArgs) -> Result<ExitCode> {
     let engine = super::open_engine(data_dir, args.mode != Mode::Keyword)?;
+    note_if_clamped(args.limit);
     let query = Query {
         text: args.query.join(" "),
         mode: args.mode,
@@ -92,6 +93,7 @@ pub fn run_search(data_dir: &Path, args: SearchArgs) -> Result<ExitCode> {
 
 pub fn run_related(data_dir: &Path, args: RelatedArgs) -> Result<ExitCode> {
     let engine = super::open_engine(data_dir, true)?;
+    note_if_clamped(args.limit);
     let hits = engine.related(&args.note, args.limit)?;
     if args.json {
         let hits: Vec<_> = hits.iter().map(hit_json).collect();
@@ -103,6 +105,25 @@ pub fn run_related(data_dir: &Path, args: RelatedArgs) -> Result<ExitCode> {
         print_hits(&hits);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A keyword weight: a number from 0 to 1.
+fn parse_weight(text: &str) -> Result<f32, String> {
+    match text.trim().parse::<f32>() {
+        Ok(w) if w.is_finite() && (0.0..=1.0).contains(&w) => Ok(w),
+        _ => Err(format!(
+            "'{text}' is not a number from 0 to 1 (0: meaning only, 1: keywords only)"
+        )),
+    }
+}
+
+/// Says when `limit` is more than the engine returns (it lowers it).
+fn note_if_clamped(limit: usize) {
+    if limit > MAX_LIMIT {
+        eprintln!(
+            "note: --limit {limit} is more than Sift returns; showing at most {MAX_LIMIT} notes"
+        );
+    }
 }
 
 fn hit_json(hit: &Hit) -> serde_json::Value {

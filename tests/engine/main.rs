@@ -10,6 +10,8 @@ mod common;
 mod loopback;
 
 mod bad_files;
+mod bad_input;
+mod cli_bad_input;
 mod cost_engine;
 mod cost_ledger;
 mod crash_kill;

@@ -1,0 +1,130 @@
+//! Bad input through the real `sift` binary (issue 10, "found by a bad-input
+//! run of the release CLI"): each case once aborted, panicked with a backtrace
+//! or said something unhelpful.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+/// A data folder and a notes folder indexed by the binary with its test-only
+/// fake embedder (src/cli/test_embedder.rs).
+struct Cli {
+    _tmp: tempfile::TempDir,
+    data: PathBuf,
+    notes: PathBuf,
+    log: PathBuf,
+}
+
+impl Cli {
+    fn new(notes: usize) -> Cli {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let notes_dir = tmp.path().join("notes");
+        fs::create_dir_all(&notes_dir).unwrap();
+        for i in 0..notes {
+            fs::write(
+                notes_dir.join(format!("n{i}.md")),
+                format!("# Note {i}\n\nalpha beta gamma, note number {i} about gardens\n"),
+            )
+            .unwrap();
+        }
+        let cli = Cli {
+            log: tmp.path().join("embed.log"),
+            _tmp: tmp,
+            data,
+            notes: notes_dir,
+        };
+        if notes > 0 {
+            let out = cli.run(&["index", cli.notes.to_str().unwrap()]);
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+        cli
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sift"));
+        cmd.args(args)
+            .env("SIFT_DATA_DIR", &self.data)
+            .env("SIFT_TEST_EMBEDDER", format!("fake:{}", self.log.display()))
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_no_panic(out: &Output) {
+    let err = stderr(out);
+    assert!(
+        !err.contains("panicked") && !err.contains("internal error") && !err.contains("backtrace"),
+        "{err}"
+    );
+}
+
+/// `--limit 4294967296` aborted allocating 137 GB; `related --limit
+/// u64::MAX` panicked with a capacity overflow. Both are lowered, and said so.
+#[test]
+fn huge_limits_are_lowered_and_the_user_told() {
+    let cli = Cli::new(12);
+    for mode in ["keyword", "hybrid", "semantic"] {
+        let out = cli.run(&[
+            "search",
+            "alpha",
+            "--mode",
+            mode,
+            "--limit",
+            "4294967296",
+            "--json",
+        ]);
+        assert!(out.status.success(), "{mode}: {}", stderr(&out));
+        assert_no_panic(&out);
+        assert!(stderr(&out).contains("at most 1000"), "{}", stderr(&out));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let hits = doc["hits"].as_array().unwrap().len();
+        // Meaning-only hits must come close to the best one (a floor).
+        assert!((1..=12).contains(&hits), "{mode}: {hits}");
+        if mode == "keyword" {
+            assert_eq!(hits, 12);
+        }
+    }
+    let note = cli.notes.join("n0.md");
+    let out = cli.run(&[
+        "related",
+        note.to_str().unwrap(),
+        "--limit",
+        &u64::MAX.to_string(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_no_panic(&out);
+    assert!(stderr(&out).contains("at most 1000"), "{}", stderr(&out));
+}
+
+/// `--keyword-weight` took NaN, inf, 5 and -1 (NaN gave `"score": null`).
+#[test]
+fn keyword_weights_outside_0_to_1_are_refused() {
+    let cli = Cli::new(3);
+    for bad in ["NaN", "inf", "5", "-1", "1.5", "half"] {
+        let out = cli.run(&["search", "alpha", &format!("--keyword-weight={bad}")]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("not a number from 0 to 1"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = cli.run(&["search", "alpha", "--keyword-weight", "0.25", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["score"].is_f64()));
+}
