@@ -34,9 +34,9 @@ pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
     if args.dry_run {
         let estimate = engine.estimate(&folders, &|_| {})?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&estimate)?);
+            out!("{}", serde_json::to_string_pretty(&estimate)?)?;
         } else {
-            println!(
+            out!(
                 "would embed {} chunks, {} tokens, {} with {} (nothing sent)",
                 estimate.chunks,
                 estimate.tokens,
@@ -45,7 +45,7 @@ pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
                     sift::cost::format_usd
                 ),
                 engine.embedder().map_or("no embedder", |e| e.id())
-            );
+            )?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -59,10 +59,10 @@ pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
     bar.finish_and_clear();
     let report = report?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        out!("{}", serde_json::to_string_pretty(&report)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    out!(
         "indexed {} notes ({} unchanged, {} removed) in {:.1}s; {} chunks embedded, {} from cache",
         report.notes_indexed,
         report.notes_unchanged,
@@ -70,20 +70,20 @@ pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
         report.elapsed_ms as f64 / 1000.0,
         report.chunks_embedded,
         report.chunks_from_cache,
-    );
+    )?;
     if report.chunks_without_vectors > 0 {
-        println!(
+        out!(
             "{} chunks have no vectors yet (keyword search only): run `sift model fetch`, then `sift index`",
             report.chunks_without_vectors
-        );
+        )?;
     }
     if !report.skipped.is_empty() {
-        println!("skipped {} files:", report.skipped.len());
+        out!("skipped {} files:", report.skipped.len())?;
         for (path, reason) in report.skipped.iter().take(20) {
-            println!("  {path}: {reason}");
+            out!("  {path}: {reason}")?;
         }
         if report.skipped.len() > 20 {
-            println!("  … see `sift status --files`");
+            out!("  … see `sift status --files`")?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -78,16 +78,16 @@ pub fn run_search(data_dir: &Path, args: SearchArgs) -> Result<ExitCode> {
             "warning": results.warning,
             "hits": hits,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        out!("{}", serde_json::to_string_pretty(&doc)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(warning) = &results.warning {
         eprintln!("note: {warning}");
     }
     if results.hits.is_empty() {
-        println!("no notes match");
+        out!("no notes match")?;
     }
-    print_hits(&results.hits);
+    print_hits(&results.hits)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -97,12 +97,12 @@ pub fn run_related(data_dir: &Path, args: RelatedArgs) -> Result<ExitCode> {
     let hits = engine.related(&args.note, args.limit)?;
     if args.json {
         let hits: Vec<_> = hits.iter().map(hit_json).collect();
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&json!({ "hits": hits }))?
-        );
+        )?;
     } else {
-        print_hits(&hits);
+        print_hits(&hits)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -153,7 +153,7 @@ fn hit_json(hit: &Hit) -> serde_json::Value {
     })
 }
 
-fn print_hits(hits: &[Hit]) {
+fn print_hits(hits: &[Hit]) -> std::io::Result<()> {
     let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
     for (i, hit) in hits.iter().enumerate() {
         let headings = if hit.heading_path.is_empty() {
@@ -161,14 +161,14 @@ fn print_hits(hits: &[Hit]) {
         } else {
             format!(" › {}", hit.heading_path.join(" › "))
         };
-        println!(
+        out!(
             "{:>2}. {}{}  ({}:{})",
             i + 1,
             hit.title,
             headings,
             hit.path,
             hit.line
-        );
+        )?;
         let snippet: String = hit
             .snippet
             .iter()
@@ -178,7 +178,7 @@ fn print_hits(hits: &[Hit]) {
                 _ => p.text.clone(),
             })
             .collect();
-        println!("    {snippet}");
+        out!("    {snippet}")?;
         let mut why = Vec::new();
         if let Some(rank) = hit.keyword_rank {
             why.push(format!("keyword #{rank}"));
@@ -186,6 +186,7 @@ fn print_hits(hits: &[Hit]) {
         if let Some(sim) = hit.vector_similarity {
             why.push(format!("similarity {sim:.2}"));
         }
-        println!("    score {:.4} ({})", hit.score, why.join(", "));
+        out!("    score {:.4} ({})", hit.score, why.join(", "))?;
     }
+    Ok(())
 }

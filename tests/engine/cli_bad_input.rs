@@ -128,3 +128,33 @@ fn keyword_weights_outside_0_to_1_are_refused() {
         .iter()
         .all(|h| h["score"].is_f64()));
 }
+
+/// `sift search ... | head -1` panicked on the broken pipe. The binary now
+/// stops quietly and successfully, as grep and ripgrep do.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let cli = Cli::new(60);
+    for args in [
+        &["search", "alpha", "--limit", "60"][..],
+        &["search", "alpha", "--limit", "60", "--json"],
+        &["status", "--files"],
+    ] {
+        let mut child = cli
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before the first line: every write fails.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_no_panic(&out);
+        assert!(
+            out.status.success(),
+            "{args:?}: {:?} {}",
+            out.status,
+            stderr(&out)
+        );
+        assert_eq!(stderr(&out), "", "{args:?}");
+    }
+}
