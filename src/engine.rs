@@ -540,6 +540,17 @@ fn canonical_folder(path: &Path) -> Result<PathBuf> {
             format!("{} is not a folder", path.display()),
         ));
     }
+    // Folders are kept by name as text: a name that is not text would be
+    // changed on the way in and never found again.
+    if canonical.to_str().is_none() {
+        return Err(Error::new(
+            ErrorKind::BadPath,
+            format!(
+                "cannot index {}: its path is not valid UTF-8; rename the folder",
+                crate::scan::display_path(&canonical)
+            ),
+        ));
+    }
     Ok(canonical)
 }
 

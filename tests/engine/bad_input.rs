@@ -1,5 +1,6 @@
 //! Bad input through the engine's API (what the desktop app sends over IPC):
-//! limits and keyword weights (issue 10, "found by a bad-input run").
+//! limits, keyword weights and file names that are not UTF-8 (issue 10,
+//! "found by a bad-input run").
 
 use crate::common;
 
@@ -85,4 +86,73 @@ fn keyword_weight_must_be_a_number_from_0_to_1() {
         let results = t.engine.search(&q).unwrap();
         assert!(results.hits.iter().all(|h| h.score.is_finite()), "{good}");
     }
+}
+
+/// `n\xffx.md` and `n\xfex.md` were both stored as `n\u{FFFD}x.md`: one
+/// note, the other file gone without a word. Each is now skipped, apart,
+/// with the reason, because the store, JSON and the desktop app keep paths
+/// as text.
+#[test]
+fn file_names_that_are_not_utf8_are_each_skipped_with_a_reason() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    let notes = tempfile::tempdir().unwrap();
+    let dir = notes.path();
+    fs::write(dir.join("ok.md"), "# Fine\n\nplain name").unwrap();
+    fs::write(
+        dir.join(OsStr::from_bytes(b"n\xffx.md")),
+        "# A\n\nlatin one",
+    )
+    .unwrap();
+    fs::write(
+        dir.join(OsStr::from_bytes(b"n\xfex.md")),
+        "# B\n\nlatin two",
+    )
+    .unwrap();
+    let sub = dir.join(OsStr::from_bytes(b"d\xe9j\xe0"));
+    fs::create_dir(&sub).unwrap();
+    fs::write(sub.join("inside.md"), "# C\n\nbelow an old folder name").unwrap();
+
+    let t = open(dir, None);
+    let report = index(&t.engine);
+    assert_eq!(report.notes_indexed, 1, "{report:?}");
+    let states = t.engine.file_states(false).unwrap();
+    let state = |path: &str| {
+        states
+            .iter()
+            .find(|f| f.path == path)
+            .unwrap_or_else(|| panic!("{path} missing from {states:?}"))
+    };
+    assert_eq!(state("ok.md").state, "indexed");
+    for path in ["n\\xFFx.md", "n\\xFEx.md"] {
+        assert_eq!(state(path).state, "skipped");
+        assert_eq!(
+            state(path).reason.as_deref(),
+            Some("file name is not valid UTF-8: rename the file to index it")
+        );
+    }
+    let below = state("d\\xE9j\\xE0/inside.md");
+    assert_eq!(below.state, "skipped");
+    assert!(
+        below.reason.as_deref().unwrap().contains("folder name"),
+        "{below:?}"
+    );
+    assert_eq!(states.len(), 4, "{states:?}");
+    // Renamed, the note is indexed and the skip is gone.
+    fs::rename(
+        dir.join(OsStr::from_bytes(b"n\xffx.md")),
+        dir.join("nix.md"),
+    )
+    .unwrap();
+    index(&t.engine);
+    let states = t.engine.file_states(false).unwrap();
+    assert!(states
+        .iter()
+        .any(|f| f.path == "nix.md" && f.state == "indexed"));
+    assert!(!states.iter().any(|f| f.path == "n\\xFFx.md"), "{states:?}");
+    // A folder whose own path is not UTF-8 is refused, by name.
+    let err = t.engine.add_folder(&sub).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BadPath);
+    assert!(err.message().contains("d\\xE9j\\xE0"), "{err}");
 }
