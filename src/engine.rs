@@ -76,7 +76,7 @@ impl Engine {
     /// Opens the data folder with its saved settings and the given embedder
     /// (`None`: keyword search only).
     pub fn open(data_dir: &Path, embedder: Option<Arc<dyn Embedder>>) -> Result<Engine> {
-        std::fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
+        crate::data_dir::ensure(data_dir)?;
         let settings = Settings::load(data_dir)?;
         Engine::open_with(data_dir, settings, embedder)
     }
@@ -87,8 +87,8 @@ impl Engine {
         settings: Settings,
         embedder: Option<Arc<dyn Embedder>>,
     ) -> Result<Engine> {
-        std::fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
-        let store = Store::open(&data_dir.join("sift.db"))?;
+        crate::data_dir::ensure(data_dir)?;
+        let store = Store::open(&data_dir.join(crate::data_dir::DB_FILE))?;
         let (vectors, vector_report) = match &embedder {
             Some(e) => {
                 let conn = store.writer();
@@ -300,7 +300,9 @@ impl Engine {
             started: Instant::now(),
         };
         let mut report = IndexReport::default();
-        let result = sync(&ctx, &mut report).and_then(|()| index::embed_missing(&ctx, &mut report));
+        let result = sync(&ctx, &mut report)
+            .and_then(|()| index::embed_missing(&ctx, &mut report))
+            .map_err(|e| e.in_database(self.store.path()));
         // Save whatever was done, even when stopped or failed: finished work is kept.
         let saved = if save || result.is_err() {
             let saved = index::save_vectors(&ctx);
@@ -387,12 +389,7 @@ impl Engine {
             ));
         };
         self.store.read(|conn| {
-            let note_id = tables::find_note(conn, root_id, &rel_path)?.ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NotIndexed,
-                    format!("{rel_path} is not indexed yet"),
-                )
-            })?;
+            let note_id = comparable_note(conn, root_id, &rel_path, path)?;
             search::related_notes(conn, vectors, note_id, limit)
         })
     }
@@ -490,7 +487,25 @@ impl Engine {
     }
 
     fn locate_note(&self, path: &Path) -> Result<(i64, String)> {
-        let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let abs = match std::fs::canonicalize(path) {
+            Ok(abs) if abs.is_dir() => {
+                return Err(Error::new(
+                    ErrorKind::BadPath,
+                    format!("{} is a folder: give a note file", path.display()),
+                ))
+            }
+            Ok(abs) => abs,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::new(
+                    ErrorKind::BadPath,
+                    format!(
+                        "{} does not exist: check the path (a note file inside an indexed folder)",
+                        path.display()
+                    ),
+                ))
+            }
+            Err(e) => return Err(Error::io(path, e)),
+        };
         let roots = self.store.read(tables::roots)?;
         for (root_id, root) in roots {
             if let Ok(rel) = abs.strip_prefix(&root) {
@@ -499,7 +514,10 @@ impl Engine {
         }
         Err(Error::new(
             ErrorKind::NotIndexed,
-            format!("{} is not inside an indexed folder", path.display()),
+            format!(
+                "{} is not inside an indexed folder: add its folder with `sift index <folder>`",
+                path.display()
+            ),
         ))
     }
 }
@@ -564,4 +582,44 @@ fn check_keyword_weight(weight: Option<f32>) -> Result<()> {
         )),
         _ => Ok(()),
     }
+}
+
+/// The id of the note at `rel_path` if it is indexed and has text, else why
+/// not (`shown` is the path as the user gave it). A note whose chunks have no
+/// vectors yet (embedding still to come) has no related notes, without error.
+fn comparable_note(
+    conn: &rusqlite::Connection,
+    root_id: i64,
+    rel_path: &str,
+    shown: &Path,
+) -> Result<i64> {
+    let shown = shown.display();
+    let not_indexed = |why: String| Error::new(ErrorKind::NotIndexed, why);
+    let Some((note_id, state, reason)) = tables::note_state(conn, root_id, rel_path)? else {
+        return Err(not_indexed(format!(
+            "{shown} is not indexed yet: run `sift index`"
+        )));
+    };
+    match state.as_str() {
+        "indexed" => {}
+        "skipped" | "failed" => {
+            return Err(not_indexed(format!(
+            "{shown} is not indexed ({state}: {}); `sift status --files` lists every file's state",
+            reason.unwrap_or_default()
+        )))
+        }
+        _ => {
+            return Err(not_indexed(format!(
+                "{shown} is not indexed yet: run `sift index`"
+            )))
+        }
+    }
+    let chunks = tables::chunk_ids_of_note(conn, note_id)?;
+    if chunks.is_empty() {
+        return Err(Error::new(
+            ErrorKind::EmptyNote,
+            format!("{shown} has no text to compare with other notes (it is empty or holds only front matter)"),
+        ));
+    }
+    Ok(note_id)
 }

@@ -11,6 +11,7 @@
 pub mod chunk;
 pub mod config;
 pub mod cost;
+pub mod data_dir;
 pub mod embed;
 mod engine;
 pub mod error;

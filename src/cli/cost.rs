@@ -58,10 +58,13 @@ fn summary(data_dir: &Path) -> Result<CostSummary> {
         UsageLedger::migrate(&conn)?;
         return Ok(UsageLedger::new(&conn).summary(today)?);
     }
-    let conn = rusqlite::Connection::open(db)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    UsageLedger::migrate(&conn)?;
-    Ok(UsageLedger::new(&conn).summary(today)?)
+    let read = || -> sift::Result<CostSummary> {
+        let conn = rusqlite::Connection::open(&db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        UsageLedger::migrate(&conn)?;
+        UsageLedger::new(&conn).summary(today)
+    };
+    Ok(read().map_err(|e| e.in_database(&db))?)
 }
 
 fn show_summary(data_dir: &Path, json: bool) -> Result<()> {

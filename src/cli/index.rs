@@ -20,12 +20,32 @@ pub struct IndexArgs {
     /// without sending anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// Set the index aside (into the data folder's old-index-<time>) and build
+    /// it again from the notes of every indexed folder: the way out of a
+    /// damaged index. Settings are kept, and so are the cached vectors and the
+    /// cost ledger where the old index can still be read.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub rebuild: bool,
 }
 
 pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
+    if args.rebuild {
+        if let Some(rebuilt) = sift::data_dir::rebuild_index(data_dir)? {
+            eprintln!(
+                "note: the old index is now in {} ({} cached vectors and {} days of the cost ledger carried over); delete it once the new index serves you well",
+                rebuilt.old_index.display(),
+                rebuilt.vectors_kept,
+                rebuilt.ledger_days_kept
+            );
+        }
+    }
     let engine = super::open_engine(data_dir, true)?;
     let folders = match &args.folder {
-        Some(folder) => vec![engine.add_folder(folder)?],
+        Some(folder) if !args.rebuild => vec![engine.add_folder(folder)?],
+        Some(folder) => {
+            engine.add_folder(folder)?;
+            engine.settings().folders
+        }
         None => engine.settings().folders,
     };
     if folders.is_empty() {

@@ -94,7 +94,7 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 /// Opens the engine with the configured embedder; without one (no model, no
 /// key) it opens keyword-only and says why on stderr, once.
 pub fn open_engine(data_dir: &Path, need_embedder: bool) -> Result<Engine> {
-    std::fs::create_dir_all(data_dir)?;
+    sift::data_dir::ensure(data_dir)?;
     let settings = Settings::load(data_dir)?;
     let embedder = if need_embedder {
         test_embedder::from_env().or_else(|| load_embedder(&settings))

@@ -101,6 +101,15 @@ pub fn run_related(data_dir: &Path, args: RelatedArgs) -> Result<ExitCode> {
             "{}",
             serde_json::to_string_pretty(&json!({ "hits": hits }))?
         )?;
+    } else if hits.is_empty() {
+        let waiting = engine.status()?.chunks_without_vectors;
+        if waiting > 0 {
+            out!(
+                "no related notes found ({waiting} chunks have no vectors yet: run `sift index`)"
+            )?;
+        } else {
+            out!("no related notes found")?;
+        }
     } else {
         print_hits(&hits)?;
     }

@@ -272,3 +272,18 @@ pub fn find_note(conn: &Connection, root_id: i64, rel_path: &str) -> Result<Opti
         )
         .optional()?)
 }
+
+/// Id, state and reason of the note at `rel_path` under root `root_id`.
+pub fn note_state(
+    conn: &Connection,
+    root_id: i64,
+    rel_path: &str,
+) -> Result<Option<(i64, String, Option<String>)>> {
+    Ok(conn
+        .query_row(
+            "SELECT id, state, reason FROM notes WHERE root_id = ?1 AND rel_path = ?2",
+            params![root_id, rel_path],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?)
+}

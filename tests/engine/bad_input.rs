@@ -1,15 +1,16 @@
 //! Bad input through the engine's API (what the desktop app sends over IPC):
-//! limits, keyword weights and file names that are not UTF-8 (issue 10,
-//! "found by a bad-input run").
+//! limits, keyword weights, file names that are not UTF-8, and errors that
+//! name the path and say what to do (issue 10, "found by a bad-input run").
 
 use crate::common;
 
 use std::fs;
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use common::*;
-use sift::{ErrorKind, Mode, Query, MAX_LIMIT};
+use sift::{Engine, ErrorKind, Mode, Query, Settings, MAX_LIMIT};
 
 fn many_notes(dir: &Path, count: usize) {
     for i in 0..count {
@@ -155,4 +156,143 @@ fn file_names_that_are_not_utf8_are_each_skipped_with_a_reason() {
     let err = t.engine.add_folder(&sub).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BadPath);
     assert!(err.message().contains("d\\xE9j\\xE0"), "{err}");
+}
+
+/// `related` on a missing file said "not inside an indexed folder"; on an
+/// empty note it printed nothing.
+#[test]
+fn related_says_why_a_note_cannot_be_compared() {
+    let notes = fixture_notes();
+    let dir = notes.path();
+    fs::write(dir.join("empty.md"), "").unwrap();
+    fs::write(dir.join("huge.md"), "word ".repeat(1000)).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = Settings::default();
+    settings.scan.max_file_bytes = 1024;
+    let engine = Engine::open_with(data.path(), settings, Some(Arc::new(FakeEmbedder))).unwrap();
+    let root = engine.add_folder(dir).unwrap();
+    index(&engine);
+
+    let missing = root.join("no-such-note.md");
+    let err = engine.related(&missing, 5).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BadPath, "{err}");
+    assert!(err.message().contains("no-such-note.md"), "{err}");
+    assert!(err.message().contains("does not exist"), "{err}");
+
+    let err = engine.related(&root.join("empty.md"), 5).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::EmptyNote, "{err}");
+    assert!(err.message().contains("empty.md"), "{err}");
+    assert!(err.message().contains("no text to compare"), "{err}");
+
+    let err = engine.related(&root.join("huge.md"), 5).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotIndexed, "{err}");
+    assert!(err.message().contains("too large"), "{err}");
+
+    let err = engine.related(&root, 5).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BadPath, "{err}");
+    assert!(err.message().contains("is a folder"), "{err}");
+
+    let outside = tempfile::NamedTempFile::new().unwrap();
+    let err = engine.related(outside.path(), 5).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotIndexed, "{err}");
+    assert!(err.message().contains("sift index <folder>"), "{err}");
+
+    // Indexed before its vectors came: no related notes yet, and no error
+    // (the desktop app asks for the related notes of any hit, even mid-run).
+    let data = tempfile::tempdir().unwrap();
+    let keyword_only = Engine::open_with(data.path(), Settings::default(), None).unwrap();
+    keyword_only.add_folder(dir).unwrap();
+    index(&keyword_only);
+    drop(keyword_only);
+    let engine = Engine::open_with(
+        data.path(),
+        Settings::default(),
+        Some(Arc::new(FakeEmbedder)),
+    )
+    .unwrap();
+    assert!(engine
+        .related(&root.join("projects/garden.md"), 5)
+        .unwrap()
+        .is_empty());
+}
+
+/// A data folder that is a file said "File exists (os error 17)".
+#[test]
+fn a_file_where_the_data_folder_should_be_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("sift-data");
+    fs::write(&file, "I am a file").unwrap();
+    for dir in [file.clone(), file.join("nested")] {
+        let err = Engine::open(&dir, None)
+            .err()
+            .expect("a file is no data folder");
+        assert_eq!(err.kind(), ErrorKind::BadPath, "{err}");
+        assert!(err.message().contains(&dir.display().to_string()), "{err}");
+        assert!(err.message().contains("is a file, not a folder"), "{err}");
+    }
+}
+
+/// A damaged database said "database error: file is not a database", with no
+/// path and no way out. The error names it and `sift index --rebuild`
+/// (`data_dir::rebuild_index`) sets it aside and starts again.
+#[test]
+fn a_damaged_index_is_named_and_rebuilt_from_the_notes() {
+    let notes = fixture_notes();
+    let data = tempfile::tempdir().unwrap();
+    let db = data.path().join("sift.db");
+    {
+        let engine = Engine::open(data.path(), Some(Arc::new(FakeEmbedder))).unwrap();
+        engine.add_folder(notes.path()).unwrap();
+        index(&engine);
+    }
+    let healthy = fs::read(&db).unwrap();
+    let mut damaged = healthy.clone();
+    damaged[..100].copy_from_slice(&[0x5a; 100]);
+    fs::write(&db, damaged).unwrap();
+    let _ = fs::remove_file(data.path().join("sift.db-wal"));
+    let _ = fs::remove_file(data.path().join("sift.db-shm"));
+
+    let err = Engine::open(data.path(), Some(Arc::new(FakeEmbedder)))
+        .err()
+        .expect("a damaged index does not open");
+    assert_eq!(err.kind(), ErrorKind::IndexCorrupt, "{err}");
+    assert!(err.message().contains(&db.display().to_string()), "{err}");
+    assert!(err.message().contains("sift index --rebuild"), "{err}");
+
+    let rebuilt = sift::data_dir::rebuild_index(data.path()).unwrap().unwrap();
+    assert!(rebuilt.old_index.join("sift.db").exists());
+    assert!(rebuilt.old_index.starts_with(data.path()));
+    let engine = Engine::open(data.path(), Some(Arc::new(FakeEmbedder))).unwrap();
+    // The settings (the folders) were kept.
+    assert_eq!(engine.settings().folders.len(), 1);
+    let report = index(&engine);
+    assert!(report.notes_indexed > 5, "{report:?}");
+    assert!(!search(&engine, "garden", Mode::Keyword).is_empty());
+}
+
+/// A rebuild keeps the embedding cache of a readable old index: nothing is
+/// embedded (or paid for) twice.
+#[test]
+fn a_rebuild_keeps_the_cached_vectors() {
+    let notes = fixture_notes();
+    let data = tempfile::tempdir().unwrap();
+    let counting = Counting::new(Arc::new(FakeEmbedder));
+    {
+        let engine = Engine::open(data.path(), Some(counting.clone())).unwrap();
+        engine.add_folder(notes.path()).unwrap();
+        index(&engine);
+    }
+    assert!(counting.embedded() > 0);
+    counting.reset();
+    let rebuilt = sift::data_dir::rebuild_index(data.path()).unwrap().unwrap();
+    assert!(rebuilt.vectors_kept > 0, "{rebuilt:?}");
+    let engine = Engine::open(data.path(), Some(counting.clone())).unwrap();
+    let report = engine.index(&|_| {}, &AtomicBool::new(false)).unwrap();
+    assert!(report.notes_indexed > 5);
+    assert_eq!(
+        counting.embedded(),
+        0,
+        "everything came from the kept cache"
+    );
+    assert_eq!(report.chunks_without_vectors, 0);
 }

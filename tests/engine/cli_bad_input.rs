@@ -3,7 +3,7 @@
 //! or said something unhelpful.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 /// A data folder and a notes folder indexed by the binary with its test-only
@@ -157,4 +157,135 @@ fn output_into_a_closed_pipe_ends_quietly() {
         );
         assert_eq!(stderr(&out), "", "{args:?}");
     }
+}
+
+/// Errors name the path and say what to do.
+#[test]
+fn errors_name_the_path_and_what_to_do() {
+    let cli = Cli::new(3);
+    fs::write(cli.notes.join("empty.md"), "").unwrap();
+    let out = cli.run(&["index"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let missing = cli.notes.join("missing.md");
+    let out = cli.run(&["related", missing.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!("{} does not exist", missing.display())),
+        "{}",
+        stderr(&out)
+    );
+
+    let empty = cli.notes.join("empty.md");
+    let out = cli.run(&["related", empty.to_str().unwrap()]);
+    assert!(
+        !out.status.success(),
+        "an empty note printed nothing and succeeded"
+    );
+    assert!(
+        stderr(&out).contains("has no text to compare"),
+        "{}",
+        stderr(&out)
+    );
+
+    let file = cli.notes.join("n0.md");
+    let out = cli.run(&["--data-dir", file.to_str().unwrap(), "status"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!("the data folder {}", file.display()))
+            && stderr(&out).contains("is a file, not a folder")
+            && stderr(&out).contains("--data-dir"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A damaged index: the error names the database and the way out, and the
+/// way out (`sift index --rebuild`) works.
+#[test]
+fn a_damaged_index_is_named_and_rebuild_repairs_it() {
+    let cli = Cli::new(5);
+    let db = cli.data.join("sift.db");
+    let _ = fs::remove_file(cli.data.join("sift.db-wal"));
+    let _ = fs::remove_file(cli.data.join("sift.db-shm"));
+    fs::write(&db, vec![0x5a; 8192]).unwrap();
+
+    let out = cli.run(&["search", "alpha"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(&db.display().to_string()), "{err}");
+    assert!(
+        err.contains("damaged") && err.contains("sift index --rebuild"),
+        "{err}"
+    );
+
+    let out = cli.run(&["index", "--rebuild"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the old index is now in"),
+        "{}",
+        stderr(&out)
+    );
+    let out = cli.run(&["search", "alpha", "--mode", "keyword", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["hits"].as_array().unwrap().len(), 5);
+}
+
+/// A read-only data folder (a read-only bind mount, made in a private mount
+/// namespace with `unshare`; root ignores permission bits). Skipped, saying
+/// so, where mounts are not allowed.
+#[test]
+fn a_read_only_data_folder_is_named() {
+    let cli = Cli::new(3);
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    let ro = tmp.path().join("ro");
+    fs::create_dir_all(&empty).unwrap();
+    fs::create_dir_all(&ro).unwrap();
+    let sift = env!("CARGO_BIN_EXE_sift");
+    // An empty read-only data folder, then the indexed one read-only: search
+    // still works there, indexing says which file cannot be written.
+    let script = format!(
+        "mount -o bind,ro {empty} {ro} || exit 77
+         {sift} --data-dir {ro} status; echo \"exit=$?\"
+         umount {ro}; mount -o bind,ro {data} {ro} || exit 77
+         {sift} --data-dir {ro} search alpha --mode keyword >/dev/null; echo \"exit=$?\"
+         {sift} --data-dir {ro} index {notes}; echo \"exit=$?\"",
+        empty = sh_quote(&empty),
+        ro = sh_quote(&ro),
+        data = sh_quote(&cli.data),
+        notes = sh_quote(&cli.notes),
+        sift = sh_quote(Path::new(sift)),
+    );
+    fs::write(cli.notes.join("new.md"), "# New\n\nneeds writing").unwrap();
+    let out = Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .env("SIFT_TEST_EMBEDDER", format!("fake:{}", cli.log.display()))
+        .output();
+    let out = match out {
+        Ok(out) if out.status.code() != Some(77) && !stderr(&out).contains("unshare:") => out,
+        _ => {
+            eprintln!("skipped: no private mount namespace here (unshare --mount)");
+            return;
+        }
+    };
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    let exits: Vec<&str> = text.lines().filter(|l| l.starts_with("exit=")).collect();
+    assert_eq!(exits, ["exit=1", "exit=0", "exit=1"], "{text}");
+    assert!(
+        text.contains(&format!("the data folder {} is not writable", ro.display())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{}: the index database cannot be written",
+            ro.join("sift.db").display()
+        )),
+        "{text}"
+    );
+}
+
+fn sh_quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
 }
