@@ -300,9 +300,12 @@ impl Engine {
             started: Instant::now(),
         };
         let mut report = IndexReport::default();
-        let result = sync(&ctx, &mut report)
-            .and_then(|()| index::embed_missing(&ctx, &mut report))
-            .map_err(|e| e.in_database(self.store.path()));
+        let result = crate::panics::catch(
+            || "indexing".to_string(),
+            || sync(&ctx, &mut report).and_then(|()| index::embed_missing(&ctx, &mut report)),
+        )
+        .and_then(|r| r)
+        .map_err(|e| e.in_database(self.store.path()));
         // Save whatever was done, even when stopped or failed: finished work is kept.
         let saved = if save || result.is_err() {
             let saved = index::save_vectors(&ctx);
@@ -357,16 +360,21 @@ impl Engine {
             .unwrap_or_else(|| self.settings().keyword_weight);
         let vectors = self.vectors.read().unwrap_or_else(|e| e.into_inner());
         let hits = self.store.read(|conn| {
-            search::rank_notes(
-                conn,
-                vectors.as_ref(),
-                query_vector.as_deref(),
-                &terms,
-                &filters,
-                mode,
-                query.limit.clamp(1, MAX_LIMIT),
-                keyword_weight,
-            )
+            crate::panics::catch(
+                || format!("searching for \"{}\"", query.text),
+                || {
+                    search::rank_notes(
+                        conn,
+                        vectors.as_ref(),
+                        query_vector.as_deref(),
+                        &terms,
+                        &filters,
+                        mode,
+                        query.limit.clamp(1, MAX_LIMIT),
+                        keyword_weight,
+                    )
+                },
+            )?
         })?;
         Ok(SearchResults {
             hits,
@@ -390,7 +398,10 @@ impl Engine {
         };
         self.store.read(|conn| {
             let note_id = comparable_note(conn, root_id, &rel_path, path)?;
-            search::related_notes(conn, vectors, note_id, limit)
+            crate::panics::catch(
+                || format!("finding notes related to {}", path.display()),
+                || search::related_notes(conn, vectors, note_id, limit),
+            )?
         })
     }
 
@@ -477,7 +488,10 @@ impl Engine {
         {
             return Ok(v.clone());
         }
-        let v = embedder.embed_query(&key)?;
+        let v = crate::panics::catch(
+            || format!("embedding the query with {}", embedder.id()),
+            || embedder.embed_query(&key),
+        )??;
         let mut cache = self.query_vectors.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() > 256 {
             cache.clear();

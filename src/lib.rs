@@ -20,6 +20,7 @@ pub mod index;
 pub mod keys;
 pub mod model;
 pub mod note;
+pub mod panics;
 pub mod scan;
 pub mod search;
 pub mod store;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    sift::panics::install_hook("sift");
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,

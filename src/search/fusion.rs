@@ -10,7 +10,7 @@ use super::filter::Filters;
 use super::keyword::{allowed_chunk_ids, keyword_chunks};
 use super::snippet::make_snippet;
 use super::terms::Terms;
-use super::{Hit, Mode};
+use super::{Hit, Mode, SnippetPart};
 use crate::error::Result;
 use crate::store::{tables, StoredChunk};
 use crate::vectors::VectorIndex;
@@ -344,8 +344,7 @@ fn build_hits(conn: &Connection, ranked: &[RankedNote], stems: &[String]) -> Res
         .iter()
         .filter_map(|r| {
             let c = chunks.get(&r.chunk_id)?;
-            let snippet = make_snippet(&c.body, stems);
-            let line = c.line_start + c.body[..snippet.first_match].matches('\n').count();
+            let (snippet, line) = snippet_and_line(c, stems);
             Some(Hit {
                 path: c.rel_path.clone(),
                 abs_path: Path::new(&c.root)
@@ -360,7 +359,7 @@ fn build_hits(conn: &Connection, ranked: &[RankedNote], stems: &[String]) -> Res
                     _ => c.heading_path.clone(),
                 },
                 line,
-                snippet: snippet.parts,
+                snippet,
                 score: r.score,
                 keyword_rank: r.keyword_rank,
                 vector_similarity: r.vector_similarity,
@@ -371,4 +370,34 @@ fn build_hits(conn: &Connection, ranked: &[RankedNote], stems: &[String]) -> Res
             })
         })
         .collect())
+}
+
+/// The snippet of a hit and the line it points at. A panic while building them
+/// (a bug; the panic hook logs it) leaves the hit with the chunk's opening
+/// text, unhighlighted, at the chunk's first line: the other hits still come.
+fn snippet_and_line(c: &StoredChunk, stems: &[String]) -> (Vec<SnippetPart>, usize) {
+    crate::panics::catch(
+        || format!("building the snippet of {}", c.rel_path),
+        || {
+            let snippet = make_snippet(&c.body, stems);
+            let line = c.line_start + c.body[..snippet.first_match].matches('\n').count();
+            (snippet.parts, line)
+        },
+    )
+    .unwrap_or_else(|_| (plain_snippet(&c.body), c.line_start))
+}
+
+/// The opening of `body` on one line (about a snippet's length, cut between
+/// characters).
+fn plain_snippet(body: &str) -> Vec<SnippetPart> {
+    const CHARS: usize = 200;
+    let line = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut text: String = line.chars().take(CHARS).collect();
+    if line.chars().nth(CHARS).is_some() {
+        text.push('…');
+    }
+    vec![SnippetPart {
+        text,
+        highlight: false,
+    }]
 }

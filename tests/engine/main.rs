@@ -18,6 +18,7 @@ mod crash_kill;
 mod embed_local;
 mod hybrid_quality;
 mod index_incremental;
+mod internal_errors;
 mod keychain;
 mod model_fetch;
 mod providers_compatible;
