@@ -22,6 +22,11 @@ use crate::vectors::{OpenReport, VectorIndex};
 /// save at their end, and the engine saves when it closes).
 pub const VECTOR_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Most notes a search or a related-notes list returns; larger limits are
+/// lowered to it (candidate lists are sized from the limit, and a limit taken
+/// as is from a command line or IPC once asked for 137 GB).
+pub const MAX_LIMIT: usize = 1000;
+
 /// Index state for status displays.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
@@ -71,7 +76,7 @@ impl Engine {
     /// Opens the data folder with its saved settings and the given embedder
     /// (`None`: keyword search only).
     pub fn open(data_dir: &Path, embedder: Option<Arc<dyn Embedder>>) -> Result<Engine> {
-        std::fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
+        crate::data_dir::ensure(data_dir)?;
         let settings = Settings::load(data_dir)?;
         Engine::open_with(data_dir, settings, embedder)
     }
@@ -82,8 +87,8 @@ impl Engine {
         settings: Settings,
         embedder: Option<Arc<dyn Embedder>>,
     ) -> Result<Engine> {
-        std::fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
-        let store = Store::open(&data_dir.join("sift.db"))?;
+        crate::data_dir::ensure(data_dir)?;
+        let store = Store::open(&data_dir.join(crate::data_dir::DB_FILE))?;
         let (vectors, vector_report) = match &embedder {
             Some(e) => {
                 let conn = store.writer();
@@ -295,7 +300,12 @@ impl Engine {
             started: Instant::now(),
         };
         let mut report = IndexReport::default();
-        let result = sync(&ctx, &mut report).and_then(|()| index::embed_missing(&ctx, &mut report));
+        let result = crate::panics::catch(
+            || "indexing".to_string(),
+            || sync(&ctx, &mut report).and_then(|()| index::embed_missing(&ctx, &mut report)),
+        )
+        .and_then(|r| r)
+        .map_err(|e| e.in_database(self.store.path()));
         // Save whatever was done, even when stopped or failed: finished work is kept.
         let saved = if save || result.is_err() {
             let saved = index::save_vectors(&ctx);
@@ -326,6 +336,7 @@ impl Engine {
     /// warning) when there is no model or embedding the query fails.
     pub fn search(&self, query: &Query) -> Result<SearchResults> {
         let started = Instant::now();
+        check_keyword_weight(query.keyword_weight)?;
         let filters = query.filters()?;
         let terms = Terms::parse(&query.text);
         let mut mode = query.mode;
@@ -349,16 +360,21 @@ impl Engine {
             .unwrap_or_else(|| self.settings().keyword_weight);
         let vectors = self.vectors.read().unwrap_or_else(|e| e.into_inner());
         let hits = self.store.read(|conn| {
-            search::rank_notes(
-                conn,
-                vectors.as_ref(),
-                query_vector.as_deref(),
-                &terms,
-                &filters,
-                mode,
-                query.limit.max(1),
-                keyword_weight,
-            )
+            crate::panics::catch(
+                || format!("searching for \"{}\"", query.text),
+                || {
+                    search::rank_notes(
+                        conn,
+                        vectors.as_ref(),
+                        query_vector.as_deref(),
+                        &terms,
+                        &filters,
+                        mode,
+                        query.limit.clamp(1, MAX_LIMIT),
+                        keyword_weight,
+                    )
+                },
+            )?
         })?;
         Ok(SearchResults {
             hits,
@@ -371,6 +387,7 @@ impl Engine {
     /// Notes closest in meaning to the note at `path` (absolute, or relative to
     /// the current folder).
     pub fn related(&self, path: &Path, limit: usize) -> Result<Vec<Hit>> {
+        let limit = limit.clamp(1, MAX_LIMIT);
         let (root_id, rel_path) = self.locate_note(path)?;
         let vectors = self.vectors.read().unwrap_or_else(|e| e.into_inner());
         let Some(vectors) = vectors.as_ref() else {
@@ -380,13 +397,11 @@ impl Engine {
             ));
         };
         self.store.read(|conn| {
-            let note_id = tables::find_note(conn, root_id, &rel_path)?.ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NotIndexed,
-                    format!("{rel_path} is not indexed yet"),
-                )
-            })?;
-            search::related_notes(conn, vectors, note_id, limit)
+            let note_id = comparable_note(conn, root_id, &rel_path, path)?;
+            crate::panics::catch(
+                || format!("finding notes related to {}", path.display()),
+                || search::related_notes(conn, vectors, note_id, limit),
+            )?
         })
     }
 
@@ -473,7 +488,10 @@ impl Engine {
         {
             return Ok(v.clone());
         }
-        let v = embedder.embed_query(&key)?;
+        let v = crate::panics::catch(
+            || format!("embedding the query with {}", embedder.id()),
+            || embedder.embed_query(&key),
+        )??;
         let mut cache = self.query_vectors.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() > 256 {
             cache.clear();
@@ -483,7 +501,25 @@ impl Engine {
     }
 
     fn locate_note(&self, path: &Path) -> Result<(i64, String)> {
-        let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let abs = match std::fs::canonicalize(path) {
+            Ok(abs) if abs.is_dir() => {
+                return Err(Error::new(
+                    ErrorKind::BadPath,
+                    format!("{} is a folder: give a note file", path.display()),
+                ))
+            }
+            Ok(abs) => abs,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::new(
+                    ErrorKind::BadPath,
+                    format!(
+                        "{} does not exist: check the path (a note file inside an indexed folder)",
+                        path.display()
+                    ),
+                ))
+            }
+            Err(e) => return Err(Error::io(path, e)),
+        };
         let roots = self.store.read(tables::roots)?;
         for (root_id, root) in roots {
             if let Ok(rel) = abs.strip_prefix(&root) {
@@ -492,7 +528,10 @@ impl Engine {
         }
         Err(Error::new(
             ErrorKind::NotIndexed,
-            format!("{} is not inside an indexed folder", path.display()),
+            format!(
+                "{} is not inside an indexed folder: add its folder with `sift index <folder>`",
+                path.display()
+            ),
         ))
     }
 }
@@ -533,5 +572,68 @@ fn canonical_folder(path: &Path) -> Result<PathBuf> {
             format!("{} is not a folder", path.display()),
         ));
     }
+    // Folders are kept by name as text: a name that is not text would be
+    // changed on the way in and never found again.
+    if canonical.to_str().is_none() {
+        return Err(Error::new(
+            ErrorKind::BadPath,
+            format!(
+                "cannot index {}: its path is not valid UTF-8; rename the folder",
+                crate::scan::display_path(&canonical)
+            ),
+        ));
+    }
     Ok(canonical)
+}
+
+/// Refuses a keyword weight that is not a number from 0 to 1 (NaN would
+/// make every score NaN).
+fn check_keyword_weight(weight: Option<f32>) -> Result<()> {
+    match weight {
+        Some(w) if !(w.is_finite() && (0.0..=1.0).contains(&w)) => Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("keyword weight must be a number from 0 to 1, not {w}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The id of the note at `rel_path` if it is indexed and has text, else why
+/// not (`shown` is the path as the user gave it). A note whose chunks have no
+/// vectors yet (embedding still to come) has no related notes, without error.
+fn comparable_note(
+    conn: &rusqlite::Connection,
+    root_id: i64,
+    rel_path: &str,
+    shown: &Path,
+) -> Result<i64> {
+    let shown = shown.display();
+    let not_indexed = |why: String| Error::new(ErrorKind::NotIndexed, why);
+    let Some((note_id, state, reason)) = tables::note_state(conn, root_id, rel_path)? else {
+        return Err(not_indexed(format!(
+            "{shown} is not indexed yet: run `sift index`"
+        )));
+    };
+    match state.as_str() {
+        "indexed" => {}
+        "skipped" | "failed" => {
+            return Err(not_indexed(format!(
+            "{shown} is not indexed ({state}: {}); `sift status --files` lists every file's state",
+            reason.unwrap_or_default()
+        )))
+        }
+        _ => {
+            return Err(not_indexed(format!(
+                "{shown} is not indexed yet: run `sift index`"
+            )))
+        }
+    }
+    let chunks = tables::chunk_ids_of_note(conn, note_id)?;
+    if chunks.is_empty() {
+        return Err(Error::new(
+            ErrorKind::EmptyNote,
+            format!("{shown} has no text to compare with other notes (it is empty or holds only front matter)"),
+        ));
+    }
+    Ok(note_id)
 }

@@ -38,8 +38,14 @@ pub enum ErrorKind {
     InvalidInput,
     /// A note path is not inside any indexed folder.
     NotIndexed,
-    /// The on-disk index is from an incompatible version or damaged.
+    /// The on-disk index is from an incompatible version or damaged: `sift
+    /// index --rebuild` sets it aside and rebuilds it from the notes.
     IndexCorrupt,
+    /// The data folder or the index cannot be written (read-only file system,
+    /// permissions): choose another data folder or make it writable.
+    ReadOnly,
+    /// The note has no text to search or compare (empty, or front matter only).
+    EmptyNote,
     /// File-system I/O failed.
     Io,
     /// The metadata database failed.
@@ -70,6 +76,8 @@ impl ErrorKind {
             ErrorKind::InvalidInput => "invalid_input",
             ErrorKind::NotIndexed => "not_indexed",
             ErrorKind::IndexCorrupt => "index_corrupt",
+            ErrorKind::ReadOnly => "read_only",
+            ErrorKind::EmptyNote => "empty_note",
             ErrorKind::Io => "io",
             ErrorKind::Database => "database",
             ErrorKind::Vectors => "vectors",
@@ -105,6 +113,20 @@ impl Error {
         &self.message
     }
 
+    /// This error, naming the index database `path` when it is about that file
+    /// (damaged, read-only) and does not name it yet.
+    pub fn in_database(self, path: &std::path::Path) -> Self {
+        let shown = path.display().to_string();
+        match self.kind {
+            ErrorKind::IndexCorrupt | ErrorKind::ReadOnly | ErrorKind::Database
+                if !self.message.contains(&shown) =>
+            {
+                Error::new(self.kind, format!("{shown}: {}", self.message))
+            }
+            _ => self,
+        }
+    }
+
     /// An I/O error about `path`.
     pub fn io(path: impl Into<PathBuf>, err: std::io::Error) -> Self {
         let path = path.into();
@@ -114,7 +136,32 @@ impl Error {
 
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Self {
-        Error::new(ErrorKind::Database, format!("database error: {err}"))
+        use rusqlite::ErrorCode;
+        match err.sqlite_error_code() {
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => Error::new(
+                ErrorKind::IndexCorrupt,
+                format!(
+                    "the index database is damaged ({err}): run `sift index --rebuild` to set it aside and rebuild it from your notes"
+                ),
+            ),
+            Some(ErrorCode::ReadOnly) => Error::new(
+                ErrorKind::ReadOnly,
+                format!(
+                    "the index database cannot be written ({err}): make the data folder writable or choose another (--data-dir or SIFT_DATA_DIR)"
+                ),
+            ),
+            Some(ErrorCode::CannotOpen) => Error::new(
+                ErrorKind::Database,
+                format!(
+                    "cannot open the index database ({err}): check that the data folder is writable, or choose another (--data-dir or SIFT_DATA_DIR)"
+                ),
+            ),
+            Some(ErrorCode::DiskFull) => Error::new(
+                ErrorKind::Io,
+                format!("the disk holding the index is full ({err}): free some space and try again"),
+            ),
+            _ => Error::new(ErrorKind::Database, format!("database error: {err}")),
+        }
     }
 }
 

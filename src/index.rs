@@ -336,14 +336,8 @@ fn apply_scan(
 /// Reads, parses and chunks one file (no store access: runs in parallel). A
 /// panic in the parser or splitter fails this note only, not the run.
 fn prepare(file: &ScannedFile, max_bytes: u64) -> Prepared {
-    std::panic::catch_unwind(|| prepare_note(file, max_bytes)).unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        Prepared::Failed(format!("internal error while reading the note: {what}"))
-    })
+    crate::panics::catch(|| "indexing".into(), || prepare_note(file, max_bytes))
+        .unwrap_or_else(|err| Prepared::Failed(err.message().to_string()))
 }
 
 fn prepare_note(file: &ScannedFile, max_bytes: u64) -> Prepared {
@@ -386,7 +380,11 @@ fn write_batch(
         let old = existing.get(&file.rel_path);
         let written = {
             let sp = tx.savepoint()?;
-            match write_note(&sp, root_id, file, prepared, old, now) {
+            let written = crate::panics::catch(
+                || "indexing".into(),
+                || write_note(&sp, root_id, file, prepared, old, now),
+            );
+            match written.and_then(|w| w) {
                 Ok(written) => {
                     sp.commit()?;
                     Ok(written)
@@ -396,7 +394,10 @@ fn write_batch(
             }
         };
         let written = written.or_else(|err| -> Result<Written> {
-            let reason = format!("could not be stored: {}", err.message());
+            let reason = match err.kind() {
+                ErrorKind::Internal => err.message().to_string(),
+                _ => format!("could not be stored: {}", err.message()),
+            };
             tables::upsert_state(
                 &tx,
                 root_id,
@@ -621,17 +622,31 @@ pub(crate) fn embed_missing(ctx: &IndexContext<'_>, report: &mut IndexReport) ->
         let gate = |o: &Outgoing| accounting.admit(o);
         let control = RunControl::new().with_cancel(ctx.cancel).with_gate(&gate);
         let mut delivered = 0;
-        let result = embedder.embed_documents_with(&texts, &control, &mut |offset, vectors| {
-            let part = unique.get(offset..offset + vectors.len()).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Internal,
-                    "embedder delivered a batch out of range",
-                )
-            })?;
-            store_batch(ctx, embedder, part, &vectors, &mut last_save)?;
-            delivered += vectors.len();
-            Ok(())
-        });
+        let mut stored = vec![false; texts.len()];
+        let result = crate::panics::catch(
+            || format!("embedding with {}", embedder.id()),
+            || {
+                embedder.embed_documents_with(&texts, &control, &mut |offset, vectors| {
+                    let part = unique.get(offset..offset + vectors.len()).ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::Internal,
+                            "embedder delivered a batch out of range",
+                        )
+                    })?;
+                    store_batch(ctx, embedder, part, &vectors, &mut last_save)?;
+                    stored[offset..offset + vectors.len()].fill(true);
+                    delivered += vectors.len();
+                    Ok(())
+                })
+            },
+        );
+        // A panic (a bug in the embedder, set off by some text) fails only the
+        // notes holding the texts that set it off: the rest go one at a time.
+        let result = match result {
+            Ok(result) => result,
+            Err(_) => embed_one_by_one(ctx, embedder, &unique, &stored, &control, report)
+                .map(|n| delivered += n),
+        };
         // Book what was sent (even if the call failed part-way) and the texts
         // that needed no request because an identical chunk was in this batch.
         let mut first = HashSet::new();
@@ -651,6 +666,55 @@ pub(crate) fn embed_missing(ctx: &IndexContext<'_>, report: &mut IndexReport) ->
         ctx.report(Phase::Embedding, (0, 0), (done.min(total), total), None);
     }
     Ok(())
+}
+
+/// Embeds the texts of `unique` not yet `stored`, each alone; a text whose
+/// embedding panics fails the notes holding it (reason "internal error while
+/// indexing: ..."), recorded in `report`. Returns the texts embedded.
+fn embed_one_by_one(
+    ctx: &IndexContext<'_>,
+    embedder: &dyn Embedder,
+    unique: &[([u8; 32], String)],
+    stored: &[bool],
+    control: &RunControl<'_>,
+    report: &mut IndexReport,
+) -> Result<usize> {
+    let mut delivered = 0;
+    let mut last_save = Instant::now();
+    for (i, done) in stored.iter().enumerate() {
+        if *done {
+            continue;
+        }
+        let one = &unique[i..i + 1];
+        let texts = [one[0].1.clone()];
+        let outcome = crate::panics::catch(
+            || "indexing".into(),
+            || {
+                embedder.embed_documents_with(&texts, control, &mut |_, vectors| {
+                    store_batch(ctx, embedder, one, &vectors, &mut last_save)
+                })
+            },
+        );
+        match outcome {
+            Ok(result) => {
+                result?;
+                delivered += 1;
+            }
+            Err(panic) => {
+                let mut conn = ctx.store.writer();
+                let tx = conn.transaction()?;
+                let failed = tables::fail_notes_with_chunk_hash(&tx, &one[0].0, panic.message())?;
+                tx.commit()?;
+                for path in failed {
+                    report.changes.push(NoteChange {
+                        path,
+                        kind: ChangeKind::Failed(panic.message().to_string()),
+                    });
+                }
+            }
+        }
+    }
+    Ok(delivered)
 }
 
 /// Caches one delivered batch of vectors (durable first), then gives every chunk

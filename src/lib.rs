@@ -11,6 +11,7 @@
 pub mod chunk;
 pub mod config;
 pub mod cost;
+pub mod data_dir;
 pub mod embed;
 mod engine;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod index;
 pub mod keys;
 pub mod model;
 pub mod note;
+pub mod panics;
 pub mod scan;
 pub mod search;
 pub mod store;
@@ -27,7 +29,7 @@ pub mod vectors;
 pub mod watch;
 
 pub use config::Settings;
-pub use engine::{Engine, Status, VECTOR_SAVE_EVERY};
+pub use engine::{Engine, Status, MAX_LIMIT, VECTOR_SAVE_EVERY};
 pub use error::{Error, ErrorKind, Result};
 pub use index::{ChangeKind, IndexReport, NoteChange, Phase, Progress};
 pub use search::{Hit, Mode, Query, SearchResults};

@@ -360,7 +360,9 @@ mod tests {
         assert_eq!(info.aliases, vec!["First", "Second alias"]);
         assert_eq!(info.tags, vec!["2024", "x/y"]);
         assert_eq!(
-            parse_note("---\ntitle: 2024\n---\nx\n", true).content_title.as_deref(),
+            parse_note("---\ntitle: 2024\n---\nx\n", true)
+                .content_title
+                .as_deref(),
             Some("2024")
         );
         assert_eq!(

@@ -4,7 +4,9 @@
 //! folders, keeps configured extensions, and records why anything else that looked
 //! like a note was skipped. Nothing here reads file contents (see [`crate::note`]).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::UNIX_EPOCH;
@@ -166,6 +168,9 @@ fn file_entry(
 ) -> Option<Result<ScannedFile, SkippedFile>> {
     let ext = note_extension(path, &settings.extensions)?;
     let rel_path = relative_path(path, root);
+    if let Some(reason) = not_utf8(path.strip_prefix(root).unwrap_or(path)) {
+        return Some(Err(SkippedFile { rel_path, reason }));
+    }
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
         Err(err) => {
@@ -322,13 +327,50 @@ pub fn note_extension(path: &Path, extensions: &[String]) -> Option<String> {
     extensions.contains(&ext).then_some(ext)
 }
 
-/// `path` relative to `root`, with `/` separators on every platform.
+/// `path` relative to `root`, with `/` separators on every platform. Bytes
+/// of a name that are not UTF-8 are written `\xFF` (as in [`display_path`]),
+/// so two such names stay two paths.
 pub fn relative_path(path: &Path, root: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
     rel.components()
-        .map(|c| c.as_os_str().to_string_lossy())
+        .map(|c| escape_name(c.as_os_str()))
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// `path` for people: as is when it is UTF-8, else with each byte that is not
+/// written `\xFF`.
+pub fn display_path(path: &Path) -> String {
+    escape_name(path.as_os_str()).into_owned()
+}
+
+fn escape_name(name: &OsStr) -> Cow<'_, str> {
+    if let Some(text) = name.to_str() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::new();
+    for chunk in name.as_encoded_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02X}"));
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Why a file whose path (relative to its folder) is not UTF-8 cannot be a
+/// note: the store keeps paths as text, and the desktop app and JSON output
+/// pass them as text, so such a file could be neither found again nor opened.
+/// Skipped with this reason rather than indexed under a changed name.
+fn not_utf8(rel: &Path) -> Option<String> {
+    if rel.to_str().is_some() {
+        return None;
+    }
+    Some(if rel.file_name().is_some_and(|n| n.to_str().is_none()) {
+        "file name is not valid UTF-8: rename the file to index it".to_string()
+    } else {
+        "a folder name in its path is not valid UTF-8: rename the folder to index it".to_string()
+    })
 }
 
 fn error_path(err: &ignore::Error, root: &Path) -> String {

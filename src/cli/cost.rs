@@ -40,10 +40,10 @@ pub fn run(data_dir: &Path, args: CostArgs) -> Result<ExitCode> {
             usd_per_million,
         }) => {
             PriceTable::save_override(data_dir, &key, usd_per_million)?;
-            println!(
+            out!(
                 "{key}: ${usd_per_million} per million tokens (saved in {})",
                 PriceTable::file_path(data_dir).display()
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -58,37 +58,46 @@ fn summary(data_dir: &Path) -> Result<CostSummary> {
         UsageLedger::migrate(&conn)?;
         return Ok(UsageLedger::new(&conn).summary(today)?);
     }
-    let conn = rusqlite::Connection::open(db)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    UsageLedger::migrate(&conn)?;
-    Ok(UsageLedger::new(&conn).summary(today)?)
+    let read = || -> sift::Result<CostSummary> {
+        let conn = rusqlite::Connection::open(&db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        UsageLedger::migrate(&conn)?;
+        UsageLedger::new(&conn).summary(today)
+    };
+    Ok(read().map_err(|e| e.in_database(&db))?)
 }
 
 fn show_summary(data_dir: &Path, json: bool) -> Result<()> {
     let s = summary(data_dir)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        out!("{}", serde_json::to_string_pretty(&s)?)?;
         return Ok(());
     }
     if s.all_time.is_empty() {
-        println!("nothing spent yet: no embeddings have been sent to a provider");
+        out!("nothing spent yet: no embeddings have been sent to a provider")?;
         return Ok(());
     }
-    println!("This month ({}):", s.month);
-    table(&s.this_month, &s.month_total);
-    println!();
-    println!("All time:");
-    table(&s.all_time, &s.total);
+    out!("This month ({}):", s.month)?;
+    table(&s.this_month, &s.month_total)?;
+    out!()?;
+    out!("All time:")?;
+    table(&s.all_time, &s.total)?;
     Ok(())
 }
 
-fn table(rows: &[CostRow], total: &LedgerEntry) {
-    println!(
+fn table(rows: &[CostRow], total: &LedgerEntry) -> std::io::Result<()> {
+    out!(
         "  {:<42} {:>8} {:>12} {:>10} {:>10} {:>12} {:>10}",
-        "provider/model", "requests", "tokens", "cost", "cache hits", "hit tokens", "saved"
-    );
+        "provider/model",
+        "requests",
+        "tokens",
+        "cost",
+        "cache hits",
+        "hit tokens",
+        "saved"
+    )?;
     let line = |name: &str, e: &LedgerEntry| {
-        println!(
+        out!(
             "  {:<42} {:>8} {:>12} {:>10} {:>10} {:>12} {:>10}",
             name,
             e.requests,
@@ -97,14 +106,15 @@ fn table(rows: &[CostRow], total: &LedgerEntry) {
             e.cache_hits,
             e.cache_hit_tokens,
             format_usd(e.dollars_saved)
-        );
+        )
     };
     for r in rows {
-        line(&format!("{}/{}", r.provider, r.model), &r.totals);
+        line(&format!("{}/{}", r.provider, r.model), &r.totals)?;
     }
     if rows.len() > 1 {
-        line("total", total);
+        line("total", total)?;
     }
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -123,15 +133,15 @@ fn show_prices(data_dir: &Path, json: bool) -> Result<()> {
         })
         .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&lines)?);
+        out!("{}", serde_json::to_string_pretty(&lines)?)?;
         return Ok(());
     }
-    println!(
+    out!(
         "USD per million tokens (override in {}):",
         PriceTable::file_path(data_dir).display()
-    );
+    )?;
     for l in lines {
-        println!("  {:<40} {}", l.key, l.usd_per_million_tokens);
+        out!("  {:<40} {}", l.key, l.usd_per_million_tokens)?;
     }
     Ok(())
 }

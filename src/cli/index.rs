@@ -20,12 +20,32 @@ pub struct IndexArgs {
     /// without sending anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// Set the index aside (into the data folder's old-index-<time>) and build
+    /// it again from the notes of every indexed folder: the way out of a
+    /// damaged index. Settings are kept, and so are the cached vectors and the
+    /// cost ledger where the old index can still be read.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub rebuild: bool,
 }
 
 pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
+    if args.rebuild {
+        if let Some(rebuilt) = sift::data_dir::rebuild_index(data_dir)? {
+            eprintln!(
+                "note: the old index is now in {} ({} cached vectors and {} days of the cost ledger carried over); delete it once the new index serves you well",
+                rebuilt.old_index.display(),
+                rebuilt.vectors_kept,
+                rebuilt.ledger_days_kept
+            );
+        }
+    }
     let engine = super::open_engine(data_dir, true)?;
     let folders = match &args.folder {
-        Some(folder) => vec![engine.add_folder(folder)?],
+        Some(folder) if !args.rebuild => vec![engine.add_folder(folder)?],
+        Some(folder) => {
+            engine.add_folder(folder)?;
+            engine.settings().folders
+        }
         None => engine.settings().folders,
     };
     if folders.is_empty() {
@@ -34,9 +54,9 @@ pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
     if args.dry_run {
         let estimate = engine.estimate(&folders, &|_| {})?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&estimate)?);
+            out!("{}", serde_json::to_string_pretty(&estimate)?)?;
         } else {
-            println!(
+            out!(
                 "would embed {} chunks, {} tokens, {} with {} (nothing sent)",
                 estimate.chunks,
                 estimate.tokens,
@@ -45,7 +65,7 @@ pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
                     sift::cost::format_usd
                 ),
                 engine.embedder().map_or("no embedder", |e| e.id())
-            );
+            )?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -59,10 +79,10 @@ pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
     bar.finish_and_clear();
     let report = report?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        out!("{}", serde_json::to_string_pretty(&report)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    out!(
         "indexed {} notes ({} unchanged, {} removed) in {:.1}s; {} chunks embedded, {} from cache",
         report.notes_indexed,
         report.notes_unchanged,
@@ -70,20 +90,20 @@ pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
         report.elapsed_ms as f64 / 1000.0,
         report.chunks_embedded,
         report.chunks_from_cache,
-    );
+    )?;
     if report.chunks_without_vectors > 0 {
-        println!(
+        out!(
             "{} chunks have no vectors yet (keyword search only): run `sift model fetch`, then `sift index`",
             report.chunks_without_vectors
-        );
+        )?;
     }
     if !report.skipped.is_empty() {
-        println!("skipped {} files:", report.skipped.len());
+        out!("skipped {} files:", report.skipped.len())?;
         for (path, reason) in report.skipped.iter().take(20) {
-            println!("  {path}: {reason}");
+            out!("  {path}: {reason}")?;
         }
         if report.skipped.len() > 20 {
-            println!("  … see `sift status --files`");
+            out!("  … see `sift status --files`")?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -42,24 +42,24 @@ pub fn run(command: KeyCommand) -> Result<ExitCode> {
                 .get(&provider)?
                 .map(|k| k.masked())
                 .unwrap_or_default();
-            println!("stored the {provider} key in the OS keychain: {masked}");
+            out!("stored the {provider} key in the OS keychain: {masked}")?;
         }
         KeyCommand::Status { json } => {
             let status = store.status()?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&status)?);
+                out!("{}", serde_json::to_string_pretty(&status)?)?;
             } else {
                 for s in status {
                     let state = s.masked.unwrap_or_else(|| "not set".to_string());
-                    println!("{:<11} {state}", s.provider);
+                    out!("{:<11} {state}", s.provider)?;
                 }
             }
         }
         KeyCommand::Delete(ProviderArg { provider }) => {
             if store.delete(&provider)? {
-                println!("deleted the {provider} key from the OS keychain");
+                out!("deleted the {provider} key from the OS keychain")?;
             } else {
-                println!("no {provider} key was stored");
+                out!("no {provider} key was stored")?;
             }
         }
     }

@@ -1,6 +1,16 @@
 //! Command-line parsing and dispatch. Each subcommand lives in its own file and
 //! calls one or two engine methods.
 
+/// `println!` that returns the write's error instead of panicking, so output
+/// into a pipe closed early (`sift search ... | head -1`) ends the command
+/// quietly (see [`is_broken_pipe`]).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)
+    }};
+}
+
 mod cost;
 mod index;
 mod key;
@@ -71,10 +81,20 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Whether `err` comes from writing into a pipe whose reader has gone: the
+/// reader has all it wanted, so the command ends quietly and successfully,
+/// as `grep` or `rg` do.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// Opens the engine with the configured embedder; without one (no model, no
 /// key) it opens keyword-only and says why on stderr, once.
 pub fn open_engine(data_dir: &Path, need_embedder: bool) -> Result<Engine> {
-    std::fs::create_dir_all(data_dir)?;
+    sift::data_dir::ensure(data_dir)?;
     let settings = Settings::load(data_dir)?;
     let embedder = if need_embedder {
         test_embedder::from_env().or_else(|| load_embedder(&settings))

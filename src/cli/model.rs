@@ -24,7 +24,7 @@ pub fn run(command: ModelCommand) -> Result<ExitCode> {
         ModelCommand::Fetch { dest } => {
             let dest = dest.unwrap_or_else(model::default_model_dir);
             if model::is_model_dir(&dest) {
-                println!("the model is already in {}", dest.display());
+                out!("the model is already in {}", dest.display())?;
                 return Ok(ExitCode::SUCCESS);
             }
             let bar = ProgressBar::new(0);
@@ -38,19 +38,19 @@ pub fn run(command: ModelCommand) -> Result<ExitCode> {
                 bar.set_message(format!("{:?} {}", p.source, p.file));
             })?;
             bar.finish_and_clear();
-            println!("model saved in {}", dest.display());
+            out!("model saved in {}", dest.display())?;
             Ok(ExitCode::SUCCESS)
         }
         ModelCommand::Path => match model::resolve_model_dir(None) {
             Some(dir) => {
-                println!("{}", dir.display());
+                out!("{}", dir.display())?;
                 Ok(ExitCode::SUCCESS)
             }
             None => {
-                println!(
+                out!(
                     "no model found (SIFT_MODEL_DIR, {}): run `sift model fetch`",
                     model::default_model_dir().display()
-                );
+                )?;
                 Ok(ExitCode::FAILURE)
             }
         },

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 use serde_json::json;
-use sift::{Hit, Mode, Query};
+use sift::{Hit, Mode, Query, MAX_LIMIT};
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
@@ -17,7 +17,7 @@ pub struct SearchArgs {
     #[arg(long, default_value = "hybrid")]
     pub mode: Mode,
     /// Keyword share of hybrid ranking, 0..1 (default: the setting, 0.5).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_weight)]
     pub keyword_weight: Option<f32>,
     /// Only notes under this folder (relative to the indexed folder).
     #[arg(long)]
@@ -34,7 +34,7 @@ pub struct SearchArgs {
     /// Only this file type (repeatable), e.g. md, txt.
     #[arg(long = "ext")]
     pub exts: Vec<String>,
-    /// Most notes to show.
+    /// Most notes to show (at most 1000).
     #[arg(long, default_value_t = 10)]
     pub limit: usize,
     /// Print one JSON document.
@@ -46,7 +46,7 @@ pub struct SearchArgs {
 pub struct RelatedArgs {
     /// A note file inside an indexed folder.
     pub note: PathBuf,
-    /// Most notes to show.
+    /// Most notes to show (at most 1000).
     #[arg(long, default_value_t = 10)]
     pub limit: usize,
     /// Print one JSON document.
@@ -56,6 +56,7 @@ pub struct RelatedArgs {
 
 pub fn run_search(data_dir: &Path, args: SearchArgs) -> Result<ExitCode> {
     let engine = super::open_engine(data_dir, args.mode != Mode::Keyword)?;
+    note_if_clamped(args.limit);
     let query = Query {
         text: args.query.join(" "),
         mode: args.mode,
@@ -77,32 +78,61 @@ pub fn run_search(data_dir: &Path, args: SearchArgs) -> Result<ExitCode> {
             "warning": results.warning,
             "hits": hits,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        out!("{}", serde_json::to_string_pretty(&doc)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(warning) = &results.warning {
         eprintln!("note: {warning}");
     }
     if results.hits.is_empty() {
-        println!("no notes match");
+        out!("no notes match")?;
     }
-    print_hits(&results.hits);
+    print_hits(&results.hits)?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn run_related(data_dir: &Path, args: RelatedArgs) -> Result<ExitCode> {
     let engine = super::open_engine(data_dir, true)?;
+    note_if_clamped(args.limit);
     let hits = engine.related(&args.note, args.limit)?;
     if args.json {
         let hits: Vec<_> = hits.iter().map(hit_json).collect();
-        println!(
+        out!(
             "{}",
             serde_json::to_string_pretty(&json!({ "hits": hits }))?
-        );
+        )?;
+    } else if hits.is_empty() {
+        let waiting = engine.status()?.chunks_without_vectors;
+        if waiting > 0 {
+            out!(
+                "no related notes found ({waiting} chunks have no vectors yet: run `sift index`)"
+            )?;
+        } else {
+            out!("no related notes found")?;
+        }
     } else {
-        print_hits(&hits);
+        print_hits(&hits)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A keyword weight: a number from 0 to 1.
+fn parse_weight(text: &str) -> Result<f32, String> {
+    match text.trim().parse::<f32>() {
+        Ok(w) if w.is_finite() && (0.0..=1.0).contains(&w) => Ok(w),
+        _ => Err(format!(
+            "'{text}' is not a number from 0 to 1 (0: meaning only, 1: keywords only)"
+        )),
+    }
+}
+
+/// Says when `limit` is more than the engine returns (it lowers it).
+fn note_if_clamped(limit: usize) {
+    if limit > MAX_LIMIT {
+        eprintln!(
+            "note: --limit {limit} is more than Sift returns; showing at most {MAX_LIMIT} notes"
+        );
+    }
 }
 
 fn hit_json(hit: &Hit) -> serde_json::Value {
@@ -132,7 +162,7 @@ fn hit_json(hit: &Hit) -> serde_json::Value {
     })
 }
 
-fn print_hits(hits: &[Hit]) {
+fn print_hits(hits: &[Hit]) -> std::io::Result<()> {
     let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
     for (i, hit) in hits.iter().enumerate() {
         let headings = if hit.heading_path.is_empty() {
@@ -140,14 +170,14 @@ fn print_hits(hits: &[Hit]) {
         } else {
             format!(" › {}", hit.heading_path.join(" › "))
         };
-        println!(
+        out!(
             "{:>2}. {}{}  ({}:{})",
             i + 1,
             hit.title,
             headings,
             hit.path,
             hit.line
-        );
+        )?;
         let snippet: String = hit
             .snippet
             .iter()
@@ -157,7 +187,7 @@ fn print_hits(hits: &[Hit]) {
                 _ => p.text.clone(),
             })
             .collect();
-        println!("    {snippet}");
+        out!("    {snippet}")?;
         let mut why = Vec::new();
         if let Some(rank) = hit.keyword_rank {
             why.push(format!("keyword #{rank}"));
@@ -165,6 +195,7 @@ fn print_hits(hits: &[Hit]) {
         if let Some(sim) = hit.vector_similarity {
             why.push(format!("similarity {sim:.2}"));
         }
-        println!("    score {:.4} ({})", hit.score, why.join(", "));
+        out!("    score {:.4} ({})", hit.score, why.join(", "))?;
     }
+    Ok(())
 }

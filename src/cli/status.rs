@@ -21,15 +21,15 @@ pub fn run(data_dir: &Path, args: StatusArgs) -> Result<ExitCode> {
     if args.files {
         let files = engine.file_states(false)?;
         if args.json {
-            println!(
+            out!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({ "files": files }))?
-            );
+            )?;
         } else {
             for f in files {
                 match f.reason {
-                    Some(reason) => println!("{:8} {}  ({reason})", f.state, f.path),
-                    None => println!("{:8} {}", f.state, f.path),
+                    Some(reason) => out!("{:8} {}  ({reason})", f.state, f.path)?,
+                    None => out!("{:8} {}", f.state, f.path)?,
                 }
             }
         }
@@ -37,31 +37,36 @@ pub fn run(data_dir: &Path, args: StatusArgs) -> Result<ExitCode> {
     }
     let status = engine.status()?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+        out!("{}", serde_json::to_string_pretty(&status)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("data folder: {}", status.data_dir);
+    out!("data folder: {}", status.data_dir)?;
     for folder in &status.folders {
-        println!("folder:      {folder}");
+        out!("folder:      {folder}")?;
     }
-    println!(
+    out!(
         "notes:       {} indexed, {} pending, {} skipped, {} failed",
-        status.notes, status.pending, status.skipped, status.failed
-    );
-    println!(
+        status.notes,
+        status.pending,
+        status.skipped,
+        status.failed
+    )?;
+    out!(
         "chunks:      {} ({} with vectors, {} without)",
-        status.chunks, status.vectors, status.chunks_without_vectors
-    );
-    println!(
+        status.chunks,
+        status.vectors,
+        status.chunks_without_vectors
+    )?;
+    out!(
         "embedder:    {}",
         status
             .embedder_id
             .as_deref()
             .unwrap_or("none (keyword search only)")
-    );
+    )?;
     if let Some(t) = status.last_indexed {
         let when = chrono::DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339());
-        println!("last index:  {}", when.unwrap_or_default());
+        out!("last index:  {}", when.unwrap_or_default())?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -30,6 +30,8 @@ pub fn run(data_dir: &Path, args: WatchArgs) -> Result<ExitCode> {
         anyhow::bail!("no folder to watch: run `sift watch <folder>`");
     }
     let cancel = Arc::new(AtomicBool::new(false));
+    // Set when stdout is gone (`sift watch | head`): nobody reads any more.
+    let output_gone = Arc::new(tokio::sync::Notify::new());
     let options = WatchOptions {
         scan: engine.settings().scan,
         debounce: Duration::from_millis(args.debounce_ms.max(1)),
@@ -38,23 +40,31 @@ pub fn run(data_dir: &Path, args: WatchArgs) -> Result<ExitCode> {
     let watcher = Watcher::start(&folders, options, {
         let engine = engine.clone();
         let cancel = cancel.clone();
-        move |changes| handle(&engine, changes, &cancel)
+        let output_gone = output_gone.clone();
+        move |changes| {
+            if let Err(err) = handle(&engine, changes, &cancel) {
+                if err.kind() != std::io::ErrorKind::BrokenPipe {
+                    eprintln!("error: cannot write the output: {err}");
+                }
+                output_gone.notify_one();
+            }
+        }
     })?;
     for folder in &folders {
-        println!("watching {} (Ctrl-C to stop)", folder.display());
+        out!("watching {} (Ctrl-C to stop)", folder.display())?;
     }
-    wait_for_stop_signal()?;
+    wait_for_stop_signal(&output_gone)?;
     // Stop a long run at its next batch; finished work is kept.
     cancel.store(true, Ordering::SeqCst);
     drop(watcher);
     // The last reference: closing the engine saves the vector index.
     drop(engine);
-    println!("stopped");
+    out!("stopped")?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Indexes one batch of changes and prints what it did.
-fn handle(engine: &Engine, changes: Changes, cancel: &AtomicBool) {
+fn handle(engine: &Engine, changes: Changes, cancel: &AtomicBool) -> std::io::Result<()> {
     for warning in &changes.warnings {
         eprintln!("warning: {warning}");
     }
@@ -62,42 +72,46 @@ fn handle(engine: &Engine, changes: Changes, cancel: &AtomicBool) {
         let started = Instant::now();
         match engine.index_paths(&changes.rescan, &|_| {}, cancel) {
             Ok(report) => {
-                print_changes(&report);
+                print_changes(&report)?;
                 let status = engine.status().ok();
-                println!(
+                out!(
                     "up to date: {} notes, {} chunks (checked {} files in {:.1}s)",
                     status.as_ref().map_or(0, |s| s.notes),
                     status.as_ref().map_or(0, |s| s.chunks),
                     report.files_seen,
                     started.elapsed().as_secs_f64()
-                );
+                )?;
             }
             Err(err) => report_error(&err),
         }
     }
     if !changes.paths.is_empty() {
         match engine.index_changed(&changes.paths, &|_| {}, cancel) {
-            Ok(report) => print_changes(&report),
+            Ok(report) => print_changes(&report)?,
             Err(err) => report_error(&err),
         }
     }
+    Ok(())
 }
 
-fn print_changes(report: &IndexReport) {
+fn print_changes(report: &IndexReport) -> std::io::Result<()> {
     for change in &report.changes {
         match &change.kind {
-            ChangeKind::Indexed(chunks) => println!("indexed  {} ({chunks} chunks)", change.path),
-            ChangeKind::Removed => println!("removed  {}", change.path),
-            ChangeKind::Skipped(reason) => println!("skipped  {} ({reason})", change.path),
-            ChangeKind::Failed(error) => println!("failed   {} ({error})", change.path),
+            ChangeKind::Indexed(chunks) => out!("indexed  {} ({chunks} chunks)", change.path)?,
+            ChangeKind::Removed => out!("removed  {}", change.path)?,
+            ChangeKind::Skipped(reason) => out!("skipped  {} ({reason})", change.path)?,
+            ChangeKind::Failed(error) => out!("failed   {} ({error})", change.path)?,
         }
     }
     if report.chunks_embedded + report.chunks_from_cache > 0 {
-        println!(
+        out!(
             "embedded {} chunks, {} from cache ({} ms)",
-            report.chunks_embedded, report.chunks_from_cache, report.elapsed_ms
-        );
+            report.chunks_embedded,
+            report.chunks_from_cache,
+            report.elapsed_ms
+        )?;
     }
+    Ok(())
 }
 
 fn report_error(err: &sift::Error) {
@@ -106,8 +120,9 @@ fn report_error(err: &sift::Error) {
     }
 }
 
-/// Blocks until SIGINT or SIGTERM without spinning.
-fn wait_for_stop_signal() -> Result<()> {
+/// Blocks until SIGINT or SIGTERM, or until `output_gone` is notified,
+/// without spinning.
+fn wait_for_stop_signal(output_gone: &tokio::sync::Notify) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()?;
@@ -119,11 +134,15 @@ fn wait_for_stop_signal() -> Result<()> {
             tokio::select! {
                 r = tokio::signal::ctrl_c() => r,
                 _ = term.recv() => Ok(()),
+                _ = output_gone.notified() => Ok(()),
             }
         }
         #[cfg(not(unix))]
         {
-            tokio::signal::ctrl_c().await
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => r,
+                _ = output_gone.notified() => Ok(()),
+            }
         }
     })?;
     Ok(())

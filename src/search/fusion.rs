@@ -10,7 +10,7 @@ use super::filter::Filters;
 use super::keyword::{allowed_chunk_ids, keyword_chunks};
 use super::snippet::make_snippet;
 use super::terms::{TermSet, Terms};
-use super::{Hit, Mode};
+use super::{Hit, Mode, SnippetPart};
 use crate::error::Result;
 use crate::note::is_markdown_ext;
 use crate::store::{tables, StoredChunk};
@@ -327,8 +327,7 @@ fn build_hits(conn: &Connection, ranked: &[RankedNote], terms: &TermSet) -> Resu
         .iter()
         .filter_map(|r| {
             let c = chunks.get(&r.chunk_id)?;
-            let snippet = make_snippet(&c.body, is_markdown_ext(&c.ext), terms);
-            let line = c.line_start + c.body[..snippet.first_match].matches('\n').count();
+            let (snippet, line) = snippet_and_line(c, terms);
             Some(Hit {
                 path: c.rel_path.clone(),
                 abs_path: Path::new(&c.root)
@@ -343,7 +342,7 @@ fn build_hits(conn: &Connection, ranked: &[RankedNote], terms: &TermSet) -> Resu
                     _ => c.heading_path.clone(),
                 },
                 line,
-                snippet: snippet.parts,
+                snippet,
                 score: r.score,
                 keyword_rank: r.keyword_rank,
                 vector_similarity: r.vector_similarity,
@@ -354,4 +353,35 @@ fn build_hits(conn: &Connection, ranked: &[RankedNote], terms: &TermSet) -> Resu
             })
         })
         .collect())
+}
+
+/// The snippet of a hit and the line it points at. A panic while building them
+/// (a bug; the panic hook logs it) leaves the hit with the chunk's opening
+/// text, unhighlighted, at the chunk's first line: the other hits still come.
+fn snippet_and_line(c: &StoredChunk, terms: &TermSet) -> (Vec<SnippetPart>, usize) {
+    crate::panics::catch(
+        || format!("building the snippet of {}", c.rel_path),
+        || {
+            let snippet = make_snippet(&c.body, is_markdown_ext(&c.ext), terms);
+            let before = c.body.get(..snippet.first_match).unwrap_or("");
+            let line = c.line_start + before.matches('\n').count();
+            (snippet.parts, line)
+        },
+    )
+    .unwrap_or_else(|_| (plain_snippet(&c.body), c.line_start))
+}
+
+/// The opening of `body` on one line (about a snippet's length, cut between
+/// characters).
+fn plain_snippet(body: &str) -> Vec<SnippetPart> {
+    const CHARS: usize = 200;
+    let line = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut text: String = line.chars().take(CHARS).collect();
+    if line.chars().nth(CHARS).is_some() {
+        text.push('…');
+    }
+    vec![SnippetPart {
+        text,
+        highlight: false,
+    }]
 }

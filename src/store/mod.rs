@@ -31,7 +31,7 @@ impl Store {
     /// Opens (creating and migrating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Store> {
         let mut conn = open_connection(path, false)?;
-        schema::migrate(&mut conn)?;
+        schema::migrate(&mut conn).map_err(|e| e.in_database(path))?;
         Ok(Store {
             path: path.to_path_buf(),
             writer: Mutex::new(conn),
@@ -56,7 +56,10 @@ impl Store {
             Some(conn) => conn,
             None => open_connection(&self.path, true)?,
         };
-        let out = f(&conn);
+        let out = f(&conn).map_err(|e| match e.kind() {
+            ErrorKind::IndexCorrupt | ErrorKind::ReadOnly => e.in_database(&self.path),
+            _ => e,
+        });
         let mut pool = self.readers.lock().unwrap_or_else(|e| e.into_inner());
         if pool.len() < 4 {
             pool.push(conn);
@@ -66,6 +69,10 @@ impl Store {
 }
 
 fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
+    open_sqlite(path, read_only).map_err(|e| Error::from(e).in_database(path))
+}
+
+fn open_sqlite(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
@@ -73,12 +80,7 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| {
-        Error::new(
-            ErrorKind::Database,
-            format!("cannot open the index database {}: {e}", path.display()),
-        )
-    })?;
+    let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     if !read_only {
         conn.pragma_update(None, "journal_mode", "WAL")?;

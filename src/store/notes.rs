@@ -272,3 +272,45 @@ pub fn find_note(conn: &Connection, root_id: i64, rel_path: &str) -> Result<Opti
         )
         .optional()?)
 }
+
+/// Id, state and reason of the note at `rel_path` under root `root_id`.
+pub fn note_state(
+    conn: &Connection,
+    root_id: i64,
+    rel_path: &str,
+) -> Result<Option<(i64, String, Option<String>)>> {
+    Ok(conn
+        .query_row(
+            "SELECT id, state, reason FROM notes WHERE root_id = ?1 AND rel_path = ?2",
+            params![root_id, rel_path],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?)
+}
+
+/// Marks every note holding a chunk whose embedded text has `hash` as failed
+/// with `reason`, dropping its chunks (it is tried again at the next run);
+/// returns the notes' relative paths.
+pub fn fail_notes_with_chunk_hash(
+    conn: &Connection,
+    hash: &[u8; 32],
+    reason: &str,
+) -> Result<Vec<String>> {
+    let notes: Vec<(i64, String)> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT DISTINCT n.id, n.rel_path FROM notes n JOIN chunks c ON c.note_id = n.id
+             WHERE c.embed_hash = ?1",
+        )?;
+        let rows = stmt.query_map([&hash[..]], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (id, _) in &notes {
+        conn.execute("DELETE FROM chunks WHERE note_id = ?1", [id])?;
+        conn.execute("DELETE FROM note_tags WHERE note_id = ?1", [id])?;
+        conn.execute(
+            "UPDATE notes SET state = 'failed', reason = ?2, content_hash = NULL WHERE id = ?1",
+            params![id, reason],
+        )?;
+    }
+    Ok(notes.into_iter().map(|(_, path)| path).collect())
+}

@@ -10,12 +10,15 @@ mod common;
 mod loopback;
 
 mod bad_files;
+mod bad_input;
+mod cli_bad_input;
 mod cost_engine;
 mod cost_ledger;
 mod crash_kill;
 mod embed_local;
 mod hybrid_quality;
 mod index_incremental;
+mod internal_errors;
 mod keychain;
 mod messy_text;
 mod model_fetch;

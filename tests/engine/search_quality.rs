@@ -154,11 +154,15 @@ fn related_notes_exclude_the_note_itself() {
         .unwrap();
     assert!(!related.is_empty());
     assert!(related.iter().all(|h| h.path != "projects/garden.md"));
+    let elsewhere = tempfile::NamedTempFile::new().unwrap();
+    let err = t.engine.related(elsewhere.path(), 3).unwrap_err();
+    assert_eq!(err.kind(), sift::ErrorKind::NotIndexed);
+    // A path that does not exist says so (issue 10), whatever folder it names.
     let err = t
         .engine
         .related(std::path::Path::new("/tmp/elsewhere.md"), 3)
         .unwrap_err();
-    assert_eq!(err.kind(), sift::ErrorKind::NotIndexed);
+    assert_eq!(err.kind(), sift::ErrorKind::BadPath);
 }
 
 #[test]
