@@ -39,6 +39,9 @@ const SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
+    /// Waiting for another Sift process to finish its index run (the writer
+    /// lock); `current` says who.
+    Waiting,
     /// Walking folders.
     Scanning,
     /// Reading and chunking notes.
@@ -694,7 +697,7 @@ fn store_batch(
     ctx.with_vectors(|vi| {
         vi.add_many(&items)?;
         if last_save.elapsed() > SAVE_EVERY {
-            vi.save()?;
+            ctx.store.read(|conn| vi.save(conn))?;
             *last_save = Instant::now();
         }
         Ok(())
@@ -729,10 +732,6 @@ pub(crate) fn estimate_missing(
 /// Saves the vector index (end of a run, shutdown).
 pub(crate) fn save_vectors(ctx: &IndexContext<'_>) -> Result<()> {
     ctx.report(Phase::Saving, (0, 0), (0, 0), None);
-    let conn = ctx.store.writer();
-    ctx.with_vectors(|vi| {
-        vi.apply_removals(&conn)?;
-        vi.save()
-    })?;
+    ctx.with_vectors(|vi| ctx.store.read(|conn| vi.save(conn)))?;
     Ok(())
 }

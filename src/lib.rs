@@ -17,6 +17,7 @@ pub mod error;
 mod fsutil;
 pub mod index;
 pub mod keys;
+pub mod lock;
 pub mod model;
 pub mod note;
 pub mod scan;

@@ -20,10 +20,15 @@ pub struct IndexArgs {
     /// without sending anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// Fail at once when another Sift process is indexing this data folder,
+    /// instead of waiting for its run to end.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
     let engine = super::open_engine(data_dir, true)?;
+    engine.set_wait_for_writer(!args.no_wait);
     let folders = match &args.folder {
         Some(folder) => vec![engine.add_folder(folder)?],
         None => engine.settings().folders,
@@ -91,6 +96,10 @@ pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
 
 fn draw(bar: &ProgressBar, p: &Progress) {
     let (label, done, total) = match p.phase {
+        Phase::Waiting => {
+            bar.suspend(|| eprintln!("{}", p.current.as_deref().unwrap_or("waiting")));
+            return;
+        }
         Phase::Scanning => ("scanning", 0, 0),
         Phase::Indexing => ("reading notes", p.files_done, p.files_total),
         Phase::Embedding => ("embedding chunks", p.chunks_done, p.chunks_total),

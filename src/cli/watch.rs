@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::Args;
-use sift::{ChangeKind, Changes, Engine, ErrorKind, IndexReport, WatchOptions, Watcher};
+use sift::{
+    ChangeKind, Changes, Engine, ErrorKind, IndexReport, Phase, Progress, WatchOptions, Watcher,
+};
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
@@ -53,6 +55,13 @@ pub fn run(data_dir: &Path, args: WatchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Says why a batch waits: another process holds the writer lock.
+fn progress(p: &Progress) {
+    if p.phase == Phase::Waiting {
+        eprintln!("{}", p.current.as_deref().unwrap_or("waiting"));
+    }
+}
+
 /// Indexes one batch of changes and prints what it did.
 fn handle(engine: &Engine, changes: Changes, cancel: &AtomicBool) {
     for warning in &changes.warnings {
@@ -60,7 +69,7 @@ fn handle(engine: &Engine, changes: Changes, cancel: &AtomicBool) {
     }
     if !changes.rescan.is_empty() {
         let started = Instant::now();
-        match engine.index_paths(&changes.rescan, &|_| {}, cancel) {
+        match engine.index_paths(&changes.rescan, &progress, cancel) {
             Ok(report) => {
                 print_changes(&report);
                 let status = engine.status().ok();
@@ -76,7 +85,7 @@ fn handle(engine: &Engine, changes: Changes, cancel: &AtomicBool) {
         }
     }
     if !changes.paths.is_empty() {
-        match engine.index_changed(&changes.paths, &|_| {}, cancel) {
+        match engine.index_changed(&changes.paths, &progress, cancel) {
             Ok(report) => print_changes(&report),
             Err(err) => report_error(&err),
         }

@@ -6,6 +6,7 @@
 
 mod cache;
 mod chunks;
+mod generation;
 mod notes;
 mod schema;
 
@@ -93,5 +94,6 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
 pub mod tables {
     pub use super::cache::*;
     pub use super::chunks::*;
+    pub use super::generation::*;
     pub use super::notes::*;
 }
