@@ -89,12 +89,18 @@ impl Settings {
     /// `settings.json.damaged-<time>` (kept for the user to look at) and the
     /// defaults are used; the warning says so.
     pub fn load_reporting(data_dir: &Path) -> Result<(Settings, Option<String>)> {
+        let (settings, _, warning) = Settings::load_stamped(data_dir)?;
+        Ok((settings, warning))
+    }
+
+    /// [`Settings::load_reporting`], with the stamp of the file read.
+    pub fn load_stamped(data_dir: &Path) -> Result<(Settings, Option<FileStamp>, Option<String>)> {
         let path = data_dir.join(SETTINGS_FILE);
         let Some(bytes) = crate::lock::read_if_exists(&path)? else {
-            return Ok((Settings::default(), None));
+            return Ok((Settings::default(), None, None));
         };
         match serde_json::from_slice(&bytes) {
-            Ok(settings) => Ok((settings, None)),
+            Ok(settings) => Ok((settings, Some(FileStamp::of(&bytes)), None)),
             Err(e) => {
                 let aside = set_aside(&path);
                 let warning = match aside {
@@ -109,7 +115,7 @@ impl Settings {
                         path.display()
                     ),
                 };
-                Ok((Settings::default(), Some(warning)))
+                Ok((Settings::default(), None, Some(warning)))
             }
         }
     }
@@ -151,29 +157,24 @@ impl Settings {
 /// File name of the settings in the data folder.
 pub const SETTINGS_FILE: &str = "settings.json";
 
-/// One version of a file on disk: every atomic save makes a new one.
+/// One version of a small file on disk, by content: what a process last read
+/// or wrote, to tell whether another process saved since. (Metadata is not
+/// enough: two saves within one clock tick can leave the same length, time and
+/// even inode number.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileStamp {
-    len: u64,
-    modified: Option<std::time::SystemTime>,
-    inode: u64,
-}
+pub struct FileStamp([u8; 32]);
 
 /// The stamp of the file at `path`, `None` when there is none.
 pub fn file_stamp(path: &Path) -> Option<FileStamp> {
-    let meta = std::fs::metadata(path).ok()?;
-    #[cfg(unix)]
-    let inode = {
-        use std::os::unix::fs::MetadataExt;
-        meta.ino()
-    };
-    #[cfg(not(unix))]
-    let inode = 0;
-    Some(FileStamp {
-        len: meta.len(),
-        modified: meta.modified().ok(),
-        inode,
-    })
+    std::fs::read(path).ok().map(|bytes| FileStamp::of(&bytes))
+}
+
+impl FileStamp {
+    /// The stamp of a file holding `bytes`.
+    pub fn of(bytes: &[u8]) -> FileStamp {
+        use sha2::{Digest, Sha256};
+        FileStamp(Sha256::digest(bytes).into())
+    }
 }
 
 /// Renames a damaged file out of the way; the new name, if that worked.

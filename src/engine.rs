@@ -107,7 +107,13 @@ impl Engine {
         embedder: Option<Arc<dyn Embedder>>,
     ) -> Result<Engine> {
         std::fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
-        let settings_stamp = file_stamp(&data_dir.join(SETTINGS_FILE));
+        // The settings given match the file's version only if they are what it
+        // holds; otherwise another process saved since the caller read them
+        // (or they are explicit), and the file's version is reloaded when read.
+        let settings_stamp = match Settings::load_stamped(data_dir) {
+            Ok((on_disk, stamp, _)) if on_disk == settings => stamp,
+            _ => None,
+        };
         let store = Store::open(&data_dir.join("sift.db"))?;
         let (vectors, vector_report) = match &embedder {
             Some(e) => {
@@ -168,15 +174,17 @@ impl Engine {
     /// A copy of the current settings (reloaded first when another process
     /// saved them since).
     pub fn settings(&self) -> Settings {
-        let path = self.data_dir.join(SETTINGS_FILE);
-        let now = file_stamp(&path);
-        let mut stamp = self.settings_stamp.lock().unwrap_or_else(|e| e.into_inner());
+        let now = file_stamp(&self.data_dir.join(SETTINGS_FILE));
+        let mut stamp = self
+            .settings_stamp
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if now.is_some() && now != *stamp {
-            if let Ok((fresh, warning)) = Settings::load_reporting(&self.data_dir) {
+            if let Ok((fresh, fresh_stamp, warning)) = Settings::load_stamped(&self.data_dir) {
                 *self.settings.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+                *stamp = fresh_stamp;
                 self.warn(warning);
             }
-            *stamp = file_stamp(&path);
         }
         drop(stamp);
         self.settings
@@ -197,7 +205,10 @@ impl Engine {
     /// Changes the settings by read-modify-write under the settings lock: a
     /// change another process saved meanwhile (a folder it added) is kept.
     pub fn update_settings(&self, f: impl FnOnce(&mut Settings) -> Result<()>) -> Result<()> {
-        let mut stamp = self.settings_stamp.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stamp = self
+            .settings_stamp
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let ours = self
             .settings
             .read()

@@ -423,9 +423,9 @@ impl VectorIndex {
         let tmp = self
             .path
             .with_extension(format!("vectors.{}.tmp", std::process::id()));
-        let result = self.write_temp(&tmp).and_then(|()| {
-            std::fs::rename(&tmp, &self.path).map_err(|e| Error::io(&self.path, e))
-        });
+        let result = self
+            .write_temp(&tmp)
+            .and_then(|()| std::fs::rename(&tmp, &self.path).map_err(|e| Error::io(&self.path, e)));
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
@@ -436,7 +436,8 @@ impl VectorIndex {
     }
 
     fn write_temp(&self, tmp: &Path) -> Result<()> {
-        let save_err = |e: String| Error::new(ErrorKind::Vectors, format!("cannot save vectors: {e}"));
+        let save_err =
+            |e: String| Error::new(ErrorKind::Vectors, format!("cannot save vectors: {e}"));
         self.index
             .save(&tmp.to_string_lossy())
             .map_err(|e| save_err(e.to_string()))?;
@@ -457,8 +458,8 @@ impl VectorIndex {
             graph_bytes,
             crc32,
         };
-        let json =
-            serde_json::to_vec(&label).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
+        let json = serde_json::to_vec(&label)
+            .map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
         let mut trailer = json;
         trailer.extend_from_slice(&(trailer.len() as u32).to_le_bytes());
         trailer.extend_from_slice(MAGIC);
@@ -549,8 +550,8 @@ fn read_label(file: &mut std::fs::File) -> std::result::Result<Label, String> {
     file.seek(SeekFrom::Start(len - 12 - label_len))
         .and_then(|_| file.read_exact(&mut json))
         .map_err(|e| e.to_string())?;
-    let label: Label =
-        serde_json::from_slice(&json).map_err(|e| format!("the vector file's label is damaged: {e}"))?;
+    let label: Label = serde_json::from_slice(&json)
+        .map_err(|e| format!("the vector file's label is damaged: {e}"))?;
     if label.graph_bytes + label_len + 12 != len {
         return Err("the vector file's length does not match its label".into());
     }
@@ -569,9 +570,7 @@ fn load_file(
     for _ in 0..3 {
         let mut file = match std::fs::File::open(path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(NO_FILE.into())
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(NO_FILE.into()),
             Err(e) => return Err(format!("cannot read the vector file: {e}")),
         };
         let label = read_label(&mut file)?;

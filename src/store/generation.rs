@@ -57,10 +57,7 @@ pub fn chunks_after(conn: &Connection, after_id: i64) -> Result<Vec<(i64, [u8; 3
 }
 
 /// (id, embed hash) of every chunk with no cached vector for `embedder`.
-pub fn chunks_without_vectors(
-    conn: &Connection,
-    embedder: &str,
-) -> Result<HashMap<i64, [u8; 32]>> {
+pub fn chunks_without_vectors(conn: &Connection, embedder: &str) -> Result<HashMap<i64, [u8; 32]>> {
     let mut stmt = conn.prepare_cached(
         "SELECT c.id, c.embed_hash FROM chunks c WHERE NOT EXISTS
             (SELECT 1 FROM embed_cache e INDEXED BY embed_cache_keys

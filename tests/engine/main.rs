@@ -19,6 +19,7 @@ mod index_incremental;
 mod keychain;
 mod messy_text;
 mod model_fetch;
+mod multiprocess;
 mod providers_compatible;
 mod providers_gemini;
 mod providers_openai;
