@@ -67,6 +67,14 @@ pub struct Status {
     /// Problems found with the data folder's files (a damaged settings file set
     /// aside), for people.
     pub warnings: Vec<String>,
+    /// The monthly cap on remote embedding, when set.
+    pub budget_usd: Option<f64>,
+    /// Spent on remote embedding this month (the ledger of every process): the
+    /// figure the cap is checked against.
+    pub month_spent_usd: f64,
+    /// Indexing is paused by the monthly cap: the last run stopped at it, or
+    /// this month's spending reached it. Keyword search works meanwhile.
+    pub budget_reached: bool,
     /// The data folder.
     pub data_dir: String,
 }
@@ -79,6 +87,7 @@ pub struct Engine {
     settings_stamp: Mutex<Option<FileStamp>>,
     warnings: Mutex<Vec<String>>,
     wait_for_writer: AtomicBool,
+    stopped_by_cap: AtomicBool,
     store: Store,
     embedder: Option<Arc<dyn Embedder>>,
     vectors: RwLock<Option<VectorIndex>>,
@@ -145,6 +154,7 @@ impl Engine {
             settings_stamp: Mutex::new(settings_stamp),
             warnings: Mutex::new(Vec::new()),
             wait_for_writer: AtomicBool::new(true),
+            stopped_by_cap: AtomicBool::new(false),
             store,
             embedder,
             vectors: RwLock::new(vectors),
@@ -322,7 +332,15 @@ impl Engine {
             index::sync_root(&ctx, folder, &mut report)?;
         }
         index::save_vectors(&ctx)?;
-        index::estimate_missing(&self.store, embedder, &self.data_dir)
+        let estimate = index::estimate_missing(&self.store, embedder, &self.data_dir)?;
+        Ok(estimate.with_cap(settings.budget_usd, self.month_spent()?))
+    }
+
+    /// Spent on remote embedding this month, over every provider, as the ledger
+    /// has it: the figure the monthly cap is checked against.
+    pub fn month_spent(&self) -> Result<f64> {
+        self.store
+            .read(|conn| crate::cost::month_spent(conn, crate::cost::today()))
     }
 
     /// Brings the index up to date for a few changed paths inside indexed
@@ -397,6 +415,13 @@ impl Engine {
         };
         let mut report = IndexReport::default();
         let result = sync(&ctx, &mut report).and_then(|()| index::embed_missing(&ctx, &mut report));
+        match &result {
+            Err(e) if e.kind() == ErrorKind::BudgetExceeded => {
+                self.stopped_by_cap.store(true, Ordering::SeqCst)
+            }
+            Err(_) => {}
+            Ok(()) => self.stopped_by_cap.store(false, Ordering::SeqCst),
+        }
         // Save whatever was done, even when stopped or failed: finished work is kept.
         let saved = if save || result.is_err() {
             let saved = index::save_vectors(&ctx);
@@ -511,6 +536,11 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
+        let month_spent_usd = self.month_spent()?;
+        let budget_reached = self.stopped_by_cap.load(Ordering::SeqCst)
+            || settings
+                .budget_usd
+                .is_some_and(|cap| month_spent_usd >= cap - 1e-12);
         let vectors = self
             .vectors
             .read()
@@ -544,6 +574,9 @@ impl Engine {
                 other_writer: other_writer.clone(),
                 vector_rebuilds: tables::vector_rebuilds(conn)?.max(0) as u64,
                 warnings: warnings.clone(),
+                budget_usd: settings.budget_usd,
+                month_spent_usd,
+                budget_reached,
                 data_dir: self.data_dir.to_string_lossy().into_owned(),
             })
         })

@@ -56,9 +56,13 @@ pub fn estimate(
         chunks += page.chunks;
         tokens += page.tokens;
     }
-    Ok(Estimate {
+    let estimate = Estimate {
         chunks,
         tokens,
         dollars: prices.dollars(embedder.provider(), embedder.model(), tokens),
-    })
+        budget_usd: None,
+        month_spent_usd: 0.0,
+        stopped_by_cap: false,
+    };
+    Ok(estimate.with_cap(engine.settings().budget_usd, engine.month_spent()?))
 }

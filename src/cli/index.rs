@@ -51,6 +51,18 @@ pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
                 ),
                 engine.embedder().map_or("no embedder", |e| e.id())
             );
+            if let Some(cap) = estimate.budget_usd {
+                let spent = sift::cost::format_usd(estimate.month_spent_usd);
+                let cap = sift::cost::format_usd(cap);
+                if estimate.stopped_by_cap {
+                    println!(
+                        "the monthly cap of {cap} ({spent} spent this month) would stop this run \
+                         before it is done; raise the cap to finish"
+                    );
+                } else {
+                    println!("fits under the monthly cap of {cap} ({spent} spent this month)");
+                }
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }

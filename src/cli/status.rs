@@ -59,6 +59,24 @@ pub fn run(data_dir: &Path, args: StatusArgs) -> Result<ExitCode> {
             .as_deref()
             .unwrap_or("none (keyword search only)")
     );
+    if let Some(cap) = status.budget_usd {
+        println!(
+            "budget:      {} of {} this month{}",
+            sift::cost::format_usd(status.month_spent_usd),
+            sift::cost::format_usd(cap),
+            if status.budget_reached {
+                " (reached: indexing with the remote provider is paused; keyword search works)"
+            } else {
+                ""
+            }
+        );
+    }
+    if let Some(writer) = &status.other_writer {
+        println!("writer:      {writer}");
+    }
+    for warning in &status.warnings {
+        println!("warning:     {warning}");
+    }
     if let Some(t) = status.last_indexed {
         let when = chrono::DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339());
         println!("last index:  {}", when.unwrap_or_default());
