@@ -16,6 +16,7 @@ mod crash_kill;
 mod embed_local;
 mod hybrid_quality;
 mod index_incremental;
+mod key_hosts;
 mod keychain;
 mod messy_text;
 mod model_fetch;
