@@ -180,9 +180,14 @@ impl FileStamp {
 /// Renames a damaged file out of the way; the new name, if that worked.
 pub(crate) fn set_aside(path: &Path) -> Option<PathBuf> {
     let stamp = chrono::Local::now().format("%Y%m%dT%H%M%S");
-    let mut name = path.file_name()?.to_os_string();
-    name.push(format!(".damaged-{stamp}"));
-    let aside = path.with_file_name(name);
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    // Never over an earlier damaged copy.
+    let aside = (0..100)
+        .map(|n| match n {
+            0 => path.with_file_name(format!("{name}.damaged-{stamp}")),
+            n => path.with_file_name(format!("{name}.damaged-{stamp}-{n}")),
+        })
+        .find(|p| !p.exists())?;
     std::fs::rename(path, &aside).ok().map(|()| aside)
 }
 

@@ -67,6 +67,10 @@ pub struct Status {
     /// Problems found with the data folder's files (a damaged settings file set
     /// aside), for people.
     pub warnings: Vec<String>,
+    /// Indexed folders that cannot be reached now ("folder unavailable": moved,
+    /// or on a drive that is not mounted); their notes stay in the index and the
+    /// other folders are indexed as usual.
+    pub unavailable_folders: Vec<String>,
     /// The monthly cap on remote embedding, when set.
     pub budget_usd: Option<f64>,
     /// Spent on remote embedding this month (the ledger of every process): the
@@ -574,6 +578,12 @@ impl Engine {
                 other_writer: other_writer.clone(),
                 vector_rebuilds: tables::vector_rebuilds(conn)?.max(0) as u64,
                 warnings: warnings.clone(),
+                unavailable_folders: settings
+                    .folders
+                    .iter()
+                    .filter(|f| !f.is_dir())
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .collect(),
                 budget_usd: settings.budget_usd,
                 month_spent_usd,
                 budget_reached,
@@ -586,6 +596,43 @@ impl Engine {
     pub fn file_states(&self, only_problems: bool) -> Result<Vec<FileStateRow>> {
         self.store
             .read(|conn| tables::file_states(conn, only_problems))
+    }
+
+    /// The real path of the note at `path` (absolute) if Sift indexed it: after
+    /// resolving symlinks it lies inside an indexed folder and the store holds
+    /// it as indexed. Anything else (a file Sift skipped or never saw, a path
+    /// outside the folders, a folder) is refused with `NotIndexed`.
+    pub fn indexed_note(&self, path: &Path) -> Result<PathBuf> {
+        let refuse = || {
+            Error::new(
+                ErrorKind::NotIndexed,
+                format!("{} is not a note Sift indexed", path.display()),
+            )
+        };
+        if !path.is_absolute() {
+            return Err(refuse());
+        }
+        let real = std::fs::canonicalize(path).map_err(|_| refuse())?;
+        if !real.is_file() {
+            return Err(refuse());
+        }
+        let folders = self.settings().folders;
+        let root = folders
+            .iter()
+            .filter(|f| real.starts_with(f))
+            .max_by_key(|f| f.as_os_str().len())
+            .ok_or_else(refuse)?;
+        let rel = crate::scan::relative_path(&real, root);
+        let state = self
+            .store
+            .read(|conn| match tables::find_root(conn, root)? {
+                Some(root_id) => tables::note_state(conn, root_id, &rel),
+                None => Ok(None),
+            })?;
+        match state.as_deref() {
+            Some("indexed") => Ok(real),
+            _ => Err(refuse()),
+        }
     }
 
     /// Whether `path` lies inside an indexed folder (for opening files safely).

@@ -88,6 +88,9 @@ pub struct IndexReport {
     pub notes_removed: usize,
     /// Files skipped, with reasons.
     pub skipped: Vec<(String, String)>,
+    /// Indexed folders that could not be reached (moved, unmounted): skipped,
+    /// their index kept as it was.
+    pub unavailable: Vec<String>,
     /// Chunks whose text went to the embedder.
     pub chunks_embedded: usize,
     /// Chunks whose vector came from the cache.
@@ -204,10 +207,10 @@ pub(crate) fn sync_root(
         Some(root.display().to_string()),
     );
     if !root.is_dir() {
-        return Err(Error::new(
-            ErrorKind::BadPath,
-            format!("{} is not a folder that can be read", root.display()),
-        ));
+        // A drive unplugged or a folder moved: not a reason to forget its notes
+        // or to stop the other folders.
+        report.unavailable.push(root.display().to_string());
+        return Ok(());
     }
     let scan = scan_folder(root, &ctx.settings.scan);
     let (root_id, existing) = {
@@ -227,7 +230,7 @@ pub(crate) fn sync_paths(
     paths: &[PathBuf],
     report: &mut IndexReport,
 ) -> Result<()> {
-    if paths.iter().any(|p| p.as_path() == root) {
+    if paths.iter().any(|p| p.as_path() == root) || !root.is_dir() {
         return sync_root(ctx, root, report);
     }
     let scan = scan_paths(root, paths, &ctx.settings.scan);

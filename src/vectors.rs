@@ -109,7 +109,8 @@ impl VectorIndex {
         may_save: bool,
     ) -> Result<(VectorIndex, OpenReport)> {
         if may_save {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            // A full disk is reported by the save below, not here.
+            let _ = std::fs::create_dir_all(dir);
         }
         let slug = file_slug(embedder_id);
         let path = dir.join(format!("{slug}.vectors"));
@@ -185,10 +186,14 @@ impl VectorIndex {
             vi.generation = generation;
         }
         if may_save {
-            if report.rebuilt {
-                tables::count_vector_rebuild(conn)?;
-            }
-            if let Err(err) = vi.write_file() {
+            // Neither the count nor the save may stop a search on a full disk:
+            // the index in memory is right either way.
+            let counted = if report.rebuilt {
+                tables::count_vector_rebuild(conn)
+            } else {
+                Ok(())
+            };
+            if let Err(err) = counted.and_then(|()| vi.write_file()) {
                 report.save_error = Some(err.to_string());
             }
         }

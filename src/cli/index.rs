@@ -94,6 +94,9 @@ pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
             report.chunks_without_vectors
         );
     }
+    for folder in &report.unavailable {
+        println!("folder unavailable: {folder} (skipped; its notes stay in the index)");
+    }
     if !report.skipped.is_empty() {
         println!("skipped {} files:", report.skipped.len());
         for (path, reason) in report.skipped.iter().take(20) {

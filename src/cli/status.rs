@@ -59,6 +59,9 @@ pub fn run(data_dir: &Path, args: StatusArgs) -> Result<ExitCode> {
             .as_deref()
             .unwrap_or("none (keyword search only)")
     );
+    for folder in &status.unavailable_folders {
+        println!("unavailable: {folder} (folder unavailable; its notes stay in the index)");
+    }
     if let Some(cap) = status.budget_usd {
         println!(
             "budget:      {} of {} this month{}",

@@ -93,6 +93,9 @@ fn handle(engine: &Engine, changes: Changes, cancel: &AtomicBool) {
 }
 
 fn print_changes(report: &IndexReport) {
+    for folder in &report.unavailable {
+        println!("folder unavailable: {folder} (skipped; its notes stay in the index)");
+    }
     for change in &report.changes {
         match &change.kind {
             ChangeKind::Indexed(chunks) => println!("indexed  {} ({chunks} chunks)", change.path),

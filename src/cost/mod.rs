@@ -68,12 +68,7 @@ impl Estimate {
 /// provider and model, as the ledger in `conn` has them (0 without a ledger).
 /// The one figure the monthly cap enforces and the app shows.
 pub fn month_spent(conn: &rusqlite::Connection, today: NaiveDate) -> Result<f64> {
-    let exists: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'usage_ledger'",
-        [],
-        |r| r.get(0),
-    )?;
-    if !exists {
+    if !UsageLedger::exists(conn)? {
         return Ok(0.0);
     }
     UsageLedger::new(conn).spent_since(ledger::month_start(today))

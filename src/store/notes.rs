@@ -262,6 +262,18 @@ pub fn last_indexed(conn: &Connection) -> Result<Option<i64>> {
     Ok(conn.query_row("SELECT max(indexed_at) FROM notes", [], |r| r.get(0))?)
 }
 
+/// State (`indexed`, `pending`, `skipped`, `failed`) of the note at `rel_path`
+/// under root `root_id`, if the store knows it.
+pub fn note_state(conn: &Connection, root_id: i64, rel_path: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT state FROM notes WHERE root_id = ?1 AND rel_path = ?2",
+            params![root_id, rel_path],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 /// Id of the note at `rel_path` under root `root_id`.
 pub fn find_note(conn: &Connection, root_id: i64, rel_path: &str) -> Result<Option<i64>> {
     Ok(conn
