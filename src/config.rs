@@ -22,6 +22,10 @@ pub struct ScanSettings {
     pub max_file_bytes: u64,
     /// Folder names never entered (in addition to hidden folders and .gitignore).
     pub skip_dirs: Vec<String>,
+    /// Follow symbolic links that lead out of the notes folder (off: such links
+    /// are listed as skipped, so nothing outside the folder is read or sent to
+    /// a remote provider). Links that loop back are never followed.
+    pub follow_outside_links: bool,
 }
 
 impl Default for ScanSettings {
@@ -35,6 +39,7 @@ impl Default for ScanSettings {
                 ".trash".into(),
                 "node_modules".into(),
             ],
+            follow_outside_links: false,
         }
     }
 }

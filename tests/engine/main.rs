@@ -28,6 +28,7 @@ mod providers_gemini;
 mod providers_openai;
 mod real_notes;
 mod search_quality;
+mod symlinks;
 mod text_properties;
 mod ui_snippets;
 mod watch_concurrency;
