@@ -4,6 +4,7 @@ fn main() {
             "get_settings",
             "save_settings",
             "add_folder",
+            "pick_folder",
             "remove_folder",
             "status",
             "file_states",

@@ -1,6 +1,14 @@
 //! The engine: one data folder (settings, SQLite store, vector index) and the
 //! operations the CLI and the desktop shell call. Cheap to share behind an `Arc`:
 //! searches run concurrently with an index run (one writer, many readers).
+//!
+//! Several processes may open the same data folder (the app, `sift watch`,
+//! `sift index`, `sift search`). Each index run first takes the writer lock
+//! ([`crate::lock`]), waiting for another process's run to end, so only one
+//! process writes and embeds at a time. Before each search, an engine compares
+//! the store's generation with the one its vector index matches and catches up
+//! from the store when another process wrote. Settings are changed by
+//! read-modify-write under a lock and reloaded when another process saved them.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,10 +18,11 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::config::Settings;
+use crate::config::{file_stamp, FileStamp, Settings, SETTINGS_FILE};
 use crate::embed::Embedder;
 use crate::error::{Error, ErrorKind, Result};
 use crate::index::{self, IndexContext, IndexReport, Phase, Progress};
+use crate::lock::{busy_error, Held, LockFile, WRITER_LOCK};
 use crate::search::{self, terms::Terms, Hit, Mode, Query, SearchResults};
 use crate::store::{tables, FileStateRow, Store};
 use crate::vectors::{OpenReport, VectorIndex};
@@ -54,6 +63,27 @@ pub struct Status {
     pub last_indexed: Option<i64>,
     /// Whether an index run is in progress.
     pub indexing: bool,
+    /// Another Sift process is indexing this data folder right now (what it is,
+    /// for people), e.g. "indexing is running in another Sift process (pid 42)".
+    pub other_writer: Option<String>,
+    /// Times the vector file was rebuilt from the embedding cache (damaged,
+    /// from another database or out of step with it).
+    pub vector_rebuilds: u64,
+    /// Problems found with the data folder's files (a damaged settings file set
+    /// aside), for people.
+    pub warnings: Vec<String>,
+    /// Indexed folders that cannot be reached now ("folder unavailable": moved,
+    /// or on a drive that is not mounted); their notes stay in the index and the
+    /// other folders are indexed as usual.
+    pub unavailable_folders: Vec<String>,
+    /// The monthly cap on remote embedding, when set.
+    pub budget_usd: Option<f64>,
+    /// Spent on remote embedding this month (the ledger of every process): the
+    /// figure the cap is checked against.
+    pub month_spent_usd: f64,
+    /// Indexing is paused by the monthly cap: the last run stopped at it, or
+    /// this month's spending reached it. Keyword search works meanwhile.
+    pub budget_reached: bool,
     /// The data folder.
     pub data_dir: String,
 }
@@ -62,6 +92,11 @@ pub struct Status {
 pub struct Engine {
     data_dir: PathBuf,
     settings: RwLock<Settings>,
+    /// The version of settings.json the settings in memory came from or went to.
+    settings_stamp: Mutex<Option<FileStamp>>,
+    warnings: Mutex<Vec<String>>,
+    wait_for_writer: AtomicBool,
+    stopped_by_cap: AtomicBool,
     store: Store,
     embedder: Option<Arc<dyn Embedder>>,
     vectors: RwLock<Option<VectorIndex>>,
@@ -77,8 +112,10 @@ impl Engine {
     /// (`None`: keyword search only).
     pub fn open(data_dir: &Path, embedder: Option<Arc<dyn Embedder>>) -> Result<Engine> {
         crate::data_dir::ensure(data_dir)?;
-        let settings = Settings::load(data_dir)?;
-        Engine::open_with(data_dir, settings, embedder)
+        let (settings, warning) = Settings::load_reporting(data_dir)?;
+        let engine = Engine::open_with(data_dir, settings, embedder)?;
+        engine.warn(warning);
+        Ok(engine)
     }
 
     /// Opens the data folder with explicit settings (not saved until changed).
@@ -88,19 +125,45 @@ impl Engine {
         embedder: Option<Arc<dyn Embedder>>,
     ) -> Result<Engine> {
         crate::data_dir::ensure(data_dir)?;
+        // The settings given match the file's version only if they are what it
+        // holds; otherwise another process saved since the caller read them
+        // (or they are explicit), and the file's version is reloaded when read.
+        let settings_stamp = match Settings::load_stamped(data_dir) {
+            Ok((on_disk, stamp, _)) if on_disk == settings => stamp,
+            _ => None,
+        };
         let store = Store::open(&data_dir.join(crate::data_dir::DB_FILE))?;
         let (vectors, vector_report) = match &embedder {
             Some(e) => {
+                // Only the writer may write the vector file: reconciled here in
+                // memory, saved only when no other process is indexing.
+                let mut lock = LockFile::open(data_dir, WRITER_LOCK).ok();
+                let held = lock.as_mut().and_then(|l| l.try_hold().ok().flatten());
                 let conn = store.writer();
-                let (vi, report) =
-                    VectorIndex::open(&data_dir.join("vectors"), e.id(), e.dimensions(), &conn)?;
+                let (vi, report) = VectorIndex::open(
+                    &data_dir.join("vectors"),
+                    e.id(),
+                    e.dimensions(),
+                    &conn,
+                    held.is_some(),
+                )?;
                 (Some(vi), report)
             }
             None => (None, OpenReport::default()),
         };
+        if let Some(reason) = &vector_report.rebuild_reason {
+            eprintln!("sift: rebuilt the vector index from the embedding cache: {reason}");
+        }
+        if let Some(err) = &vector_report.save_error {
+            eprintln!("sift: warning: could not save the vector index (it works in memory): {err}");
+        }
         Ok(Engine {
             data_dir: data_dir.to_path_buf(),
             settings: RwLock::new(settings),
+            settings_stamp: Mutex::new(settings_stamp),
+            warnings: Mutex::new(Vec::new()),
+            wait_for_writer: AtomicBool::new(true),
+            stopped_by_cap: AtomicBool::new(false),
             store,
             embedder,
             vectors: RwLock::new(vectors),
@@ -127,29 +190,70 @@ impl Engine {
         self.embedder.as_ref()
     }
 
-    /// A copy of the current settings.
+    /// A copy of the current settings (reloaded first when another process
+    /// saved them since).
     pub fn settings(&self) -> Settings {
+        let now = file_stamp(&self.data_dir.join(SETTINGS_FILE));
+        let mut stamp = self
+            .settings_stamp
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if now.is_some() && now != *stamp {
+            if let Ok((fresh, fresh_stamp, warning)) = Settings::load_stamped(&self.data_dir) {
+                *self.settings.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+                *stamp = fresh_stamp;
+                self.warn(warning);
+            }
+        }
+        drop(stamp);
         self.settings
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
-    /// Replaces and saves the settings.
+    /// Replaces and saves the settings, all of them (see
+    /// [`Engine::update_settings`] to change some).
     pub fn save_settings(&self, settings: Settings) -> Result<()> {
-        settings.save(&self.data_dir)?;
-        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = settings;
+        self.update_settings(|s| {
+            *s = settings;
+            Ok(())
+        })
+    }
+
+    /// Changes the settings by read-modify-write under the settings lock: a
+    /// change another process saved meanwhile (a folder it added) is kept.
+    pub fn update_settings(&self, f: impl FnOnce(&mut Settings) -> Result<()>) -> Result<()> {
+        let mut stamp = self
+            .settings_stamp
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let ours = self
+            .settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let (saved, new_stamp, ()) = Settings::update(&self.data_dir, Some((&ours, *stamp)), f)?;
+        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = saved;
+        *stamp = new_stamp;
         Ok(())
+    }
+
+    /// Whether index runs wait for another process's run to end (the default)
+    /// or fail at once with [`ErrorKind::Busy`] (`sift index --no-wait`).
+    pub fn set_wait_for_writer(&self, wait: bool) {
+        self.wait_for_writer.store(wait, Ordering::SeqCst);
     }
 
     /// Adds a notes folder to the settings (not indexed until [`Engine::index`]).
     pub fn add_folder(&self, path: &Path) -> Result<PathBuf> {
         let path = canonical_folder(path)?;
-        let mut settings = self.settings();
-        if !settings.folders.contains(&path) {
-            settings.folders.push(path.clone());
-            self.save_settings(settings)?;
-        }
+        self.update_settings(|settings| {
+            if !settings.folders.contains(&path) {
+                settings.folders.push(path.clone());
+            }
+            Ok(())
+        })?;
         Ok(path)
     }
 
@@ -157,9 +261,13 @@ impl Engine {
     pub fn remove_folder(&self, path: &Path) -> Result<()> {
         let _run = self.index_lock.lock().unwrap_or_else(|e| e.into_inner());
         let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        let mut settings = self.settings();
-        settings.folders.retain(|f| f != &path);
-        self.save_settings(settings)?;
+        self.update_settings(|settings| {
+            settings.folders.retain(|f| f != &path);
+            Ok(())
+        })?;
+        let never = AtomicBool::new(false);
+        let mut lock = LockFile::open(&self.data_dir, WRITER_LOCK)?;
+        let _held = self.hold_writer(&mut lock, &|_| {}, &never)?;
         let mut conn = self.store.writer();
         if let Some(root_id) = tables::find_root(&conn, &path)? {
             let tx = conn.transaction()?;
@@ -172,8 +280,7 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .as_mut()
         {
-            vi.apply_removals(&conn)?;
-            vi.save()?;
+            vi.save(&conn)?;
         }
         Ok(())
     }
@@ -215,8 +322,11 @@ impl Engine {
             ));
         };
         let _run = self.index_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let settings = self.settings();
         let cancel = AtomicBool::new(false);
+        let mut lock = LockFile::open(&self.data_dir, WRITER_LOCK)?;
+        let _held = self.hold_writer(&mut lock, progress, &cancel)?;
+        self.catch_up_vectors()?;
+        let settings = self.settings();
         let ctx = IndexContext {
             store: &self.store,
             vectors: &self.vectors,
@@ -231,7 +341,15 @@ impl Engine {
             index::sync_root(&ctx, folder, &mut report)?;
         }
         index::save_vectors(&ctx)?;
-        index::estimate_missing(&self.store, embedder, &self.data_dir)
+        let estimate = index::estimate_missing(&self.store, embedder, &self.data_dir)?;
+        Ok(estimate.with_cap(settings.budget_usd, self.month_spent()?))
+    }
+
+    /// Spent on remote embedding this month, over every provider, as the ledger
+    /// has it: the figure the monthly cap is checked against.
+    pub fn month_spent(&self) -> Result<f64> {
+        self.store
+            .read(|conn| crate::cost::month_spent(conn, crate::cost::today()))
     }
 
     /// Brings the index up to date for a few changed paths inside indexed
@@ -289,6 +407,11 @@ impl Engine {
         let _run = self.index_lock.lock().unwrap_or_else(|e| e.into_inner());
         self.indexing.store(true, Ordering::SeqCst);
         let _reset = ResetOnDrop(&self.indexing);
+        // One writer across processes: wait for another process's run to end,
+        // then start from what it wrote.
+        let mut lock = LockFile::open(&self.data_dir, WRITER_LOCK)?;
+        let _held = self.hold_writer(&mut lock, progress, cancel)?;
+        self.catch_up_vectors()?;
         let settings = self.settings();
         let ctx = IndexContext {
             store: &self.store,
@@ -306,6 +429,13 @@ impl Engine {
         )
         .and_then(|r| r)
         .map_err(|e| e.in_database(self.store.path()));
+        match &result {
+            Err(e) if e.kind() == ErrorKind::BudgetExceeded => {
+                self.stopped_by_cap.store(true, Ordering::SeqCst)
+            }
+            Err(_) => {}
+            Ok(()) => self.stopped_by_cap.store(false, Ordering::SeqCst),
+        }
         // Save whatever was done, even when stopped or failed: finished work is kept.
         let saved = if save || result.is_err() {
             let saved = index::save_vectors(&ctx);
@@ -358,6 +488,9 @@ impl Engine {
         let keyword_weight = query
             .keyword_weight
             .unwrap_or_else(|| self.settings().keyword_weight);
+        if query_vector.is_some() {
+            self.catch_up_vectors()?;
+        }
         let vectors = self.vectors.read().unwrap_or_else(|e| e.into_inner());
         let hits = self.store.read(|conn| {
             crate::panics::catch(
@@ -389,6 +522,7 @@ impl Engine {
     pub fn related(&self, path: &Path, limit: usize) -> Result<Vec<Hit>> {
         let limit = limit.clamp(1, MAX_LIMIT);
         let (root_id, rel_path) = self.locate_note(path)?;
+        self.catch_up_vectors()?;
         let vectors = self.vectors.read().unwrap_or_else(|e| e.into_inner());
         let Some(vectors) = vectors.as_ref() else {
             return Err(Error::new(
@@ -407,7 +541,25 @@ impl Engine {
 
     /// Counts and state for status displays.
     pub fn status(&self) -> Result<Status> {
+        self.catch_up_vectors()?;
         let embedder_id = self.embedder.as_ref().map(|e| e.id().to_string());
+        let indexing = self.indexing.load(Ordering::SeqCst);
+        let other_writer = if indexing {
+            None
+        } else {
+            crate::lock::writer_busy(&self.data_dir).map(|h| h.describe())
+        };
+        let settings = self.settings();
+        let warnings = self
+            .warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let month_spent_usd = self.month_spent()?;
+        let budget_reached = self.stopped_by_cap.load(Ordering::SeqCst)
+            || settings
+                .budget_usd
+                .is_some_and(|cap| month_spent_usd >= cap - 1e-12);
         let vectors = self
             .vectors
             .read()
@@ -422,8 +574,7 @@ impl Engine {
                 None => chunks,
             };
             Ok(Status {
-                folders: self
-                    .settings()
+                folders: settings
                     .folders
                     .iter()
                     .map(|f| f.to_string_lossy().into_owned())
@@ -438,7 +589,19 @@ impl Engine {
                 model_available: embedder_id.is_some(),
                 embedder_id: embedder_id.clone(),
                 last_indexed: tables::last_indexed(conn)?,
-                indexing: self.indexing.load(Ordering::SeqCst),
+                indexing,
+                other_writer: other_writer.clone(),
+                vector_rebuilds: tables::vector_rebuilds(conn)?.max(0) as u64,
+                warnings: warnings.clone(),
+                unavailable_folders: settings
+                    .folders
+                    .iter()
+                    .filter(|f| !f.is_dir())
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .collect(),
+                budget_usd: settings.budget_usd,
+                month_spent_usd,
+                budget_reached,
                 data_dir: self.data_dir.to_string_lossy().into_owned(),
             })
         })
@@ -448,6 +611,43 @@ impl Engine {
     pub fn file_states(&self, only_problems: bool) -> Result<Vec<FileStateRow>> {
         self.store
             .read(|conn| tables::file_states(conn, only_problems))
+    }
+
+    /// The real path of the note at `path` (absolute) if Sift indexed it: after
+    /// resolving symlinks it lies inside an indexed folder and the store holds
+    /// it as indexed. Anything else (a file Sift skipped or never saw, a path
+    /// outside the folders, a folder) is refused with `NotIndexed`.
+    pub fn indexed_note(&self, path: &Path) -> Result<PathBuf> {
+        let refuse = || {
+            Error::new(
+                ErrorKind::NotIndexed,
+                format!("{} is not a note Sift indexed", path.display()),
+            )
+        };
+        if !path.is_absolute() {
+            return Err(refuse());
+        }
+        let real = std::fs::canonicalize(path).map_err(|_| refuse())?;
+        if !real.is_file() {
+            return Err(refuse());
+        }
+        let folders = self.settings().folders;
+        let root = folders
+            .iter()
+            .filter(|f| real.starts_with(f))
+            .max_by_key(|f| f.as_os_str().len())
+            .ok_or_else(refuse)?;
+        let rel = crate::scan::relative_path(&real, root);
+        let state = self
+            .store
+            .read(|conn| match tables::find_root(conn, root)? {
+                Some(root_id) => Ok(tables::note_state(conn, root_id, &rel)?.map(|(_, s, _)| s)),
+                None => Ok(None),
+            })?;
+        match state.as_deref() {
+            Some("indexed") => Ok(real),
+            _ => Err(refuse()),
+        }
     }
 
     /// Whether `path` lies inside an indexed folder (for opening files safely).
@@ -463,13 +663,83 @@ impl Engine {
         &self.store
     }
 
-    /// Number of vectors in the active index.
+    /// Number of vectors in the active index (after catching up with the store).
     pub fn vector_count(&self) -> usize {
+        let _ = self.catch_up_vectors();
         self.vectors
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             .map_or(0, |v| v.len())
+    }
+
+    /// Brings the vector index up to the store's generation when another process
+    /// (or another engine) wrote: one small read when nothing changed.
+    fn catch_up_vectors(&self) -> Result<()> {
+        let Some(current) = self
+            .vectors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(VectorIndex::generation)
+        else {
+            return Ok(());
+        };
+        if self.store.read(tables::generation)? == current {
+            return Ok(());
+        }
+        let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(vi) = vectors.as_mut() {
+            self.store.read(|conn| vi.catch_up(conn))?;
+        }
+        Ok(())
+    }
+
+    /// Takes the writer lock, waiting (with a progress report saying why) while
+    /// another process holds it, unless told not to wait or cancelled.
+    fn hold_writer<'l>(
+        &self,
+        lock: &'l mut LockFile,
+        progress: &dyn Fn(&Progress),
+        cancel: &AtomicBool,
+    ) -> Result<Held<'l>> {
+        let wait = self.wait_for_writer.load(Ordering::SeqCst);
+        let started = Instant::now();
+        let mut told = false;
+        lock.hold(&mut |holder| {
+            if cancel.load(Ordering::SeqCst) {
+                return Err(Error::new(
+                    ErrorKind::Cancelled,
+                    "stopped while waiting for another Sift process to finish indexing",
+                ));
+            }
+            if !wait {
+                return Err(busy_error(holder));
+            }
+            if !told {
+                told = true;
+                progress(&Progress {
+                    phase: Phase::Waiting,
+                    files_done: 0,
+                    files_total: 0,
+                    chunks_done: 0,
+                    chunks_total: 0,
+                    current: Some(format!("{}; waiting", holder.describe())),
+                    elapsed_ms: started.elapsed().as_millis() as u64,
+                    eta_ms: None,
+                });
+            }
+            Ok(())
+        })
+    }
+
+    fn warn(&self, warning: Option<String>) {
+        if let Some(w) = warning {
+            let mut warnings = self.warnings.lock().unwrap_or_else(|e| e.into_inner());
+            if !warnings.contains(&w) {
+                warnings.push(w);
+            }
+        }
     }
 
     fn query_vector(&self, text: &str) -> Result<Vec<f32>> {
@@ -538,15 +808,22 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        // Shutdown: persist the vector index so the next start need not reconcile.
-        let conn = self.store.writer();
-        if let Some(vi) = self
+        // Shutdown: persist the vector index so the next start need not
+        // reconcile, unless another process is the writer now.
+        let Some(vi) = self
             .vectors
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
             .as_mut()
-        {
-            let _ = vi.apply_removals(&conn).and_then(|_| vi.save());
+        else {
+            return;
+        };
+        let Ok(mut lock) = LockFile::open(&self.data_dir, WRITER_LOCK) else {
+            return;
+        };
+        let held = lock.try_hold();
+        if let Ok(Some(_held)) = &held {
+            let _ = self.store.read(|conn| vi.save(conn));
         }
     }
 }

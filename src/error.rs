@@ -32,6 +32,9 @@ pub enum ErrorKind {
     BudgetExceeded,
     /// The operation was cancelled by the user.
     Cancelled,
+    /// Another Sift process is indexing this data folder (and this one was told
+    /// not to wait for it).
+    Busy,
     /// A path or folder the user gave does not exist or is not usable.
     BadPath,
     /// The user gave an invalid argument (query syntax, date, setting).
@@ -72,6 +75,7 @@ impl ErrorKind {
             ErrorKind::KeychainUnavailable => "keychain_unavailable",
             ErrorKind::BudgetExceeded => "budget_exceeded",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Busy => "busy",
             ErrorKind::BadPath => "bad_path",
             ErrorKind::InvalidInput => "invalid_input",
             ErrorKind::NotIndexed => "not_indexed",

@@ -39,6 +39,9 @@ const SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
+    /// Waiting for another Sift process to finish its index run (the writer
+    /// lock); `current` says who.
+    Waiting,
     /// Walking folders.
     Scanning,
     /// Reading and chunking notes.
@@ -85,6 +88,9 @@ pub struct IndexReport {
     pub notes_removed: usize,
     /// Files skipped, with reasons.
     pub skipped: Vec<(String, String)>,
+    /// Indexed folders that could not be reached (moved, unmounted): skipped,
+    /// their index kept as it was.
+    pub unavailable: Vec<String>,
     /// Chunks whose text went to the embedder.
     pub chunks_embedded: usize,
     /// Chunks whose vector came from the cache.
@@ -201,10 +207,10 @@ pub(crate) fn sync_root(
         Some(root.display().to_string()),
     );
     if !root.is_dir() {
-        return Err(Error::new(
-            ErrorKind::BadPath,
-            format!("{} is not a folder that can be read", root.display()),
-        ));
+        // A drive unplugged or a folder moved: not a reason to forget its notes
+        // or to stop the other folders.
+        report.unavailable.push(root.display().to_string());
+        return Ok(());
     }
     let scan = scan_folder(root, &ctx.settings.scan);
     let (root_id, existing) = {
@@ -224,7 +230,7 @@ pub(crate) fn sync_paths(
     paths: &[PathBuf],
     report: &mut IndexReport,
 ) -> Result<()> {
-    if paths.iter().any(|p| p.as_path() == root) {
+    if paths.iter().any(|p| p.as_path() == root) || !root.is_dir() {
         return sync_root(ctx, root, report);
     }
     let scan = scan_paths(root, paths, &ctx.settings.scan);
@@ -758,7 +764,7 @@ fn store_batch(
     ctx.with_vectors(|vi| {
         vi.add_many(&items)?;
         if last_save.elapsed() > SAVE_EVERY {
-            vi.save()?;
+            ctx.store.read(|conn| vi.save(conn))?;
             *last_save = Instant::now();
         }
         Ok(())
@@ -793,10 +799,6 @@ pub(crate) fn estimate_missing(
 /// Saves the vector index (end of a run, shutdown).
 pub(crate) fn save_vectors(ctx: &IndexContext<'_>) -> Result<()> {
     ctx.report(Phase::Saving, (0, 0), (0, 0), None);
-    let conn = ctx.store.writer();
-    ctx.with_vectors(|vi| {
-        vi.apply_removals(&conn)?;
-        vi.save()
-    })?;
+    ctx.with_vectors(|vi| ctx.store.read(|conn| vi.save(conn)))?;
     Ok(())
 }

@@ -2,7 +2,13 @@
 //! Secret Service (GNOME Keyring, KWallet, KeePassXC) on Linux.
 //!
 //! Each key is one keychain item: service `sift`, account = provider name. Keys
-//! never go to SQLite, config files, logs, error messages or process arguments:
+//! stay with their providers: a key is only handed out for the host it was
+//! saved for ([`KeyStore::require_for`]): OpenAI's or Google's API by default,
+//! or a base URL saved together with the key (the user typed the key for it).
+//! A base URL in the settings alone (which the app's page or any program can
+//! write) never receives a key. The item holds the key, and after a line break
+//! the base URL it is for, when one was given. Keys never go to SQLite, config
+//! files, logs, error messages or process arguments:
 //! [`ApiKey`] prints as `ApiKey(***)`, and when no keychain is available this
 //! says so ([`ErrorKind::KeychainUnavailable`]) instead of falling back to a file.
 
@@ -80,6 +86,8 @@ pub struct KeyStatus {
     pub provider: String,
     /// The masked key, or `None` when no key is stored.
     pub masked: Option<String>,
+    /// The base URL the key was saved for; `None` for the provider's own API.
+    pub saved_for: Option<String>,
 }
 
 enum Backend {
@@ -129,23 +137,38 @@ impl KeyStore {
         }
     }
 
-    /// Stores `key` for `provider`, replacing any previous one, and reads it back
-    /// to make sure the keychain really kept it.
+    /// Stores `key` for `provider` and its own API host, replacing any previous
+    /// one, and reads it back to make sure the keychain really kept it.
     pub fn set(&self, provider: &str, key: &str) -> Result<()> {
+        self.set_for_url(provider, key, None)
+    }
+
+    /// Stores `key` for `provider`, to be sent only to `base_url` (its host),
+    /// or with `None` only to the provider's own API host (OpenAI, Gemini; a
+    /// key of an OpenAI-compatible server needs its URL).
+    pub fn set_for_url(&self, provider: &str, key: &str, base_url: Option<&str>) -> Result<()> {
         check_provider(provider)?;
         let key = ApiKey::new(key)?;
+        let base_url = match base_url.map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => Some(origin(url)?.1),
+            None => None,
+        };
+        let item = match &base_url {
+            Some(url) => format!("{}\n{url}", key.expose()),
+            None => key.expose().to_string(),
+        };
         match &self.backend {
             Backend::Memory(map) => {
-                lock(map).insert(provider.to_string(), key.0);
+                lock(map).insert(provider.to_string(), item);
                 Ok(())
             }
             Backend::Os { service } => {
                 let entry = entry(service, provider)?;
                 entry
-                    .set_password(key.expose())
+                    .set_password(&item)
                     .map_err(|e| keychain_error("store the key", e))?;
                 match entry.get_password() {
-                    Ok(back) if back == key.0 => Ok(()),
+                    Ok(back) if back == item => Ok(()),
                     Ok(_) => Err(Error::new(
                         ErrorKind::KeychainUnavailable,
                         "the OS keychain accepted the key but returned something else on \
@@ -157,29 +180,86 @@ impl KeyStore {
         }
     }
 
-    /// The key of `provider`, or `None` when none is stored.
+    /// The key of `provider`, or `None` when none is stored (to show it
+    /// masked; to send it, use [`KeyStore::require_for`]).
     pub fn get(&self, provider: &str) -> Result<Option<ApiKey>> {
-        check_provider(provider)?;
-        match &self.backend {
-            Backend::Memory(map) => Ok(lock(map).get(provider).map(|k| ApiKey(k.clone()))),
-            Backend::Os { service } => match entry(service, provider)?.get_password() {
-                Ok(k) => ApiKey::new(&k).map(Some),
-                Err(keyring::Error::NoEntry) => Ok(None),
-                Err(e) => Err(keychain_error("read the key", e)),
-            },
-        }
+        Ok(self.item(provider)?.map(|(key, _)| key))
     }
 
-    /// The key of `provider`, or an `InvalidKey` error that says how to set one.
-    pub fn require(&self, provider: &str) -> Result<ApiKey> {
-        self.get(provider)?.ok_or_else(|| {
-            Error::new(
+    /// The base URL the key of `provider` was saved for; `None` for the
+    /// provider's own API host, or when there is no key.
+    pub fn saved_url(&self, provider: &str) -> Result<Option<String>> {
+        Ok(self.item(provider)?.and_then(|(_, url)| url))
+    }
+
+    fn item(&self, provider: &str) -> Result<Option<(ApiKey, Option<String>)>> {
+        check_provider(provider)?;
+        let raw = match &self.backend {
+            Backend::Memory(map) => lock(map).get(provider).cloned(),
+            Backend::Os { service } => match entry(service, provider)?.get_password() {
+                Ok(k) => Some(k),
+                Err(keyring::Error::NoEntry) => None,
+                Err(e) => return Err(keychain_error("read the key", e)),
+            },
+        };
+        let Some(raw) = raw else { return Ok(None) };
+        let (key, url) = match raw.split_once('\n') {
+            Some((key, url)) => (key, Some(url.trim().to_string()).filter(|u| !u.is_empty())),
+            None => (raw.as_str(), None),
+        };
+        Ok(Some((ApiKey::new(key)?, url)))
+    }
+
+    /// The key of `provider` for a request to `base_url`, or an `InvalidKey`
+    /// error that says how to set one. The key is handed out only when
+    /// `base_url` is on the host it was saved for (see the module doc).
+    pub fn require_for(&self, provider: &str, base_url: &str) -> Result<ApiKey> {
+        let Some((key, saved)) = self.item(provider)? else {
+            return Err(Error::new(
                 ErrorKind::InvalidKey,
                 format!(
                     "no API key for {provider} in the OS keychain: run `sift key set {provider}`"
                 ),
+            ));
+        };
+        let allowed = saved.or_else(|| default_url(provider).map(str::to_string));
+        let wanted = origin(base_url)?;
+        match allowed {
+            Some(allowed) if origin(&allowed)?.0 == wanted.0 => Ok(key),
+            allowed => Err(Error::new(
+                ErrorKind::InvalidKey,
+                format!(
+                    "the {provider} API key is saved for {}, so Sift does not send it to {}. To \
+                     use it there, save the key again for that address (`sift key set {provider} \
+                     --base-url {}`, or API keys in the app's settings)",
+                    allowed.map_or("no address".to_string(), |a| origin(&a).map_or(a, |o| o.0)),
+                    wanted.0,
+                    wanted.1,
+                ),
+            )),
+        }
+    }
+
+    /// [`KeyStore::require_for`], `None` instead of an error when there is no
+    /// key or it is for another host (servers that may need no key).
+    pub fn get_for(&self, provider: &str, base_url: &str) -> Result<Option<ApiKey>> {
+        match self.require_for(provider, base_url) {
+            Ok(key) => Ok(Some(key)),
+            Err(e) if e.kind() == ErrorKind::InvalidKey => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The key of `provider` for its own API host, or an `InvalidKey` error
+    /// that says how to set one.
+    pub fn require(&self, provider: &str) -> Result<ApiKey> {
+        let url = default_url(provider).ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidKey,
+                format!("{provider} has no API host of its own: give its base URL"),
             )
-        })
+        })?;
+        self.require_for(provider, url)
     }
 
     /// Deletes the key of `provider`; `false` when there was none.
@@ -200,13 +280,52 @@ impl KeyStore {
         PROVIDERS
             .iter()
             .map(|p| {
+                let item = self.item(p)?;
                 Ok(KeyStatus {
                     provider: p.to_string(),
-                    masked: self.get(p)?.map(|k| k.masked()),
+                    masked: item.as_ref().map(|(k, _)| k.masked()),
+                    saved_for: item.and_then(|(_, url)| url),
                 })
             })
             .collect()
     }
+}
+
+/// The API a provider's key is for unless saved for another address.
+fn default_url(provider: &str) -> Option<&'static str> {
+    match provider {
+        "openai" => Some(crate::embed::openai::DEFAULT_BASE_URL),
+        "gemini" => Some(crate::embed::gemini::DEFAULT_BASE_URL),
+        _ => None,
+    }
+}
+
+/// (`scheme://host:port`, the URL cleaned) of an http(s) URL: what a key is
+/// bound to. User names and passwords in the URL are refused.
+fn origin(url: &str) -> Result<(String, String)> {
+    let bad = |why: &str| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("{why}: {}", crate::embed::remote::display_url(url)),
+        )
+    };
+    let parsed = reqwest::Url::parse(url.trim()).map_err(|e| bad(&format!("not a URL ({e})")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad("an API address must start with http:// or https://"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad("an API address must not hold a user name or password"));
+    }
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| bad("an API address needs a host"))?;
+    let port = parsed
+        .port_or_known_default()
+        .map_or(String::new(), |p| format!(":{p}"));
+    Ok((
+        format!("{}://{}{port}", parsed.scheme(), host.to_ascii_lowercase()),
+        url.trim().trim_end_matches('/').to_string(),
+    ))
 }
 
 fn lock(
@@ -280,6 +399,61 @@ mod tests {
         );
         assert!(ApiKey::new(" \n").is_err());
         assert!(ApiKey::new("two words").is_err());
+    }
+
+    #[test]
+    fn keys_go_only_to_the_host_they_were_saved_for() {
+        let s = KeyStore::in_memory();
+        s.set("openai", "test-key-123").unwrap();
+        let ok = |p: &str, u: &str| s.require_for(p, u).map(|k| k.expose().to_string());
+        assert_eq!(
+            ok("openai", "https://api.openai.com/v1").unwrap(),
+            "test-key-123"
+        );
+        assert_eq!(
+            ok("openai", "https://API.openai.com:443/v2/").unwrap(),
+            "test-key-123"
+        );
+        for elsewhere in [
+            "http://127.0.0.1:9/v1",
+            "http://api.openai.com/v1",
+            "https://api.openai.com.evil.example/v1",
+            "https://api.openai.com:8443/v1",
+        ] {
+            let err = s.require_for("openai", elsewhere).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidKey, "{elsewhere}");
+            assert!(
+                err.message()
+                    .contains("saved for https://api.openai.com:443"),
+                "{err}"
+            );
+            assert!(!err.message().contains("test-key-123"));
+        }
+        // Saved with a gateway's address: that host only.
+        s.set_for_url("openai", "test-key-456", Some("http://127.0.0.1:9/v1"))
+            .unwrap();
+        assert_eq!(
+            ok("openai", "http://127.0.0.1:9/other").unwrap(),
+            "test-key-456"
+        );
+        assert!(s
+            .require_for("openai", "https://api.openai.com/v1")
+            .is_err());
+        assert_eq!(
+            s.saved_url("openai").unwrap().as_deref(),
+            Some("http://127.0.0.1:9/v1")
+        );
+        assert_eq!(s.get("openai").unwrap().unwrap().expose(), "test-key-456");
+        // A compatible server's key has no default host.
+        s.set("compatible", "test-key-789").unwrap();
+        assert_eq!(
+            s.get_for("compatible", "http://localhost:11434/v1")
+                .unwrap(),
+            None
+        );
+        assert!(s
+            .set_for_url("openai", "k", Some("http://user:pw@host/v1"))
+            .is_err());
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod error;
 mod fsutil;
 pub mod index;
 pub mod keys;
+pub mod lock;
 pub mod model;
 pub mod note;
 pub mod panics;

@@ -2,13 +2,17 @@
 //!
 //! Honours .gitignore (even outside a git repository), skips hidden and tool
 //! folders, keeps configured extensions, and records why anything else that looked
-//! like a note was skipped. Nothing here reads file contents (see [`crate::note`]).
+//! like a note was skipped. Symbolic links are followed inside the folder; links
+//! that lead out of it (unless `follow_outside_links`) or loop back to a folder
+//! above them are skipped with that reason. Nothing here reads file contents
+//! (see [`crate::note`]).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
@@ -74,6 +78,11 @@ pub fn scan_paths(root: &Path, paths: &[PathBuf], settings: &ScanSettings) -> Sc
             walk_into(root, root, settings, &mut out);
             continue;
         }
+        if let Some(skip) = refused_link(root, &rel, settings) {
+            // A link created while watching (a loop, a way out): not followed.
+            out.skipped.push(skip);
+            continue;
+        }
         let meta = std::fs::metadata(path);
         let is_dir = meta.as_ref().is_ok_and(|m| m.is_dir());
         if rules.excludes(&rel, is_dir) {
@@ -122,6 +131,9 @@ pub fn scan_paths(root: &Path, paths: &[PathBuf], settings: &ScanSettings) -> Sc
 /// Walks `start` (`root` or a folder inside it), naming files relative to `root`.
 fn walk_into(start: &Path, root: &Path, settings: &ScanSettings, out: &mut ScanOutcome) {
     let skip_dirs = settings.skip_dirs.clone();
+    let refused: Arc<Mutex<Vec<SkippedFile>>> = Arc::default();
+    let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let follow_outside = settings.follow_outside_links;
     let walker = ignore::WalkBuilder::new(start)
         .hidden(true)
         .git_ignore(true)
@@ -131,9 +143,27 @@ fn walk_into(start: &Path, root: &Path, settings: &ScanSettings, out: &mut ScanO
         .ignore(true)
         .parents(false)
         .follow_links(true)
-        .filter_entry(move |entry| {
-            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-            !(is_dir && skip_dirs.iter().any(|d| entry.file_name() == d.as_str()))
+        .filter_entry({
+            let (refused, root) = (refused.clone(), root.to_path_buf());
+            move |entry| {
+                let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+                if is_dir && skip_dirs.iter().any(|d| entry.file_name() == d.as_str()) {
+                    return false;
+                }
+                if entry.path_is_symlink() {
+                    if let Some(reason) = link_refusal(entry.path(), &real_root, follow_outside) {
+                        refused
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(SkippedFile {
+                                rel_path: relative_path(entry.path(), &root),
+                                reason,
+                            });
+                        return false;
+                    }
+                }
+                true
+            }
         })
         .build();
 
@@ -157,6 +187,54 @@ fn walk_into(start: &Path, root: &Path, settings: &ScanSettings, out: &mut ScanO
             None => {}
         }
     }
+    out.skipped.extend(std::mem::take(
+        &mut *refused.lock().unwrap_or_else(|e| e.into_inner()),
+    ));
+}
+
+/// Why the symbolic link at `path` is not followed, if it is not: it loops
+/// back to a folder above it, or (unless `follow_outside`) leads out of the
+/// notes folder `real_root` (its canonical path). `None` for anything else,
+/// a dangling link included (the walk reports those).
+fn link_refusal(path: &Path, real_root: &Path, follow_outside: bool) -> Option<String> {
+    let target = std::fs::canonicalize(path).ok()?;
+    let parent = path.parent().and_then(|p| std::fs::canonicalize(p).ok());
+    if target.is_dir() && parent.is_some_and(|p| p.starts_with(&target)) {
+        return Some(format!(
+            "symbolic link loop back to {} (not followed)",
+            target.display()
+        ));
+    }
+    if !follow_outside && !target.starts_with(real_root) {
+        return Some(format!(
+            "symbolic link to {}, outside the notes folder (not followed; set \
+             scan.follow_outside_links to follow such links)",
+            target.display()
+        ));
+    }
+    None
+}
+
+/// The first symbolic link on the way from `root` to `rel` that is not
+/// followed, as a skip of that link with the reason.
+fn refused_link(root: &Path, rel: &str, settings: &ScanSettings) -> Option<SkippedFile> {
+    let real_root = std::fs::canonicalize(root).ok()?;
+    let mut path = root.to_path_buf();
+    let mut rel_so_far = Vec::new();
+    for part in rel.split('/').filter(|p| !p.is_empty()) {
+        path.push(part);
+        rel_so_far.push(part);
+        let is_link = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+        if is_link {
+            if let Some(reason) = link_refusal(&path, &real_root, settings.follow_outside_links) {
+                return Some(SkippedFile {
+                    rel_path: rel_so_far.join("/"),
+                    reason,
+                });
+            }
+        }
+    }
+    None
 }
 
 /// One file the walk accepted: a note, a skip with its reason, or nothing (not

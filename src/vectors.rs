@@ -1,12 +1,26 @@
 //! The usearch vector index of one embedder, saved beside the database.
 //!
-//! Files: `vectors/<slug>.usearch` (the HNSW graph, f16) and `<slug>.json`, a label
-//! with embedder id, dimensions, vector count and the last applied entry of the
-//! `vector_removals` log. SQLite is the source of truth: on open, the index is
-//! reconciled with it (removals replayed, missing vectors added from the embedding
-//! cache), and rebuilt from the cache if missing or damaged — never re-embedded.
+//! One file per embedder, `vectors/<slug>.vectors`: the usearch graph (f16), then
+//! a label (embedder id, dimensions, vector count, the last applied entry of the
+//! `vector_removals` log, the store generation and store id it matches, and a
+//! CRC-32 of the graph bytes), then the label's length and a magic trailer. The
+//! file is written whole under a temp name and renamed, so the graph and its
+//! label change together or not at all.
+//!
+//! SQLite is the source of truth. Opening checks the label against the store: a
+//! file of another database, from a later generation than the database, with a
+//! wrong checksum (garbage written over it) or a wrong count is rebuilt from the
+//! embedding cache, never re-embedded (counted in the store, reported by
+//! [`OpenReport`]); an older generation is caught up (removals replayed, missing
+//! vectors added from the cache).
+//!
+//! Only the process holding the writer lock ([`crate::lock`]) saves the file.
+//! Every process catches its in-memory index up with the store when the store's
+//! generation moves ([`VectorIndex::catch_up`]): removals from the log, new
+//! chunks whose text has a cached vector, and chunks that were waiting for one.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -29,6 +43,12 @@ const EXACT_SEARCH_MAX: usize = 10_000;
 /// Below this many vectors, adding on one thread beats fanning out.
 const PARALLEL_ADDS: usize = 16;
 
+/// Why a vector file could not be loaded when there is none.
+const NO_FILE: &str = "no vector file";
+
+/// Last bytes of every vector file.
+const MAGIC: &[u8; 8] = b"SIFTVEC2";
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Label {
     format: u32,
@@ -36,6 +56,10 @@ struct Label {
     dimensions: usize,
     count: usize,
     removal_seq: i64,
+    generation: i64,
+    store_id: i64,
+    graph_bytes: u64,
+    crc32: u32,
 }
 
 /// How opening went, for status and tests.
@@ -49,6 +73,9 @@ pub struct OpenReport {
     pub added: usize,
     /// Vectors removed while replaying the removal log.
     pub removed: usize,
+    /// Saving the reconciled index failed (a full disk): the index in memory is
+    /// right and the next writer saves it.
+    pub save_error: Option<String>,
 }
 
 /// An approximate nearest-neighbour index of chunk vectors for one embedder.
@@ -57,74 +84,172 @@ pub struct VectorIndex {
     embedder_id: String,
     dimensions: usize,
     path: PathBuf,
-    label_path: PathBuf,
     removal_seq: i64,
     dirty: bool,
+    /// The store generation the vectors in memory match.
+    generation: i64,
+    /// The generation of the file on disk as this process last saw or wrote it.
+    saved_generation: i64,
+    store_id: i64,
+    /// Highest chunk id looked at.
+    max_chunk_id: i64,
+    /// Chunks looked at that had no cached vector yet, with their text hash.
+    pending: HashMap<i64, [u8; 32]>,
 }
 
 impl VectorIndex {
     /// Opens the index of `embedder_id` in `dir`, reconciling it with the store.
+    /// Only with `may_save` (the caller holds the writer lock) is a reconciled
+    /// or rebuilt index written back; a failed save is reported, not an error.
     pub fn open(
         dir: &Path,
         embedder_id: &str,
         dimensions: usize,
         conn: &Connection,
+        may_save: bool,
     ) -> Result<(VectorIndex, OpenReport)> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        if may_save {
+            // A full disk is reported by the save below, not here.
+            let _ = std::fs::create_dir_all(dir);
+        }
         let slug = file_slug(embedder_id);
-        let path = dir.join(format!("{slug}.usearch"));
-        let label_path = dir.join(format!("{slug}.json"));
-        remove_stale_temp_files(dir, &slug);
+        let path = dir.join(format!("{slug}.vectors"));
+        if may_save {
+            remove_stale_files(dir, &slug);
+        }
         let mut report = OpenReport::default();
-
-        let loaded = load_existing(&path, &label_path, embedder_id, dimensions);
-        let (index, label_seq) = match loaded {
-            Ok((index, label)) => (index, Some(label)),
-            Err(reason) => {
-                report.rebuilt = true;
-                report.rebuild_reason = Some(reason);
-                (new_index(dimensions)?, None)
-            }
-        };
         let mut vi = VectorIndex {
-            index,
+            index: new_index(dimensions)?,
             embedder_id: embedder_id.to_string(),
             dimensions,
             path,
-            label_path,
             removal_seq: 0,
             dirty: false,
+            generation: 0,
+            saved_generation: -1,
+            store_id: 0,
+            max_chunk_id: 0,
+            pending: HashMap::new(),
         };
-        let expected = tables::count_chunks_with_vectors(conn, embedder_id)? as usize;
-        if let Some(label) = label_seq {
-            let removals = tables::removals_after(conn, label.removal_seq)?;
-            let unchanged =
-                removals.is_empty() && label.count == expected && vi.index.size() == expected;
-            if !unchanged {
-                for (_, chunk_id) in &removals {
-                    report.removed += vi.index.remove(*chunk_id as u64).map_err(vec_err)?;
+        {
+            // One snapshot of the store for the whole reconciliation.
+            let tx = conn.unchecked_transaction()?;
+            vi.store_id = tables::store_id(&tx)?;
+            let generation = tables::generation(&tx)?;
+            let loaded = load_file(&vi.path, embedder_id, dimensions, vi.store_id)
+                .and_then(|(index, label)| {
+                    if label.generation > generation {
+                        Err(format!(
+                            "the vector file is from generation {}, the database is at {generation}",
+                            label.generation
+                        ))
+                    } else {
+                        Ok((index, label))
+                    }
+                });
+            match loaded {
+                Ok((index, label)) => {
+                    vi.index = index;
+                    vi.saved_generation = label.generation;
+                    if label.generation < generation {
+                        // Caught up from the removal log and the cache.
+                        vi.removal_seq = label.removal_seq;
+                        report.removed = vi.apply_removals(&tx)?;
+                        report.added = vi.add_missing_from_cache(&tx)?;
+                        vi.dirty = true;
+                    }
                 }
-                report.added = vi.add_missing_from_cache(conn)?;
-                if vi.index.size() != expected {
-                    report.rebuilt = true;
-                    report.rebuild_reason = Some(format!(
-                        "index holds {} vectors, the database {expected}",
-                        vi.index.size()
-                    ));
-                    vi.index = new_index(dimensions)?;
-                    vi.add_missing_from_cache(conn)?;
+                Err(reason) => {
+                    // A data folder with no vectors yet has nothing to rebuild.
+                    report.added = vi.add_missing_from_cache(&tx)?;
+                    if reason != NO_FILE || report.added > 0 {
+                        report.rebuilt = true;
+                        report.rebuild_reason = Some(reason);
+                    }
+                    vi.dirty = true;
                 }
+            }
+            vi.removal_seq = tables::max_removal_seq(&tx)?;
+            vi.max_chunk_id = tables::max_chunk_id(&tx)?;
+            vi.pending = tables::chunks_without_vectors(&tx, embedder_id)?;
+            let expected = tables::count_chunks(&tx)? as usize - vi.pending.len();
+            if vi.index.size() != expected {
+                report.rebuilt = true;
+                report.rebuild_reason = Some(format!(
+                    "the vector file holds {} vectors, the database {expected}",
+                    vi.index.size()
+                ));
+                vi.index = new_index(dimensions)?;
+                vi.add_missing_from_cache(&tx)?;
                 vi.dirty = true;
             }
-        } else {
-            vi.add_missing_from_cache(conn)?;
-            vi.dirty = true;
+            vi.generation = generation;
         }
-        vi.removal_seq = tables::max_removal_seq(conn)?;
-        if vi.dirty {
-            vi.save_with_seq(vi.removal_seq)?;
+        if may_save {
+            // Neither the count nor the save may stop a search on a full disk:
+            // the index in memory is right either way.
+            let counted = if report.rebuilt {
+                tables::count_vector_rebuild(conn)
+            } else {
+                Ok(())
+            };
+            if let Err(err) = counted.and_then(|()| vi.write_file()) {
+                report.save_error = Some(err.to_string());
+            }
         }
         Ok((vi, report))
+    }
+
+    /// Brings the index up to the store's current generation when it moved:
+    /// vectors of deleted chunks leave, chunks whose text has a cached vector
+    /// (new ones, and ones that were waiting) get it. Reads only; cheap when
+    /// nothing changed (one row). Returns the vectors added.
+    pub fn catch_up(&mut self, conn: &Connection) -> Result<usize> {
+        let tx = conn.unchecked_transaction()?;
+        let generation = tables::generation(&tx)?;
+        if generation == self.generation {
+            return Ok(0);
+        }
+        self.apply_removals(&tx)?;
+        for (id, hash) in tables::chunks_after(&tx, self.max_chunk_id)? {
+            self.max_chunk_id = self.max_chunk_id.max(id);
+            if !self.index.contains(id as u64) {
+                self.pending.insert(id, hash);
+            }
+        }
+        // Added meanwhile by this process's own index run.
+        let index = &self.index;
+        self.pending.retain(|id, _| !index.contains(*id as u64));
+        let hashes: Vec<[u8; 32]> = self
+            .pending
+            .values()
+            .copied()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let cached = tables::cached_vectors(&tx, &self.embedder_id, &hashes)?;
+        let found: Vec<(i64, Vec<f32>)> = self
+            .pending
+            .iter()
+            .filter_map(|(id, hash)| cached.get(hash).map(|v| (*id, v.clone())))
+            .collect();
+        let items: Vec<(i64, &[f32])> = found
+            .iter()
+            .filter(|(_, v)| v.len() == self.dimensions)
+            .map(|(id, v)| (*id, v.as_slice()))
+            .collect();
+        self.add_many(&items)?;
+        for (id, _) in &found {
+            self.pending.remove(id);
+        }
+        self.generation = generation;
+        Ok(items.len())
+    }
+
+    /// The store generation the vectors in memory match (as of the last
+    /// [`VectorIndex::catch_up`] or open).
+    pub fn generation(&self) -> i64 {
+        self.generation
     }
 
     /// Embedder whose vectors this index holds.
@@ -275,18 +400,21 @@ impl VectorIndex {
         let mut removed = 0;
         for (seq, chunk_id) in tables::removals_after(conn, self.removal_seq)? {
             removed += self.index.remove(chunk_id as u64).map_err(vec_err)?;
+            self.pending.remove(&chunk_id);
             self.removal_seq = seq;
             self.dirty = true;
         }
         Ok(removed)
     }
 
-    /// Saves if anything changed since the last save.
-    pub fn save(&mut self) -> Result<()> {
-        if !self.dirty {
+    /// Catches up with the store and writes the vector file if it changed since
+    /// the last save. Only the holder of the writer lock may call this.
+    pub fn save(&mut self, conn: &Connection) -> Result<()> {
+        self.catch_up(conn)?;
+        if !self.dirty && self.saved_generation == self.generation {
             return Ok(());
         }
-        self.save_with_seq(self.removal_seq)
+        self.write_file()
     }
 
     /// Sets how hard searches look (higher: better recall, slower).
@@ -294,32 +422,55 @@ impl VectorIndex {
         self.index.change_expansion_search(expansion);
     }
 
-    fn save_with_seq(&mut self, removal_seq: i64) -> Result<()> {
-        // Write to a temp name, then rename: a crash leaves the old file whole.
-        // The temp name is per process: a `sift search` may save beside `sift watch`.
+    /// Writes graph and label as one file: graph to a temp file (per process),
+    /// label and trailer appended, fsync, rename over the old file.
+    fn write_file(&mut self) -> Result<()> {
         let tmp = self
             .path
-            .with_extension(format!("usearch.{}.tmp", std::process::id()));
+            .with_extension(format!("vectors.{}.tmp", std::process::id()));
+        let result = self
+            .write_temp(&tmp)
+            .and_then(|()| std::fs::rename(&tmp, &self.path).map_err(|e| Error::io(&self.path, e)));
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result?;
+        self.saved_generation = self.generation;
+        self.dirty = false;
+        Ok(())
+    }
+
+    fn write_temp(&self, tmp: &Path) -> Result<()> {
+        let save_err =
+            |e: String| Error::new(ErrorKind::Vectors, format!("cannot save vectors: {e}"));
         self.index
             .save(&tmp.to_string_lossy())
-            .map_err(|e| Error::new(ErrorKind::Vectors, format!("cannot save vectors: {e}")))?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| Error::io(&self.path, e))?;
+            .map_err(|e| save_err(e.to_string()))?;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(tmp)
+            .map_err(|e| Error::io(tmp, e))?;
+        let (graph_bytes, crc32) = checksum(&mut file, None).map_err(|e| Error::io(tmp, e))?;
         let label = Label {
             format: VECTOR_FORMAT_VERSION,
             embedder_id: self.embedder_id.clone(),
             dimensions: self.dimensions,
             count: self.index.size(),
-            removal_seq,
+            removal_seq: self.removal_seq,
+            generation: self.generation,
+            store_id: self.store_id,
+            graph_bytes,
+            crc32,
         };
-        let json = serde_json::to_vec_pretty(&label)
+        let json = serde_json::to_vec(&label)
             .map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
-        crate::fsutil::write_atomic(&self.label_path, &json)?;
-        self.removal_seq = removal_seq;
-        self.dirty = false;
-        Ok(())
+        let mut trailer = json;
+        trailer.extend_from_slice(&(trailer.len() as u32).to_le_bytes());
+        trailer.extend_from_slice(MAGIC);
+        file.write_all(&trailer)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| save_err(format!("{}: {e}", tmp.display())))
     }
 
     fn add_missing_from_cache(&mut self, conn: &Connection) -> Result<usize> {
@@ -340,58 +491,140 @@ impl VectorIndex {
 }
 
 /// Deletes temp files that killed processes left mid-save (a live save takes
-/// well under a minute, so older ones are abandoned).
-fn remove_stale_temp_files(dir: &Path, slug: &str) {
+/// well under a minute, so older ones are abandoned) and the two files of the
+/// format before this one (graph and label apart), which the new file replaces.
+fn remove_stale_files(dir: &Path, slug: &str) {
+    let _ = std::fs::remove_file(dir.join(format!("{slug}.usearch")));
+    let _ = std::fs::remove_file(dir.join(format!("{slug}.json")));
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let prefix = format!("{slug}.usearch.");
+    let prefixes = [format!("{slug}.usearch."), format!("{slug}.vectors.")];
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let stale = entry
             .metadata()
             .and_then(|m| m.modified())
             .is_ok_and(|t| t.elapsed().unwrap_or_default().as_secs() > 60);
-        if name.starts_with(&prefix) && name.ends_with(".tmp") && stale {
+        if prefixes.iter().any(|p| name.starts_with(p)) && name.ends_with(".tmp") && stale {
             let _ = std::fs::remove_file(entry.path());
         }
     }
 }
 
-fn load_existing(
+/// CRC-32 of the first `len` bytes of `file` (all of it when `None`), and that length.
+fn checksum(file: &mut std::fs::File, len: Option<u64>) -> std::io::Result<(u64, u32)> {
+    file.seek(SeekFrom::Start(0))?;
+    let len = match len {
+        Some(len) => len,
+        None => file.metadata()?.len(),
+    };
+    let mut reader = BufReader::with_capacity(1 << 20, (&*file).take(len));
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((total, hasher.finalize()))
+}
+
+/// Reads the label from the end of the vector file at `path`.
+fn read_label(file: &mut std::fs::File) -> std::result::Result<Label, String> {
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    if len < 12 {
+        return Err("the vector file is truncated".into());
+    }
+    let mut tail = [0u8; 12];
+    file.seek(SeekFrom::Start(len - 12))
+        .and_then(|_| file.read_exact(&mut tail))
+        .map_err(|e| e.to_string())?;
+    if &tail[4..] != MAGIC {
+        return Err("the vector file has no label (damaged or of an older Sift)".into());
+    }
+    let label_len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64;
+    if label_len + 12 > len {
+        return Err("the vector file's label is damaged".into());
+    }
+    let mut json = vec![0u8; label_len as usize];
+    file.seek(SeekFrom::Start(len - 12 - label_len))
+        .and_then(|_| file.read_exact(&mut json))
+        .map_err(|e| e.to_string())?;
+    let label: Label = serde_json::from_slice(&json)
+        .map_err(|e| format!("the vector file's label is damaged: {e}"))?;
+    if label.graph_bytes + label_len + 12 != len {
+        return Err("the vector file's length does not match its label".into());
+    }
+    Ok(label)
+}
+
+fn load_file(
     path: &Path,
-    label_path: &Path,
     embedder_id: &str,
     dimensions: usize,
+    store_id: i64,
 ) -> std::result::Result<(Index, Label), String> {
-    let label: Label = std::fs::read(label_path)
-        .map_err(|e| format!("no label: {e}"))
-        .and_then(|b| serde_json::from_slice(&b).map_err(|e| format!("bad label: {e}")))?;
-    if label.format != VECTOR_FORMAT_VERSION
-        || label.embedder_id != embedder_id
-        || label.dimensions != dimensions
+    // A writer may rename a new file over this one while it is read: the
+    // checksum is taken on an open handle, and the load is redone if the
+    // path no longer names that file afterwards.
+    for _ in 0..3 {
+        let mut file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(NO_FILE.into()),
+            Err(e) => return Err(format!("cannot read the vector file: {e}")),
+        };
+        let label = read_label(&mut file)?;
+        if label.format != VECTOR_FORMAT_VERSION
+            || label.embedder_id != embedder_id
+            || label.dimensions != dimensions
+        {
+            return Err("the vector file's label does not match this embedder".into());
+        }
+        if label.store_id != store_id {
+            return Err("the vector file belongs to another database".into());
+        }
+        let (_, crc) = checksum(&mut file, Some(label.graph_bytes)).map_err(|e| e.to_string())?;
+        if crc != label.crc32 {
+            return Err("the vector file is damaged (checksum mismatch)".into());
+        }
+        let index = new_index(dimensions).map_err(|e| e.to_string())?;
+        index
+            .load(&path.to_string_lossy())
+            .map_err(|e| format!("the vector file is damaged: {e}"))?;
+        if !same_file(&file, path) {
+            continue;
+        }
+        if index.size() != label.count {
+            return Err(format!(
+                "the vector file holds {} vectors, its label says {}",
+                index.size(),
+                label.count
+            ));
+        }
+        return Ok((index, label));
+    }
+    Err("the vector file kept changing while it was read".into())
+}
+
+/// Whether `path` still names the file open as `file`.
+fn same_file(file: &std::fs::File, path: &Path) -> bool {
+    let (Ok(a), Ok(b)) = (file.metadata(), std::fs::metadata(path)) else {
+        return false;
+    };
+    #[cfg(unix)]
     {
-        return Err("label does not match this embedder".into());
+        use std::os::unix::fs::MetadataExt;
+        a.ino() == b.ino() && a.dev() == b.dev()
     }
-    if !path.exists() {
-        return Err("vector file missing".into());
+    #[cfg(not(unix))]
+    {
+        a.len() == b.len() && a.modified().ok() == b.modified().ok()
     }
-    let meta = Index::metadata(&path.to_string_lossy()).map_err(|e| format!("damaged: {e}"))?;
-    if meta.dimensions as usize != dimensions {
-        return Err("vector file has other dimensions".into());
-    }
-    let index = new_index(dimensions).map_err(|e| e.to_string())?;
-    index
-        .load(&path.to_string_lossy())
-        .map_err(|e| format!("damaged: {e}"))?;
-    if index.size() != label.count {
-        return Err(format!(
-            "vector file holds {} vectors, its label says {}",
-            index.size(),
-            label.count
-        ));
-    }
-    Ok((index, label))
 }
 
 fn new_index(dimensions: usize) -> Result<Index> {

@@ -102,7 +102,16 @@ impl Watcher {
     ) -> Result<Watcher> {
         let (tx, rx) = mpsc::channel::<DebounceEventResult>();
         let mut debouncer = new_debouncer(options.debounce, None, tx).map_err(watch_error)?;
+        let mut unavailable = Vec::new();
         for folder in folders {
+            if !folder.is_dir() {
+                // Moved or unmounted: the others are watched; its index is kept.
+                unavailable.push(format!(
+                    "folder unavailable: {} (not watched; its notes stay in the index)",
+                    folder.display()
+                ));
+                continue;
+            }
             debouncer
                 .watch(folder, RecursiveMode::Recursive)
                 .map_err(|e| {
@@ -118,6 +127,7 @@ impl Watcher {
             scan: options.scan,
             pending: Pending::default(),
         };
+        batcher.pending.warnings = unavailable;
         if options.rescan_at_start {
             batcher.pending.rescan.extend(folders.iter().cloned());
         }

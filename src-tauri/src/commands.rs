@@ -23,6 +23,8 @@ pub struct KeyState {
     pub present: bool,
     /// The key, masked (e.g. `sk-…abcd (51 chars)`).
     pub masked: Option<String>,
+    /// The base URL the key is sent to; `None`: the provider's own API.
+    pub saved_for: Option<String>,
 }
 
 impl From<sift::keys::KeyStatus> for KeyState {
@@ -31,6 +33,7 @@ impl From<sift::keys::KeyStatus> for KeyState {
             provider: k.provider,
             present: k.masked.is_some(),
             masked: k.masked,
+            saved_for: k.saved_for,
         }
     }
 }
@@ -41,7 +44,9 @@ pub async fn get_settings(state: State<'_, AppState>) -> CmdResult<Settings> {
 }
 
 /// Saves settings. A changed provider is switched to in the background (the UI
-/// showed its estimate first); a changed shortcut is registered at once.
+/// showed its estimate first); a changed shortcut is registered at once. The
+/// folders are not changed here (add_folder and remove_folder do that): the
+/// ones on disk are kept, with any another process added meanwhile.
 #[tauri::command]
 pub async fn save_settings(app: AppHandle, settings: Settings) -> CmdResult<Settings> {
     crate::shortcut::parse(&settings.shortcut)?;
@@ -54,7 +59,7 @@ pub async fn save_settings(app: AppHandle, settings: Settings) -> CmdResult<Sett
         if next.provider != before.provider {
             state.switch_provider(&handle, next, true)
         } else {
-            state.save_settings(&next)
+            state.save_settings(&next).map(drop)
         }
     })
     .await?;
@@ -64,18 +69,54 @@ pub async fn save_settings(app: AppHandle, settings: Settings) -> CmdResult<Sett
     Ok(app.state::<AppState>().engine().settings())
 }
 
-/// Adds a notes folder and starts indexing it in the background.
+/// Adds a typed folder path, which the user confirmed in the window
+/// (`confirmed`), and starts indexing it in the background. Folders chosen with
+/// the picker go through [`pick_folder`], which takes no path from the page.
 #[tauri::command]
-pub async fn add_folder(app: AppHandle, path: String) -> CmdResult<Settings> {
+pub async fn add_folder(app: AppHandle, path: String, confirmed: bool) -> CmdResult<Settings> {
+    if !confirmed {
+        return Err(IpcError::new(
+            ErrorKind::InvalidInput,
+            "a typed folder is added only once you confirm it",
+        ));
+    }
+    add(app, PathBuf::from(path)).await
+}
+
+/// Shows the native folder picker and adds the chosen folder (`null` when the
+/// user cancels).
+#[tauri::command]
+pub async fn pick_folder(app: AppHandle) -> CmdResult<Option<Settings>> {
+    use tauri_plugin_dialog::DialogExt;
+    let handle = app.clone();
+    let picked = blocking(move || {
+        Ok(handle
+            .dialog()
+            .file()
+            .set_title("Choose your notes folder")
+            .blocking_pick_folder())
+    })
+    .await?;
+    let Some(picked) = picked else {
+        return Ok(None);
+    };
+    let path = picked.into_path().map_err(|e| {
+        IpcError::new(
+            ErrorKind::BadPath,
+            format!("the picker returned no folder path: {e}"),
+        )
+    })?;
+    add(app, path).await.map(Some)
+}
+
+async fn add(app: AppHandle, path: PathBuf) -> CmdResult<Settings> {
     let handle = app.clone();
     let settings = blocking(move || {
         let state = handle.state::<AppState>();
         let engine = state.engine();
-        engine.add_folder(Path::new(&path))?;
-        let settings = engine.settings();
-        state.save_settings(&settings)?;
+        engine.add_folder(&path)?;
         state.watch(&handle);
-        Ok(settings)
+        Ok(engine.settings())
     })
     .await?;
     app.state::<AppState>().request_index(&app);
@@ -93,10 +134,8 @@ pub async fn remove_folder(app: AppHandle, path: String) -> CmdResult<Settings> 
         let state = handle.state::<AppState>();
         let engine = state.engine();
         engine.remove_folder(Path::new(&path))?;
-        let settings = engine.settings();
-        state.save_settings(&settings)?;
         state.watch(&handle);
-        Ok(settings)
+        Ok(engine.settings())
     })
     .await?;
     if stopped {
@@ -135,9 +174,10 @@ pub async fn related(
     blocking(move || engine.related(&Path::new(&root).join(path), limit.clamp(1, 50))).await
 }
 
-/// Opens a note at a line in the user's editor or default app. Only files inside
-/// an indexed folder (after resolving symlinks) are opened: anything else is
-/// refused with `not_indexed`.
+/// Opens a note at a line in the user's editor or default app. Only notes Sift
+/// indexed, inside an indexed folder (after resolving symlinks), are opened:
+/// anything else is refused with `not_indexed`; an executable file (exec bit, or
+/// a type the OS would run) is refused with `invalid_input`.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn open_note(
     app: AppHandle,
@@ -148,20 +188,11 @@ pub async fn open_note(
     let engine = state.engine();
     let requested = PathBuf::from(&abs_path);
     let file = blocking(move || {
-        let inside = requested.is_absolute()
-            && requested.is_file()
-            && engine.is_inside_indexed_folder(&requested);
-        Ok(inside
-            .then(|| std::fs::canonicalize(&requested).ok())
-            .flatten())
+        let file = engine.indexed_note(&requested)?;
+        crate::open::refuse_executable(&file)?;
+        Ok(file)
     })
-    .await?
-    .ok_or_else(|| {
-        IpcError::new(
-            ErrorKind::NotIndexed,
-            format!("{abs_path} is not a note inside an indexed folder"),
-        )
-    })?;
+    .await?;
     match crate::open::editor_command(&file, line.max(1)) {
         Some(cmd) => crate::open::spawn(&cmd).map_err(|e| {
             IpcError::new(
@@ -197,19 +228,28 @@ pub async fn key_status(app: AppHandle) -> CmdResult<Vec<KeyState>> {
     .await
 }
 
-/// Stores an API key in the OS keychain. The key is never logged or returned.
+/// Stores an API key in the OS keychain, to be sent only to the provider's own
+/// API, or with `base_url` (which the user confirmed in the window, typing the
+/// key with it) only to that address. The key is never logged or returned.
 #[tauri::command]
-pub async fn key_set(app: AppHandle, provider: String, key: String) -> CmdResult<KeyState> {
+pub async fn key_set(
+    app: AppHandle,
+    provider: String,
+    key: String,
+    base_url: Option<String>,
+) -> CmdResult<KeyState> {
     blocking(move || {
         let state = app.state::<AppState>();
         let keys = state.embedders().keys();
-        keys.set(&provider, &key)?;
+        keys.set_for_url(&provider, &key, base_url.as_deref())?;
         let masked = keys.get(&provider)?.map(|k| k.masked());
+        let saved_for = keys.saved_url(&provider)?;
         rebuild_if_in_use(&app, &provider)?;
         Ok(KeyState {
             present: masked.is_some(),
             provider,
             masked,
+            saved_for,
         })
     })
     .await
@@ -227,6 +267,7 @@ pub async fn key_delete(app: AppHandle, provider: String) -> CmdResult<KeyState>
             provider,
             present: false,
             masked: None,
+            saved_for: None,
         })
     })
     .await
@@ -248,7 +289,8 @@ pub async fn cost_summary(state: State<'_, AppState>) -> CmdResult<CostSummary> 
     blocking(move || crate::cost::summary(&engine)).await
 }
 
-/// What switching to `provider` would send (after the cache) and cost.
+/// What switching to `provider` would send (after the cache) and cost. Never
+/// reaches the network and never uses a key, whatever base URL it names.
 #[tauri::command]
 pub async fn estimate(app: AppHandle, provider: ProviderConfig) -> CmdResult<Estimate> {
     blocking(move || {

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use sift::cost::{CostSummary, Estimate, PriceTable, UsageLedger};
+use sift::cost::{CostSummary, Estimate, LedgerEntry, PriceTable, UsageLedger};
 use sift::embed::ProviderConfig;
 use sift::store::tables;
 use sift::Engine;
@@ -16,12 +16,24 @@ use crate::embedder::EmbedderFactory;
 /// Chunks read per page while estimating.
 const PAGE: usize = 512;
 
-/// This month's and all-time spending per provider and model.
+/// This month's and all-time spending per provider and model. Its month total
+/// is the figure the monthly cap enforces (`sift::cost::month_spent`: the same
+/// ledger, the same day). Reads only: with no ledger yet, nothing was spent.
 pub fn summary(engine: &Engine) -> sift::Result<CostSummary> {
-    let today = chrono::Local::now().date_naive();
-    let conn = engine.store().writer();
-    UsageLedger::migrate(&conn)?;
-    UsageLedger::new(&conn).summary(today)
+    let today = sift::cost::today();
+    engine.store().read(|conn| {
+        if UsageLedger::exists(conn)? {
+            UsageLedger::new(conn).summary(today)
+        } else {
+            Ok(CostSummary {
+                month: today.format("%Y-%m").to_string(),
+                this_month: Vec::new(),
+                month_total: LedgerEntry::default(),
+                all_time: Vec::new(),
+                total: LedgerEntry::default(),
+            })
+        }
+    })
 }
 
 /// What indexing everything with `provider` would send: chunks whose text has no
@@ -34,7 +46,9 @@ pub fn estimate(
 ) -> sift::Result<Estimate> {
     let embedder = match engine.embedder() {
         Some(e) if engine.settings().provider == *provider => e.clone(),
-        _ => embedders.build_for_estimate(provider)?,
+        _ => {
+            embedders.build_estimator(provider, &engine.store().read(tables::cached_embedders)?)?
+        }
     };
     let prices = PriceTable::load(engine.data_dir())?;
     let (mut chunks, mut tokens) = (0usize, 0u64);
@@ -56,9 +70,13 @@ pub fn estimate(
         chunks += page.chunks;
         tokens += page.tokens;
     }
-    Ok(Estimate {
+    let estimate = Estimate {
         chunks,
         tokens,
         dollars: prices.dollars(embedder.provider(), embedder.model(), tokens),
-    })
+        budget_usd: None,
+        month_spent_usd: 0.0,
+        stopped_by_cap: false,
+    };
+    Ok(estimate.with_cap(engine.settings().budget_usd, engine.month_spent()?))
 }

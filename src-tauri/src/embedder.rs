@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sift::embed::{build_embedder, Embedder, ProviderConfig};
+use sift::embed::{build_embedder, build_estimator, Embedder, ProviderConfig};
 use sift::keys::KeyStore;
 
 /// Builds embedders with the OS keychain and an optional bundled model.
@@ -41,17 +41,14 @@ impl EmbedderFactory {
     }
 
     /// An embedder only for counting tokens and naming its cache (estimates):
-    /// OpenAI and Gemini without a saved key get a placeholder key, which is never
-    /// sent because nothing is embedded with it.
-    pub fn build_for_estimate(&self, cfg: &ProviderConfig) -> sift::Result<Arc<dyn Embedder>> {
-        let provider = cfg.provider_name();
-        let has_key = matches!(self.keys.get(provider), Ok(Some(_)));
-        if matches!(provider, "openai" | "gemini") && !has_key {
-            let placeholder = KeyStore::in_memory();
-            placeholder.set(provider, "estimate-only-placeholder-key")?;
-            return build_embedder(cfg, &placeholder);
-        }
-        self.build(cfg)
+    /// it holds no key and never reaches the network, whatever base URL `cfg`
+    /// names (see `sift::embed::build_estimator`).
+    pub fn build_estimator(
+        &self,
+        cfg: &ProviderConfig,
+        cached_ids: &[String],
+    ) -> sift::Result<Arc<dyn Embedder>> {
+        build_estimator(&self.resolve(cfg), cached_ids)
     }
 
     /// `cfg` with the bundled model filled in when the local model is found
@@ -90,9 +87,42 @@ mod tests {
             serde_json::from_str(r#"{"provider":"openai","model":"text-embedding-3-small"}"#)
                 .unwrap();
         assert!(factory.build(&cfg).is_err(), "no key: cannot embed");
-        let e = factory.build_for_estimate(&cfg).unwrap();
+        let e = factory.build_estimator(&cfg, &[]).unwrap();
         assert_eq!(e.id(), "openai/text-embedding-3-small");
         assert!(e.count_tokens("hello world") > 0);
+    }
+
+    /// A page-supplied base URL with a saved key: the estimate connects to
+    /// nothing (a listener there sees no connection), building fails for the
+    /// key's sake before anything is sent.
+    #[test]
+    fn a_page_supplied_base_url_gets_no_request() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let base = format!("http://{}/v1", listener.local_addr().unwrap());
+        let keys = KeyStore::in_memory();
+        keys.set("openai", "fake-key-for-the-real-api").unwrap();
+        let factory = EmbedderFactory::new(keys, None);
+        for model in ["text-embedding-3-small", "unknown-model-would-be-probed"] {
+            let cfg: ProviderConfig = serde_json::from_value(
+                serde_json::json!({"provider": "openai", "model": model, "base_url": base}),
+            )
+            .unwrap();
+            let e = factory.build_estimator(&cfg, &[]).unwrap();
+            assert!(e.count_tokens("hello") > 0);
+            let err = factory.build(&cfg).err().expect("refused");
+            assert_eq!(err.kind(), sift::ErrorKind::InvalidKey);
+        }
+        let cfg: ProviderConfig = serde_json::from_value(
+            serde_json::json!({"provider": "compatible", "model": "m", "base_url": base}),
+        )
+        .unwrap();
+        factory.build_estimator(&cfg, &[]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(
+            listener.accept().is_err(),
+            "something connected to the page's address"
+        );
     }
 
     #[test]

@@ -47,6 +47,7 @@ fn main() {
             commands::get_settings,
             commands::save_settings,
             commands::add_folder,
+            commands::pick_folder,
             commands::remove_folder,
             commands::status,
             commands::file_states,

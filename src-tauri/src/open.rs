@@ -32,6 +32,86 @@ pub fn editor_command(file: &Path, line: usize) -> Option<EditorCommand> {
         .find_map(|editor| known_editor(&editor, file, line))
 }
 
+/// File types an OS opener would run rather than show (lower case, no dot).
+const EXECUTABLE_TYPES: &[&str] = &[
+    "app",
+    "command",
+    "tool",
+    "exe",
+    "com",
+    "bat",
+    "cmd",
+    "ps1",
+    "vbs",
+    "vbe",
+    "js",
+    "jse",
+    "wsf",
+    "wsh",
+    "msi",
+    "msp",
+    "scr",
+    "pif",
+    "cpl",
+    "hta",
+    "lnk",
+    "reg",
+    "sh",
+    "bash",
+    "zsh",
+    "csh",
+    "ksh",
+    "fish",
+    "desktop",
+    "jar",
+    "appimage",
+    "run",
+    "bin",
+    "deb",
+    "rpm",
+    "pkg",
+    "dmg",
+    "workflow",
+    "action",
+    "scpt",
+    "applescript",
+    "terminal",
+    "url",
+    "webloc",
+    "inetloc",
+];
+
+/// Refuses a file that is executable: its exec bit is set (Unix) or its type
+/// is one an OS opener would run (`.app`, `.command`, `.exe`, `.sh`,
+/// `.desktop`, `.jar`, `.msi`...). Notes are never handed over as programs.
+pub fn refuse_executable(file: &Path) -> sift::Result<()> {
+    let refuse = |why: &str| {
+        Err(sift::Error::new(
+            sift::ErrorKind::InvalidInput,
+            format!(
+                "{} {why}: Sift does not open executable files",
+                file.display()
+            ),
+        ))
+    };
+    let ext = file
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if EXECUTABLE_TYPES.contains(&ext.as_str()) {
+        return refuse("is a program or script by its type");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(file).map_err(|e| sift::Error::io(file, e))?;
+        if meta.is_dir() || meta.permissions().mode() & 0o111 != 0 {
+            return refuse("is marked executable (chmod -x to open it)");
+        }
+    }
+    Ok(())
+}
+
 /// Starts `cmd` without waiting for it (a thread reaps it when it exits).
 pub fn spawn(cmd: &EditorCommand) -> std::io::Result<()> {
     let mut child = Command::new(&cmd.program)
@@ -99,6 +179,35 @@ mod tests {
         std::iter::once(cmd.program.as_str())
             .chain(cmd.args.iter().map(String::as_str))
             .collect()
+    }
+
+    #[test]
+    fn executables_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let note = dir.path().join("note.md");
+        std::fs::write(&note, "# note").unwrap();
+        assert!(refuse_executable(&note).is_ok());
+        for name in [
+            "run.sh",
+            "Setup.EXE",
+            "x.desktop",
+            "a.command",
+            "t.jar",
+            "i.msi",
+            "A.app",
+        ] {
+            let f = dir.path().join(name);
+            std::fs::write(&f, "x").unwrap();
+            assert!(refuse_executable(&f).is_err(), "{name}");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&note, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let err = refuse_executable(&note).unwrap_err();
+            assert_eq!(err.kind(), sift::ErrorKind::InvalidInput);
+            assert!(err.message().contains("marked executable"));
+        }
     }
 
     #[test]

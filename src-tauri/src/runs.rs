@@ -90,15 +90,6 @@ impl Runs {
         self.busy
     }
 
-    /// Engines other than the current one that are alive (a switch under way).
-    pub fn pending_engines(&self) -> Vec<Arc<Engine>> {
-        [&self.switching, &self.switch_to]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect()
-    }
-
     /// Stops the run in flight unless it is a switch; `true` when one was asked
     /// to stop.
     pub fn stop_current(&self) -> bool {

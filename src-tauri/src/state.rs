@@ -69,15 +69,19 @@ impl AppState {
         Ok(status)
     }
 
-    /// Saves `settings` in every engine alive (the current one and one being
-    /// switched to), so a swap never brings back older settings.
-    pub fn save_settings(&self, settings: &Settings) -> sift::Result<()> {
-        let pending = self.with_runs(|runs| runs.pending_engines());
-        self.engine().save_settings(settings.clone())?;
-        for engine in pending {
-            engine.save_settings(settings.clone())?;
-        }
-        Ok(())
+    /// Saves the page's `settings` by read-modify-write of the settings file,
+    /// all but the folders (added and removed by their own commands, here or
+    /// by another process). Every engine alive (one being switched to, too)
+    /// reloads the file when it next reads its settings. Returns what was saved.
+    pub fn save_settings(&self, settings: &Settings) -> sift::Result<Settings> {
+        let engine = self.engine();
+        engine.update_settings(|s| {
+            let folders = std::mem::take(&mut s.folders);
+            *s = settings.clone();
+            s.folders = folders;
+            Ok(())
+        })?;
+        Ok(engine.settings())
     }
 
     /// Switches to the embedder `settings.provider` names: saves the settings,
@@ -99,7 +103,7 @@ impl AppState {
             }
             Err(err) => return Err(err),
         };
-        self.save_settings(&settings)?;
+        let settings = self.save_settings(&settings)?;
         let engine = Engine::open_with(&self.data_dir, settings, embedder)?;
         self.enqueue(app, Job::Switch(Arc::new(engine)));
         Ok(())

@@ -26,6 +26,10 @@ pub struct IndexArgs {
     /// cost ledger where the old index can still be read.
     #[arg(long, conflicts_with = "dry_run")]
     pub rebuild: bool,
+    /// Fail at once when another Sift process is indexing this data folder,
+    /// instead of waiting for its run to end.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
@@ -40,6 +44,7 @@ pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
         }
     }
     let engine = super::open_engine(data_dir, true)?;
+    engine.set_wait_for_writer(!args.no_wait);
     let folders = match &args.folder {
         Some(folder) if !args.rebuild => vec![engine.add_folder(folder)?],
         Some(folder) => {
@@ -66,6 +71,18 @@ pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
                 ),
                 engine.embedder().map_or("no embedder", |e| e.id())
             )?;
+            if let Some(cap) = estimate.budget_usd {
+                let spent = sift::cost::format_usd(estimate.month_spent_usd);
+                let cap = sift::cost::format_usd(cap);
+                if estimate.stopped_by_cap {
+                    out!(
+                        "the monthly cap of {cap} ({spent} spent this month) would stop this run \
+                         before it is done; raise the cap to finish"
+                    )?;
+                } else {
+                    out!("fits under the monthly cap of {cap} ({spent} spent this month)")?;
+                }
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -97,6 +114,9 @@ pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
             report.chunks_without_vectors
         )?;
     }
+    for folder in &report.unavailable {
+        println!("folder unavailable: {folder} (skipped; its notes stay in the index)");
+    }
     if !report.skipped.is_empty() {
         out!("skipped {} files:", report.skipped.len())?;
         for (path, reason) in report.skipped.iter().take(20) {
@@ -111,6 +131,10 @@ pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
 
 fn draw(bar: &ProgressBar, p: &Progress) {
     let (label, done, total) = match p.phase {
+        Phase::Waiting => {
+            bar.suspend(|| eprintln!("{}", p.current.as_deref().unwrap_or("waiting")));
+            return;
+        }
         Phase::Scanning => ("scanning", 0, 0),
         Phase::Indexing => ("reading notes", p.files_done, p.files_total),
         Phase::Embedding => ("embedding chunks", p.chunks_done, p.chunks_total),

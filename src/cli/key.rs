@@ -14,7 +14,7 @@ use sift::keys::{KeyStore, PROVIDERS};
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Store the API key of a provider (prompted, or read from stdin).
-    Set(ProviderArg),
+    Set(SetArgs),
     /// Which providers have a key (masked).
     Status {
         /// Print JSON.
@@ -23,6 +23,18 @@ pub enum KeyCommand {
     },
     /// Delete the API key of a provider.
     Delete(ProviderArg),
+}
+
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// openai, gemini or compatible.
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(PROVIDERS))]
+    pub provider: String,
+    /// Send this key only to this address (a gateway, a proxy, an
+    /// OpenAI-compatible server) instead of the provider's own API. Sift never
+    /// sends a key to an address it was not saved for.
+    #[arg(long)]
+    pub base_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -35,14 +47,15 @@ pub struct ProviderArg {
 pub fn run(command: KeyCommand) -> Result<ExitCode> {
     let store = KeyStore::os();
     match command {
-        KeyCommand::Set(ProviderArg { provider }) => {
+        KeyCommand::Set(SetArgs { provider, base_url }) => {
             let key = read_key(&provider)?;
-            store.set(&provider, &key)?;
+            store.set_for_url(&provider, &key, base_url.as_deref())?;
             let masked = store
                 .get(&provider)?
                 .map(|k| k.masked())
                 .unwrap_or_default();
-            out!("stored the {provider} key in the OS keychain: {masked}")?;
+            let host = base_url.as_deref().unwrap_or("its own API");
+            out!("stored the {provider} key in the OS keychain: {masked} (sent only to {host})")?;
         }
         KeyCommand::Status { json } => {
             let status = store.status()?;
@@ -51,7 +64,10 @@ pub fn run(command: KeyCommand) -> Result<ExitCode> {
             } else {
                 for s in status {
                     let state = s.masked.unwrap_or_else(|| "not set".to_string());
-                    out!("{:<11} {state}", s.provider)?;
+                    match s.saved_for {
+                        Some(url) => out!("{:<11} {state}, for {url}", s.provider)?,
+                        None => out!("{:<11} {state}", s.provider)?,
+                    }
                 }
             }
         }

@@ -64,6 +64,27 @@ pub fn run(data_dir: &Path, args: StatusArgs) -> Result<ExitCode> {
             .as_deref()
             .unwrap_or("none (keyword search only)")
     )?;
+    for folder in &status.unavailable_folders {
+        out!("unavailable: {folder} (folder unavailable; its notes stay in the index)")?;
+    }
+    if let Some(cap) = status.budget_usd {
+        out!(
+            "budget:      {} of {} this month{}",
+            sift::cost::format_usd(status.month_spent_usd),
+            sift::cost::format_usd(cap),
+            if status.budget_reached {
+                " (reached: indexing with the remote provider is paused; keyword search works)"
+            } else {
+                ""
+            }
+        )?;
+    }
+    if let Some(writer) = &status.other_writer {
+        out!("writer:      {writer}")?;
+    }
+    for warning in &status.warnings {
+        out!("warning:     {warning}")?;
+    }
     if let Some(t) = status.last_indexed {
         let when = chrono::DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339());
         out!("last index:  {}", when.unwrap_or_default())?;

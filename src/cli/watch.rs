@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::Args;
-use sift::{ChangeKind, Changes, Engine, ErrorKind, IndexReport, WatchOptions, Watcher};
+use sift::{
+    ChangeKind, Changes, Engine, ErrorKind, IndexReport, Phase, Progress, WatchOptions, Watcher,
+};
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
@@ -63,6 +65,13 @@ pub fn run(data_dir: &Path, args: WatchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Says why a batch waits: another process holds the writer lock.
+fn progress(p: &Progress) {
+    if p.phase == Phase::Waiting {
+        eprintln!("{}", p.current.as_deref().unwrap_or("waiting"));
+    }
+}
+
 /// Indexes one batch of changes and prints what it did.
 fn handle(engine: &Engine, changes: Changes, cancel: &AtomicBool) -> std::io::Result<()> {
     for warning in &changes.warnings {
@@ -70,7 +79,7 @@ fn handle(engine: &Engine, changes: Changes, cancel: &AtomicBool) -> std::io::Re
     }
     if !changes.rescan.is_empty() {
         let started = Instant::now();
-        match engine.index_paths(&changes.rescan, &|_| {}, cancel) {
+        match engine.index_paths(&changes.rescan, &progress, cancel) {
             Ok(report) => {
                 print_changes(&report)?;
                 let status = engine.status().ok();
@@ -86,7 +95,7 @@ fn handle(engine: &Engine, changes: Changes, cancel: &AtomicBool) -> std::io::Re
         }
     }
     if !changes.paths.is_empty() {
-        match engine.index_changed(&changes.paths, &|_| {}, cancel) {
+        match engine.index_changed(&changes.paths, &progress, cancel) {
             Ok(report) => print_changes(&report)?,
             Err(err) => report_error(&err),
         }
@@ -95,6 +104,9 @@ fn handle(engine: &Engine, changes: Changes, cancel: &AtomicBool) -> std::io::Re
 }
 
 fn print_changes(report: &IndexReport) -> std::io::Result<()> {
+    for folder in &report.unavailable {
+        out!("folder unavailable: {folder} (skipped; its notes stay in the index)")?;
+    }
     for change in &report.changes {
         match &change.kind {
             ChangeKind::Indexed(chunks) => out!("indexed  {} ({chunks} chunks)", change.path)?,

@@ -93,6 +93,16 @@ impl<'c> UsageLedger<'c> {
         Ok(())
     }
 
+    /// Whether `conn` has a ledger yet (it is created by the first booking), for
+    /// readers that must not create it.
+    pub fn exists(conn: &Connection) -> Result<bool> {
+        Ok(conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'usage_ledger'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
     /// The ledger in `conn` (call [`UsageLedger::migrate`] once first).
     pub fn new(conn: &'c Connection) -> Self {
         UsageLedger { conn }

@@ -4,7 +4,10 @@
 //! The indexer's loop, for each run:
 //! 1. look texts up in the embedding cache; the misses are what would be sent;
 //! 2. `--dry-run`: print [`estimate`] of the misses and stop;
-//! 3. with a cap: build a [`Budget`] and pass `&|o| budget.admit(o)` as the gate
+//! 3. with a cap: build a [`Budget`] (the monthly cap of the settings reads the
+//!    month's spending from the ledger before every request, so runs of every
+//!    process and every watcher batch count against one figure) and pass
+//!    `&|o| budget.admit(o)` as the gate
 //!    of the [`RunControl`](crate::embed::RunControl) of
 //!    [`Embedder::embed_documents_with`](crate::embed::Embedder::embed_documents_with):
 //!    it refuses the first request that would cross the cap, before it is sent;
@@ -15,6 +18,7 @@ pub mod ledger;
 pub mod prices;
 pub mod tokens;
 
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use chrono::NaiveDate;
@@ -35,6 +39,44 @@ pub struct Estimate {
     pub tokens: u64,
     /// What they would cost, USD; `None` when the model has no price in the table.
     pub dollars: Option<f64>,
+    /// The monthly cap, when one is set.
+    pub budget_usd: Option<f64>,
+    /// Spent this month so far (the ledger, every process), USD.
+    pub month_spent_usd: f64,
+    /// Whether the cap would stop this run before it is done (the spending
+    /// this month plus the estimate is over the cap, or the price is unknown).
+    pub stopped_by_cap: bool,
+}
+
+impl Estimate {
+    /// This estimate judged against a monthly cap of `budget_usd` with
+    /// `month_spent_usd` spent so far.
+    pub fn with_cap(mut self, budget_usd: Option<f64>, month_spent_usd: f64) -> Estimate {
+        self.budget_usd = budget_usd;
+        self.month_spent_usd = month_spent_usd;
+        self.stopped_by_cap = budget_usd.is_some_and(|cap| {
+            self.chunks > 0
+                && self
+                    .dollars
+                    .is_none_or(|d| month_spent_usd + d > cap + 1e-12)
+        });
+        self
+    }
+}
+
+/// Dollars spent from the first day of `today`'s month on, over every
+/// provider and model, as the ledger in `conn` has them (0 without a ledger).
+/// The one figure the monthly cap enforces and the app shows.
+pub fn month_spent(conn: &rusqlite::Connection, today: NaiveDate) -> Result<f64> {
+    if !UsageLedger::exists(conn)? {
+        return Ok(0.0);
+    }
+    UsageLedger::new(conn).spent_since(ledger::month_start(today))
+}
+
+/// Today, in the calendar the ledger books days in.
+pub fn today() -> NaiveDate {
+    chrono::Local::now().date_naive()
 }
 
 /// What sending `texts_to_send` (the cache misses) to `embedder` would cost.
@@ -51,6 +93,9 @@ pub fn estimate(
         chunks: texts_to_send.len(),
         tokens,
         dollars: prices.dollars(embedder.provider(), embedder.model(), tokens),
+        budget_usd: None,
+        month_spent_usd: 0.0,
+        stopped_by_cap: false,
     }
 }
 
@@ -100,14 +145,58 @@ pub fn ledger_entry<S: AsRef<str>>(
 ///
 /// Requests are reserved at the price table's rate as they are admitted, so
 /// concurrent requests cannot overshoot together.
-#[derive(Debug)]
 pub struct Budget {
     cap: f64,
-    spent_before: f64,
+    spent: Spent,
     period: String,
     label: String,
     usd_per_million: f64,
+    /// Admitted and not yet booked in the ledger.
     reserved: Mutex<f64>,
+}
+
+/// Where a budget learns what was spent before its requests.
+enum Spent {
+    /// A figure given once.
+    Fixed(f64),
+    /// The ledger's month-to-date spending, read before every request (its own
+    /// read-only connection to the database at this path).
+    Ledger {
+        db: PathBuf,
+        conn: Mutex<Option<rusqlite::Connection>>,
+    },
+}
+
+impl std::fmt::Debug for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Budget")
+            .field("cap", &self.cap)
+            .field("period", &self.period)
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Spent {
+    fn now(&self) -> Result<f64> {
+        match self {
+            Spent::Fixed(usd) => Ok(*usd),
+            Spent::Ledger { db, conn } => {
+                let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+                if conn.is_none() {
+                    let c = rusqlite::Connection::open_with_flags(
+                        db,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )?;
+                    c.busy_timeout(std::time::Duration::from_secs(10))?;
+                    *conn = Some(c);
+                }
+                let conn = conn.as_ref().expect("opened above");
+                month_spent(conn, today())
+            }
+        }
+    }
 }
 
 impl Budget {
@@ -122,6 +211,23 @@ impl Budget {
     ) -> Result<Budget> {
         let spent = ledger.spent_since(ledger::month_start(today))?;
         Self::new(cap_usd, spent, "this month", embedder, prices)
+    }
+
+    /// A cap of `cap_usd` on all spending this month as the ledger of the
+    /// database at `db` has it, read again before every request: what other
+    /// runs and other processes spend meanwhile counts too.
+    pub fn monthly_live(
+        db: &Path,
+        cap_usd: f64,
+        embedder: &dyn Embedder,
+        prices: &PriceTable,
+    ) -> Result<Budget> {
+        let mut budget = Self::new(cap_usd, 0.0, "this month", embedder, prices)?;
+        budget.spent = Spent::Ledger {
+            db: db.to_path_buf(),
+            conn: Mutex::new(None),
+        };
+        Ok(budget)
     }
 
     /// A cap of `cap_usd` given `spent_usd` already spent in `period`
@@ -146,7 +252,7 @@ impl Budget {
         })?;
         Ok(Budget {
             cap: cap_usd,
-            spent_before: spent_usd,
+            spent: Spent::Fixed(spent_usd),
             period: period.to_string(),
             label: format!("{provider}/{model}"),
             usd_per_million,
@@ -157,14 +263,16 @@ impl Budget {
     /// Dollars left under the cap, after what this budget admitted so far.
     pub fn remaining(&self) -> f64 {
         let reserved = *self.reserved.lock().unwrap_or_else(|e| e.into_inner());
-        (self.cap - self.spent_before - reserved).max(0.0)
+        let spent = self.spent.now().unwrap_or(self.cap);
+        (self.cap - spent - reserved).max(0.0)
     }
 
     /// Admits (and reserves) `next`, or refuses it with `BudgetExceeded`.
     pub fn admit(&self, next: &Outgoing) -> Result<()> {
         let cost = self.usd_per_million * next.tokens as f64 / 1_000_000.0;
         let mut reserved = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
-        let after = self.spent_before + *reserved + cost;
+        let spent = self.spent.now()?;
+        let after = spent + *reserved + cost;
         // A hair of tolerance so float noise never stops a run exactly at the cap.
         if after > self.cap + 1e-12 {
             return Err(Error::new(
@@ -186,6 +294,14 @@ impl Budget {
         }
         *reserved += cost;
         Ok(())
+    }
+
+    /// What was admitted so far is now booked in the ledger (which a live
+    /// budget reads), so it is no longer counted apart.
+    pub fn settle(&self) {
+        if matches!(self.spent, Spent::Ledger { .. }) {
+            *self.reserved.lock().unwrap_or_else(|e| e.into_inner()) = 0.0;
+        }
     }
 
     /// Whether a run of `estimate` fits in what is left (for `--dry-run`
@@ -215,7 +331,6 @@ pub struct RunAccounting<'e> {
     embedder: &'e dyn Embedder,
     prices: PriceTable,
     budget: Option<Budget>,
-    day: NaiveDate,
 }
 
 impl std::fmt::Debug for RunAccounting<'_> {
@@ -223,29 +338,33 @@ impl std::fmt::Debug for RunAccounting<'_> {
         f.debug_struct("RunAccounting")
             .field("embedder", &self.embedder.id())
             .field("budget", &self.budget)
-            .field("day", &self.day)
             .finish_non_exhaustive()
     }
 }
 
 impl<'e> RunAccounting<'e> {
-    /// Prices from `data_dir` (defaults overlaid with `prices.json`); a cap of
-    /// `budget_usd` for this run when given.
+    /// Prices from `data_dir` (defaults overlaid with `prices.json`); with
+    /// `budget_usd`, a monthly cap checked before every request against the
+    /// month's spending in the ledger of `data_dir`'s database (`sift.db`).
     pub fn new(
-        data_dir: &std::path::Path,
+        data_dir: &Path,
         embedder: &'e dyn Embedder,
         budget_usd: Option<f64>,
     ) -> Result<Self> {
         let prices = PriceTable::load(data_dir)?;
         let budget = match budget_usd {
-            Some(cap) => Some(Budget::new(cap, 0.0, "in this run", embedder, &prices)?),
+            Some(cap) => Some(Budget::monthly_live(
+                &data_dir.join("sift.db"),
+                cap,
+                embedder,
+                &prices,
+            )?),
             None => None,
         };
         Ok(RunAccounting {
             embedder,
             prices,
             budget,
-            day: chrono::Local::now().date_naive(),
         })
     }
 
@@ -275,13 +394,17 @@ impl<'e> RunAccounting<'e> {
         cache_hits: &[S],
     ) -> Result<LedgerEntry> {
         UsageLedger::migrate(conn)?;
-        record_usage(
+        let entry = record_usage(
             &UsageLedger::new(conn),
-            self.day,
+            today(),
             self.embedder,
             &self.prices,
             cache_hits,
-        )
+        )?;
+        if let Some(budget) = &self.budget {
+            budget.settle();
+        }
+        Ok(entry)
     }
 
     /// The price table in use.

@@ -58,29 +58,59 @@ impl Default for PriceTable {
 
 impl PriceTable {
     /// The built-in prices overlaid with `data_dir/prices.json` when it exists.
+    /// A damaged file is set aside and reported on stderr (see
+    /// [`PriceTable::load_reporting`]): it never stops indexing.
     pub fn load(data_dir: &Path) -> Result<Self> {
-        let mut table = PriceTable::default();
-        let path = Self::file_path(data_dir);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let file: PriceFile = serde_json::from_str(&text).map_err(|e| {
-                    Error::new(
-                        ErrorKind::InvalidInput,
-                        format!(
-                            "{} is not a valid price file ({e}); expected \
-                             {{\"usd_per_million_tokens\": {{\"provider/model\": 0.02}}}}",
-                            path.display()
-                        ),
-                    )
-                })?;
-                for (key, price) in file.usd_per_million_tokens {
-                    table.set(&key, price)?;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(path, e)),
+        let (table, warning) = Self::load_reporting(data_dir)?;
+        if let Some(warning) = warning {
+            eprintln!("sift: warning: {warning}");
         }
         Ok(table)
+    }
+
+    /// The built-in prices overlaid with `data_dir/prices.json` when it exists.
+    /// A file that is not a valid price file is renamed to
+    /// `prices.json.damaged-<time>` and the built-in prices are used; the
+    /// warning says so. (A cap on a model only the damaged file priced then
+    /// refuses to run: it cannot be enforced without a price.)
+    pub fn load_reporting(data_dir: &Path) -> Result<(Self, Option<String>)> {
+        let path = Self::file_path(data_dir);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((PriceTable::default(), None))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => String::from("\u{0}"),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let parsed = serde_json::from_str::<PriceFile>(&text)
+            .map_err(|e| e.to_string())
+            .and_then(|file| {
+                let mut table = PriceTable::default();
+                for (key, price) in file.usd_per_million_tokens {
+                    table
+                        .set(&key, price)
+                        .map_err(|e| e.message().to_string())?;
+                }
+                Ok(table)
+            });
+        match parsed {
+            Ok(table) => Ok((table, None)),
+            Err(why) => {
+                let aside = crate::config::set_aside(&path);
+                let warning = format!(
+                    "{} is not a valid price file ({why}; expected \
+                     {{\"usd_per_million_tokens\": {{\"provider/model\": 0.02}}}}); {}the \
+                     built-in prices are used",
+                    path.display(),
+                    aside.map_or(String::new(), |a| format!(
+                        "it was set aside as {}; ",
+                        a.display()
+                    ))
+                );
+                Ok((PriceTable::default(), Some(warning)))
+            }
+        }
     }
 
     /// Where the user's overrides live.
@@ -198,11 +228,27 @@ mod tests {
     }
 
     #[test]
-    fn bad_file_is_a_clear_error() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(PRICES_FILE), "{ nope").unwrap();
-        let err = PriceTable::load(dir.path()).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidInput);
-        assert!(err.message().contains("prices.json"));
+    fn a_damaged_file_is_set_aside_and_reported() {
+        for bad in [
+            "{ nope",
+            r#"{"usd_per_million_tokens": {"openai/x": -1}}"#,
+            "\u{ff}\u{fe}",
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join(PRICES_FILE), bad).unwrap();
+            let (table, warning) = PriceTable::load_reporting(dir.path()).unwrap();
+            assert_eq!(table, PriceTable::default(), "{bad}");
+            let warning = warning.unwrap();
+            assert!(warning.contains("prices.json"), "{warning}");
+            assert!(warning.contains("set aside"), "{warning}");
+            assert!(!dir.path().join(PRICES_FILE).exists());
+            let aside: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert!(aside[0].starts_with("prices.json.damaged-"), "{aside:?}");
+            // The next load is clean.
+            assert!(PriceTable::load_reporting(dir.path()).unwrap().1.is_none());
+        }
     }
 }

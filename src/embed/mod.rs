@@ -15,7 +15,7 @@ pub mod openai;
 pub mod provider;
 pub mod remote;
 
-pub use provider::{build_embedder, ProviderConfig};
+pub use provider::{build_embedder, build_estimator, ProviderConfig};
 
 pub mod local;
 

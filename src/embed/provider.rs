@@ -110,6 +110,11 @@ impl ProviderConfig {
 
 /// Builds the embedder `cfg` describes, taking API keys from `keys`.
 ///
+/// A key is used only for the host it was saved for ([`KeyStore::require_for`]):
+/// an OpenAI or Gemini setting whose base URL points elsewhere fails with
+/// `InvalidKey` before anything is sent; an OpenAI-compatible server gets its
+/// key only when the key was saved for its address.
+///
 /// Remote embedders with unknown dimensions (OpenAI-compatible servers, models
 /// Sift has no table entry for) send one small probe request here.
 pub fn build_embedder(cfg: &ProviderConfig, keys: &KeyStore) -> Result<Arc<dyn Embedder>> {
@@ -135,7 +140,10 @@ pub fn build_embedder(cfg: &ProviderConfig, keys: &KeyStore) -> Result<Arc<dyn E
             model,
             *dimensions,
             base_url.as_deref(),
-            keys.require("openai")?,
+            keys.require_for(
+                "openai",
+                base_url.as_deref().unwrap_or(openai::DEFAULT_BASE_URL),
+            )?,
             options.clone(),
         )?),
         ProviderConfig::Gemini {
@@ -147,7 +155,10 @@ pub fn build_embedder(cfg: &ProviderConfig, keys: &KeyStore) -> Result<Arc<dyn E
             model,
             *dimensions,
             base_url.as_deref(),
-            keys.require("gemini")?,
+            keys.require_for(
+                "gemini",
+                base_url.as_deref().unwrap_or(gemini::DEFAULT_BASE_URL),
+            )?,
             options.clone(),
         )?),
         ProviderConfig::Compatible {
@@ -156,8 +167,9 @@ pub fn build_embedder(cfg: &ProviderConfig, keys: &KeyStore) -> Result<Arc<dyn E
             max_input_tokens,
             options,
         } => {
-            // Local servers rarely need a key; without a keychain they still work.
-            let key = keys.get("compatible").unwrap_or(None);
+            // Local servers rarely need a key; without a keychain they still
+            // work. A key saved for another address is not sent here.
+            let key = keys.get_for("compatible", base_url).unwrap_or(None);
             Arc::new(compatible::embedder(
                 base_url,
                 model,
@@ -167,6 +179,127 @@ pub fn build_embedder(cfg: &ProviderConfig, keys: &KeyStore) -> Result<Arc<dyn E
             )?)
         }
     })
+}
+
+/// An embedder for estimates only ([`crate::cost::estimate`]): it names the
+/// cache `cfg`'s embedder would use and counts tokens as it would, but never
+/// touches the network and holds no key. When the real embedder's id depends
+/// on a probe (an OpenAI-compatible server, a model of unknown dimensions), it
+/// takes the id of that model among `cached_ids` (the embedders that have
+/// cached vectors), else one no cache entry has (everything counts as new).
+pub fn build_estimator(cfg: &ProviderConfig, cached_ids: &[String]) -> Result<Arc<dyn Embedder>> {
+    let placeholder = || crate::keys::ApiKey::new("estimate-only-never-sent");
+    let probe_id = |provider: &str, model: &str| {
+        let prefix = format!("{provider}/{model}@");
+        cached_ids
+            .iter()
+            .find(|id| id.starts_with(&prefix))
+            .cloned()
+            .unwrap_or_else(|| format!("{prefix}unknown"))
+    };
+    Ok(match cfg {
+        ProviderConfig::Local { .. } => build_embedder(cfg, &KeyStore::in_memory())?,
+        ProviderConfig::OpenAi {
+            model,
+            dimensions,
+            base_url,
+            options,
+        } => {
+            let known = matches!(
+                model.as_str(),
+                "text-embedding-3-small" | "text-embedding-3-large" | "text-embedding-ada-002"
+            );
+            if known || dimensions.is_some() {
+                let e = openai::embedder(
+                    model,
+                    *dimensions,
+                    base_url.as_deref(),
+                    placeholder()?,
+                    options.clone(),
+                )?;
+                Arc::new(Estimator::new(e.id(), e.max_input_tokens()))
+            } else {
+                Arc::new(Estimator::new(
+                    &probe_id("openai", model),
+                    openai::LIMITS.max_input_tokens,
+                ))
+            }
+        }
+        ProviderConfig::Gemini {
+            model,
+            dimensions,
+            base_url,
+            options,
+        } => {
+            let model = model.strip_prefix("models/").unwrap_or(model);
+            let known = matches!(model, "text-embedding-004" | "gemini-embedding-001");
+            if known || dimensions.is_some() {
+                let e = gemini::embedder(
+                    model,
+                    *dimensions,
+                    base_url.as_deref(),
+                    placeholder()?,
+                    options.clone(),
+                )?;
+                Arc::new(Estimator::new(e.id(), e.max_input_tokens()))
+            } else {
+                Arc::new(Estimator::new(
+                    &probe_id("gemini", model),
+                    gemini::LIMITS.max_input_tokens,
+                ))
+            }
+        }
+        ProviderConfig::Compatible {
+            model,
+            max_input_tokens,
+            ..
+        } => Arc::new(Estimator::new(
+            &probe_id("compatible", model),
+            max_input_tokens.unwrap_or(compatible::DEFAULT_MAX_INPUT_TOKENS),
+        )),
+    })
+}
+
+/// Counts and names, never embeds (see [`build_estimator`]).
+struct Estimator {
+    id: String,
+    max_input_tokens: usize,
+}
+
+impl Estimator {
+    fn new(id: &str, max_input_tokens: usize) -> Estimator {
+        Estimator {
+            id: id.to_string(),
+            max_input_tokens,
+        }
+    }
+}
+
+impl Embedder for Estimator {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn dimensions(&self) -> usize {
+        0
+    }
+    fn max_input_tokens(&self) -> usize {
+        self.max_input_tokens
+    }
+    fn count_tokens(&self, text: &str) -> usize {
+        crate::cost::tokens::count_tokens(text)
+    }
+    fn embed_documents(&self, _texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        Err(Error::new(
+            ErrorKind::Internal,
+            "an estimate-only embedder cannot embed",
+        ))
+    }
+    fn embed_query(&self, _text: &str) -> Result<Vec<f32>> {
+        Err(Error::new(
+            ErrorKind::Internal,
+            "an estimate-only embedder cannot embed",
+        ))
+    }
 }
 
 #[cfg(test)]

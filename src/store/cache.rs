@@ -65,3 +65,10 @@ pub fn cache_size(conn: &Connection, embedder: &str) -> Result<u64> {
         |r| r.get(0),
     )?)
 }
+
+/// Ids of the embedders that have vectors in the cache.
+pub fn cached_embedders(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT DISTINCT embedder FROM embed_cache")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -6,6 +6,7 @@
 
 mod cache;
 mod chunks;
+mod generation;
 mod notes;
 mod schema;
 
@@ -95,5 +96,6 @@ fn open_sqlite(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
 pub mod tables {
     pub use super::cache::*;
     pub use super::chunks::*;
+    pub use super::generation::*;
     pub use super::notes::*;
 }

@@ -109,9 +109,58 @@ CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
 END;
 "#;
 
+/// The store's generation: a number every committed change to chunks or to the
+/// embedding cache moves on (triggers, so no writer can forget it). Processes
+/// that only read compare it before a search (one row) and catch their vector
+/// index up when it moved; the vector file records the generation it matches.
+/// `store_id` tells one database from another (a vector file from a replaced
+/// database is rebuilt), `vector_rebuilds` counts rebuilds of vector files.
+const V4_GENERATION: &str = r#"
+CREATE TABLE store_meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO store_meta(key, value) VALUES
+    ('generation', 0),
+    ('store_id', abs(random() % 9007199254740991)),
+    ('vector_rebuilds', 0);
+CREATE TRIGGER generation_chunk_insert AFTER INSERT ON chunks BEGIN
+    UPDATE store_meta SET value = value + 1 WHERE key = 'generation';
+END;
+CREATE TRIGGER generation_chunk_delete AFTER DELETE ON chunks BEGIN
+    UPDATE store_meta SET value = value + 1 WHERE key = 'generation';
+END;
+CREATE TRIGGER generation_cache_insert AFTER INSERT ON embed_cache BEGIN
+    UPDATE store_meta SET value = value + 1 WHERE key = 'generation';
+END;
+"#;
+
 /// Brings `conn` to [`SCHEMA_VERSION`], refusing databases from a newer Sift.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    check_version(version)?;
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let migrations: &[&str] = &[V1, V2, V3, V4_GENERATION];
+    // One process migrates; others opening the same new database at the same
+    // moment wait for it (IMMEDIATE takes the write lock) and then see the
+    // version it reached, instead of creating the tables a second time.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    check_version(version)?;
+    for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(sql)?;
+        if *sql == V3 {
+            super::chunks::rebuild_keyword_index(&tx)?;
+        }
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn check_version(version: i64) -> Result<()> {
     if version > SCHEMA_VERSION {
         return Err(Error::new(
             ErrorKind::IndexCorrupt,
@@ -119,16 +168,6 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
                 "the index was written by a newer Sift (schema {version}, this build knows {SCHEMA_VERSION}); update Sift or choose another data folder"
             ),
         ));
-    }
-    let migrations: &[&str] = &[V1, V2, V3];
-    for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        if *sql == V3 {
-            super::chunks::rebuild_keyword_index(&tx)?;
-        }
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
     }
     Ok(())
 }

@@ -359,8 +359,8 @@ fn budget_cap_stops_before_crossing_and_the_next_run_resumes() {
     let (_, cached, vectors) = counts(&engine);
     assert_eq!((cached, vectors), (first.len() as u64, first.len()));
 
-    // After a restart, the estimate is the rest; a cap of exactly that lets
-    // the run finish, sending only the rest.
+    // After a restart, the estimate is the rest; the cap is monthly, so raising
+    // it by exactly that lets the run finish, sending only the rest.
     drop(engine);
     server.clear_log();
     let engine = open(data.path(), &server);
@@ -373,10 +373,17 @@ fn budget_cap_stops_before_crossing_and_the_next_run_resumes() {
         .collect();
     assert_eq!(rest.chunks, missing.len());
     assert_eq!(rest.tokens, tiktoken(&missing));
+    assert!(
+        rest.stopped_by_cap,
+        "the dry run says the cap would stop it"
+    );
+    assert_usd(rest.month_spent_usd, spent.dollars, "month so far");
     let mut settings = engine.settings();
     assert_eq!(settings.budget_usd, Some(cap), "the cap was saved");
-    settings.budget_usd = rest.dollars;
+    settings.budget_usd = Some(spent.dollars + rest.dollars.unwrap());
     engine.save_settings(settings).unwrap();
+    let fits = engine.estimate(&folders, &|_| {}).unwrap();
+    assert!(!fits.stopped_by_cap, "{fits:?}");
     run(&engine).unwrap();
     let second = sent(&server);
     let second_set: HashSet<&str> = second.iter().map(String::as_str).collect();
@@ -386,7 +393,7 @@ fn budget_cap_stops_before_crossing_and_the_next_run_resumes() {
     let total = ledger(&engine);
     assert_eq!(total.tokens_sent, all_tokens);
     assert_usd(total.dollars, dollars(all_tokens), "both runs");
-    assert!(total.dollars <= cap + rest.dollars.unwrap() + 1e-12);
+    assert!(total.dollars <= spent.dollars + rest.dollars.unwrap() + 1e-12);
     assert_complete(&engine);
     let embedded_first = &all
         .iter()
@@ -399,6 +406,122 @@ fn budget_cap_stops_before_crossing_and_the_next_run_resumes() {
         .unwrap()
         .0;
     assert_found_by_meaning(&engine, Some(&[embedded_first, embedded_last]));
+}
+
+/// Three watcher-style batches (`index_changed` with the paths of new notes),
+/// each well under the monthly cap but together over it: the third stops at
+/// the cap, whichever engine (process) runs it, because every request is
+/// checked against the ledger's month-to-date spending. Keyword search goes on.
+#[test]
+fn watcher_batches_stop_at_the_monthly_cap_together() {
+    let server = Server::start(Some(KEY));
+    let (notes, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let app = open(data.path(), &server);
+    let notes_dir = app.add_folder(notes.path()).unwrap();
+    // A second engine on the same data folder: another process's watcher.
+    let other = open(data.path(), &server);
+    let batch = |k: usize| -> Vec<PathBuf> {
+        let dir = notes_dir.join(format!("batch{k}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        write_notes(&dir, 6);
+        // The same template in every batch: make each batch's texts its own.
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, text.replace("Note ", &format!("Batch {k} note "))).unwrap();
+        }
+        vec![dir]
+    };
+    let changed = |engine: &Engine, paths: &[PathBuf]| {
+        engine.index_changed(paths, &|_| {}, &AtomicBool::new(false))
+    };
+
+    // Batch 1, no cap yet: its cost sets the scale.
+    changed(&app, &batch(1)).unwrap();
+    let first = ledger(&app).dollars;
+    assert!(first > 0.0);
+    assert_usd(first, dollars(received_tokens(&server)), "batch 1");
+    // Room for two batches and a bit over half of a third (its first request
+    // of 10 of its 18 chunks).
+    let cap = first * 2.75;
+    app.update_settings(|s| {
+        s.budget_usd = Some(cap);
+        Ok(())
+    })
+    .unwrap();
+    assert_usd(
+        app.status().unwrap().month_spent_usd,
+        first,
+        "status shows the month",
+    );
+
+    // Batch 2 by the other process: under the cap together.
+    changed(&other, &batch(2)).unwrap();
+    let second = ledger(&app).dollars;
+    assert!(second < cap);
+    assert!(!app.status().unwrap().budget_reached);
+
+    // Batch 3 by the app: it would take the month over the cap; it stops there.
+    let sent_before = sent(&server).len();
+    let err = changed(&app, &batch(3)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BudgetExceeded, "{}", err.message());
+    assert!(err.message().contains("this month"), "{}", err.message());
+    let spent = ledger(&app);
+    assert!(
+        spent.dollars <= cap + 1e-12,
+        "spent {} > cap {cap}",
+        spent.dollars
+    );
+    assert!(
+        spent.dollars > second,
+        "batch 3 sent what fit under the cap"
+    );
+    let texts = sent(&server);
+    assert!(texts.len() > sent_before);
+    assert_usd(
+        spent.dollars,
+        dollars(received_tokens(&server)),
+        "ledger = server",
+    );
+    assert_eq!(
+        texts.len(),
+        texts.iter().collect::<HashSet<_>>().len(),
+        "no text sent twice"
+    );
+    assert!(
+        server.log().iter().all(|l| l.status == 200),
+        "refused requests are never sent"
+    );
+
+    // Paused, and said so, in both processes; keyword search goes on.
+    for engine in [&app, &other] {
+        let status = engine.status().unwrap();
+        assert_usd(
+            status.month_spent_usd,
+            spent.dollars,
+            "the figure shown is the one enforced",
+        );
+        assert_usd(status.budget_usd.unwrap(), cap, "the cap");
+        assert!(status.chunks_without_vectors > 0);
+    }
+    assert!(app.status().unwrap().budget_reached);
+    let hits = common::search(&app, "Batch 3 note 5", Mode::Keyword);
+    assert!(hits.iter().any(|p| p.starts_with("batch3/")), "{hits:?}");
+
+    // A fourth batch by the other process sends nothing at all.
+    let requests = server.log().len();
+    let err = changed(&other, &batch(4)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BudgetExceeded);
+    assert_eq!(server.log().len(), requests, "nothing sent over the cap");
+    assert!(other.status().unwrap().budget_reached);
+    let estimate = other.estimate(&other.settings().folders, &|_| {}).unwrap();
+    assert!(estimate.stopped_by_cap, "{estimate:?}");
+    println!(
+        "cap ${cap:.8}: batch 1 ${first:.8}, after batch 2 ${second:.8}, stopped at ${:.8} \
+         ({} texts sent in all)",
+        spent.dollars,
+        texts.len()
+    );
 }
 
 #[test]

@@ -205,7 +205,7 @@ fn check_agreement(data: &Path) -> (usize, usize, bool) {
     assert_eq!(duplicates, 0, "no duplicate chunks");
 
     let (vectors, report) =
-        VectorIndex::open(&data.join("vectors"), FAKE_ID, FAKE_DIMENSIONS, &conn).unwrap();
+        VectorIndex::open(&data.join("vectors"), FAKE_ID, FAKE_DIMENSIONS, &conn, true).unwrap();
     let with_vectors: Vec<i64> = {
         let mut stmt = conn
             .prepare(
@@ -414,5 +414,146 @@ fn sigkill_at_random_moments_loses_nothing_and_repeats_nothing() {
          {chunks} chunks, {embedded} texts embedded once each, {tolerated} repeats of a call cut short by a kill; {:.1}s",
         killed.len(),
         started.elapsed().as_secs_f64()
+    );
+}
+
+/// SIGKILL of the writer while a reader searches: the OS frees the lock at
+/// once, the next process (or the reader itself) becomes the writer, the
+/// reader's searches never fail and, without reopening, end up seeing every
+/// note by keyword and by meaning; no text is embedded twice.
+#[test]
+fn killing_the_writer_while_a_reader_searches_loses_nothing() {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    use crate::multiprocess::BinaryFake;
+
+    let seed: u64 = std::env::var("SIFT_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let tmp = tempfile::tempdir().unwrap();
+    let notes = tmp.path().join("notes");
+    let data = tmp.path().join("data");
+    let log = tmp.path().join("embedded.log");
+    fs::create_dir_all(&notes).unwrap();
+    fs::create_dir_all(&data).unwrap();
+    let mut folder = Folder::new(&notes, 150);
+    let run = Run {
+        data: &data,
+        notes: &notes,
+        log: &log,
+    };
+    // The reader: opened once, before anything is indexed.
+    let mut settings = Settings::default();
+    settings.folders.push(notes.canonicalize().unwrap());
+    settings.save(&data).unwrap();
+    let reader = Arc::new(
+        Engine::open_with(&data, settings, Some(Arc::new(BinaryFake::logging(&log)))).unwrap(),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let searcher = std::thread::spawn({
+        let (reader, stop) = (reader.clone(), stop.clone());
+        move || {
+            let mut n = 0usize;
+            while !stop.load(Ordering::SeqCst) {
+                for mode in [Mode::Keyword, Mode::Semantic, Mode::Hybrid] {
+                    let query = Query {
+                        mode,
+                        ..Query::new(format!("uniq{} river lantern", n % 150))
+                    };
+                    reader.search(&query).expect("searches never fail");
+                }
+                n += 1;
+            }
+            n
+        }
+    });
+
+    let mut killed = HashSet::new();
+    let mut reader_runs = 0;
+    for i in 0..12 {
+        folder.mutate(&mut rng);
+        let mut child = run.index();
+        std::thread::sleep(Duration::from_millis(rng.random_range(100..800)));
+        if child.try_wait().unwrap().is_none() {
+            killed.insert(child.id());
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let freed = Instant::now();
+        while sift::lock::writer_busy(&data).is_some() {
+            assert!(
+                freed.elapsed() < Duration::from_secs(1),
+                "the dead writer's lock is released"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if i % 3 == 2 {
+            // The reader becomes the writer for one run.
+            reader.index(&|_| {}, &AtomicBool::new(false)).unwrap();
+            reader_runs += 1;
+        }
+    }
+    assert!(run.index().wait().unwrap().success());
+    stop.store(true, Ordering::SeqCst);
+    let searches = searcher.join().unwrap();
+
+    // The reader, never reopened, sees everything the last writer left.
+    let (chunks, with_vectors, _) = check_agreement(&data);
+    assert_eq!(chunks, with_vectors);
+    assert_eq!(reader.vector_count(), chunks);
+    for (path, (id, _)) in &folder.notes {
+        let query = Query {
+            mode: Mode::Keyword,
+            ..Query::new(format!("uniq{id}"))
+        };
+        let hits: Vec<String> = reader
+            .search(&query)
+            .unwrap()
+            .hits
+            .into_iter()
+            .map(|h| h.path)
+            .collect();
+        assert_eq!(hits, vec![path.clone()], "uniq{id}");
+    }
+    let texts: Vec<(String, String)> = reader
+        .store()
+        .read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT n.rel_path, c.embed_prefix, c.body FROM chunks c
+                 JOIN notes n ON n.id = c.note_id ORDER BY c.id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    sift::chunk::embed_text(&r.get::<_, String>(1)?, &r.get::<_, String>(2)?),
+                ))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .unwrap();
+    for (path, text) in texts.iter().step_by(7) {
+        let query = Query {
+            mode: Mode::Semantic,
+            limit: 3,
+            ..Query::new(text.clone())
+        };
+        let hits: Vec<String> = reader
+            .search(&query)
+            .unwrap()
+            .hits
+            .into_iter()
+            .map(|h| h.path)
+            .collect();
+        assert!(hits.contains(path), "{path} found by meaning: {hits:?}");
+    }
+    let (embedded, tolerated) = check_log(&log, &killed);
+    println!(
+        "{} writers killed, {reader_runs} runs by the reader, {searches} rounds of searches \
+         without an error; {chunks} chunks, {embedded} texts embedded once each, {tolerated} \
+         repeats of a call cut short by a kill",
+        killed.len()
     );
 }

@@ -193,7 +193,7 @@ fn missing_or_corrupt_vector_file_is_rebuilt_without_embedding() {
     let vector_files: Vec<_> = fs::read_dir(data.join("vectors"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "usearch"))
+        .filter(|p| p.extension().is_some_and(|e| e == "vectors"))
         .collect();
     assert_eq!(vector_files.len(), 1);
     let file = &vector_files[0];

@@ -241,7 +241,27 @@ fn key_never_leaks_after_a_full_index_run() {
     std::fs::write(data.path().join("settings.json"), settings.to_string()).unwrap();
 
     let mut logs = String::new();
+    // A key saved for OpenAI's own API is not sent to the settings' address.
     let out = sift(data.path(), &svc, &["key", "set", "openai"], Some(&key));
+    assert!(out.status.success(), "{}", text(&out));
+    logs += &text(&out);
+    let out = sift(
+        data.path(),
+        &svc,
+        &["index", notes.path().to_str().unwrap()],
+        None,
+    );
+    logs += &text(&out);
+    assert!(text(&out).contains("does not send it to"), "{}", text(&out));
+    assert!(server.log().is_empty(), "nothing reached the other address");
+    // Saved for the loopback address, it is used there.
+    let base = server.openai_base();
+    let out = sift(
+        data.path(),
+        &svc,
+        &["key", "set", "openai", "--base-url", &base],
+        Some(&key),
+    );
     assert!(out.status.success(), "{}", text(&out));
     logs += &text(&out);
     let notes_dir = notes.path().to_str().unwrap();
@@ -268,7 +288,9 @@ fn key_never_leaks_after_a_full_index_run() {
     }
 
     // A failing run (the provider rejects the key) leaks nothing either.
-    store.set("openai", &fake_key()).unwrap();
+    store
+        .set_for_url("openai", &fake_key(), Some(&server.openai_base()))
+        .unwrap();
     std::fs::write(
         notes.path().join("new.md"),
         "# New\n\nFresh text to embed.\n",

@@ -54,10 +54,23 @@ async fn first_run_welcome_then_folder_indexing_search_and_settings_persist() {
         .unwrap();
     }
 
-    // Choose the folder by typed path (the native dialog cannot be driven).
+    // The page cannot add a folder on its own: a typed path needs the user's
+    // confirmation (the picker runs in the shell and takes no path).
+    let refused = app
+        .invoke(
+            "add_folder",
+            json!({ "path": folders.notes.to_str().unwrap(), "confirmed": false }),
+        )
+        .await
+        .expect_err("added without confirmation");
+    assert_eq!(refused["code"], "invalid_input", "{refused}");
+
+    // Choose the folder by typed path (the native dialog cannot be driven),
+    // confirmed in the window.
     app.type_into("#welcome-path", folders.notes.to_str().unwrap())
         .await;
     app.click("#welcome-add").await;
+    app.click("#welcome-confirm").await;
     app.wait_js(
         "the search screen",
         "return !document.querySelector('#welcome') && !!document.querySelector('#search-input')",
@@ -407,6 +420,26 @@ async fn notes_open_at_their_line_and_only_inside_indexed_folders() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // A file inside the folder that Sift did not index, and an indexed note
+    // made executable, are refused too.
+    std::fs::write(folders.notes.join("run.sh"), "#!/bin/sh\necho hi\n").unwrap();
+    let err = app
+        .invoke(
+            "open_note",
+            json!({ "abs_path": folders.notes.join("run.sh"), "line": 1 }),
+        )
+        .await
+        .expect_err("run.sh was opened");
+    assert_eq!(err["code"], "not_indexed", "{err}");
+    let garden = folders.notes.join("projects/garden.md");
+    std::fs::set_permissions(&garden, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let err = app
+        .invoke("open_note", json!({ "abs_path": garden, "line": 1 }))
+        .await
+        .expect_err("an executable note was opened");
+    assert_eq!(err["code"], "invalid_input", "{err}");
+    std::fs::set_permissions(&garden, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+
     // Anything outside the indexed folders is refused, however it is spelled.
     let outside = folders.root.join("outside.md");
     std::fs::write(&outside, "# not a note of ours\n").unwrap();
@@ -440,6 +473,10 @@ async fn notes_open_at_their_line_and_only_inside_indexed_folders() {
             json!({ "url": "https://example.com" }),
         ),
         ("plugin:dialog|save", json!({ "options": {} })),
+        (
+            "plugin:dialog|open",
+            json!({ "options": { "directory": true } }),
+        ),
         ("plugin:fs|read_text_file", json!({ "path": "/etc/passwd" })),
     ] {
         let refused = app.invoke(cmd, args).await;

@@ -26,7 +26,8 @@ export interface Backend {
   readonly kind: "tauri" | "mock";
   getSettings(): Promise<Settings>;
   saveSettings(settings: Settings): Promise<Settings>;
-  addFolder(path: string): Promise<Settings>;
+  /** A typed path, added only once the user confirmed it in the window. */
+  addFolder(path: string, confirmed: boolean): Promise<Settings>;
   removeFolder(path: string): Promise<Settings>;
   status(): Promise<Status>;
   fileStates(): Promise<FileState[]>;
@@ -35,7 +36,8 @@ export interface Backend {
   openNote(absPath: string, line: number): Promise<void>;
   reindex(): Promise<void>;
   keyStatus(): Promise<KeyStatus[]>;
-  keySet(provider: string, key: string): Promise<KeyStatus>;
+  /** `baseUrl`: send the key only there (the user confirmed it), else the provider's own API. */
+  keySet(provider: string, key: string, baseUrl?: string | null): Promise<KeyStatus>;
   keyDelete(provider: string): Promise<KeyStatus>;
   costSummary(): Promise<CostSummary>;
   estimate(provider: Provider): Promise<Estimate>;
@@ -45,8 +47,8 @@ export interface Backend {
   onIndexError(cb: (e: IpcError) => void): Unsubscribe;
   onNotesChanged(cb: (e: NotesChanged) => void): Unsubscribe;
 
-  /** Native folder picker; null when the user cancels. */
-  pickFolder(): Promise<string | null>;
+  /** Native folder picker in the shell, which adds the folder; null when the user cancels. */
+  pickFolder(): Promise<Settings | null>;
 }
 
 /** Normalises anything a command rejected with into `{ code, message }`. */
@@ -111,7 +113,7 @@ export class TauriBackend implements Backend {
 
   getSettings() { return this.call<Settings>("get_settings"); }
   saveSettings(settings: Settings) { return this.call<Settings>("save_settings", { settings }); }
-  addFolder(path: string) { return this.call<Settings>("add_folder", { path }); }
+  addFolder(path: string, confirmed: boolean) { return this.call<Settings>("add_folder", { path, confirmed }); }
   removeFolder(path: string) { return this.call<Settings>("remove_folder", { path }); }
   status() { return this.call<Status>("status"); }
   fileStates() { return this.call<FileState[]>("file_states"); }
@@ -124,7 +126,9 @@ export class TauriBackend implements Backend {
   }
   async reindex() { await this.call<null>("reindex"); }
   keyStatus() { return this.call<KeyStatus[]>("key_status"); }
-  keySet(provider: string, key: string) { return this.call<KeyStatus>("key_set", { provider, key }); }
+  keySet(provider: string, key: string, baseUrl?: string | null) {
+    return this.call<KeyStatus>("key_set", { provider, key, baseUrl: baseUrl ?? null });
+  }
   keyDelete(provider: string) { return this.call<KeyStatus>("key_delete", { provider }); }
   costSummary() { return this.call<CostSummary>("cost_summary"); }
   estimate(provider: Provider) { return this.call<Estimate>("estimate", { provider }); }
@@ -136,15 +140,7 @@ export class TauriBackend implements Backend {
   }
   onNotesChanged(cb: (e: NotesChanged) => void) { return this.listen("notes-changed", cb); }
 
-  async pickFolder(): Promise<string | null> {
-    const { open } = await import("@tauri-apps/plugin-dialog");
-    try {
-      const picked = await open({ directory: true, multiple: false, title: "Choose your notes folder" });
-      return typeof picked === "string" ? picked : null;
-    } catch (e) {
-      throw toIpcError(e);
-    }
-  }
+  pickFolder() { return this.call<Settings | null>("pick_folder"); }
 }
 
 // ---------------------------------------------------------------- Mock
@@ -222,7 +218,11 @@ export class MockBackend implements Backend {
   modelAvailable: boolean;
   states: FileState[];
   cost: CostSummary;
+  /** Fields of `status` a test sets (another writer, unavailable folders...). */
+  statusOverrides: Partial<Status> = {};
   keys: Map<string, string>;
+  /** Base URLs keys were saved for (absent: the provider's own API). */
+  keyUrls = new Map<string, string>();
   latencyMs: number;
   calls: { cmd: string; args?: unknown }[] = [];
   indexing = false;
@@ -288,6 +288,14 @@ export class MockBackend implements Backend {
       model_available: this.modelAvailable,
       last_indexed: this.lastIndexed,
       indexing: this.indexing,
+      other_writer: null,
+      unavailable_folders: [],
+      warnings: [],
+      budget_usd: this.settings.budget_usd,
+      month_spent_usd: sumRows(this.cost.this_month).dollars,
+      budget_reached: false,
+      vector_rebuilds: 0,
+      ...this.statusOverrides,
     };
   }
 
@@ -298,8 +306,9 @@ export class MockBackend implements Backend {
       return this.settings;
     });
   }
-  addFolder(path: string) {
-    return this.run("add_folder", { path }, () => {
+  addFolder(path: string, confirmed: boolean) {
+    return this.run("add_folder", { path, confirmed }, () => {
+      if (!confirmed) throw { code: "invalid_input", message: "a typed folder is added only once you confirm it" };
       if (!path.trim()) throw { code: "bad_path", message: "Choose a folder that exists." };
       if (!this.settings.folders.includes(path)) this.settings.folders.push(path);
       const extra = this.opts.notesForNewFolder?.(path) ?? [];
@@ -512,13 +521,20 @@ export class MockBackend implements Backend {
   }
   private keyOf(provider: string): KeyStatus {
     const k = this.keys.get(provider);
-    return { provider, present: !!k, masked: k ? `${k.slice(0, 3)}…${k.slice(-4)}` : null };
+    return {
+      provider,
+      present: !!k,
+      masked: k ? `${k.slice(0, 3)}…${k.slice(-4)}` : null,
+      saved_for: k ? (this.keyUrls.get(provider) ?? null) : null,
+    };
   }
-  keySet(provider: string, key: string) {
+  keySet(provider: string, key: string, baseUrl?: string | null) {
     // The recorded call never contains the key itself.
-    return this.run("key_set", { provider, key: "<redacted>" }, () => {
+    return this.run("key_set", { provider, key: "<redacted>", baseUrl: baseUrl ?? null }, () => {
       if (key.trim().length < 8) throw { code: "invalid_key", message: "That key looks too short." } satisfies IpcError;
       this.keys.set(provider, key.trim());
+      if (baseUrl) this.keyUrls.set(provider, baseUrl);
+      else this.keyUrls.delete(provider);
       return this.keyOf(provider);
     });
   }
@@ -535,7 +551,8 @@ export class MockBackend implements Backend {
       const tokens = chunks * 320;
       const price: Record<string, number> = { local: 0, openai: 0.02, gemini: 0.15, compatible: 0.02 };
       const dollars = (tokens / 1_000_000) * (price[provider.provider] ?? 0);
-      return { chunks, tokens, dollars };
+      const cap = this.settings.budget_usd;
+      return { chunks, tokens, dollars, budget_usd: cap, month_spent_usd: 0, stopped_by_cap: cap !== null && dollars > cap };
     });
   }
 
@@ -548,7 +565,17 @@ export class MockBackend implements Backend {
   onIndexError(cb: Listener<IpcError>) { return this.sub(this.errorL, cb); }
   onNotesChanged(cb: Listener<NotesChanged>) { return this.sub(this.changedL, cb); }
 
-  pickFolder() { return this.run("pick_folder", undefined, () => this.pickFolderResult); }
+  pickFolder() {
+    return this.run("pick_folder", undefined, () => {
+      const path = this.pickFolderResult;
+      if (!path) return null;
+      if (!this.settings.folders.includes(path)) this.settings.folders.push(path);
+      const extra = this.opts.notesForNewFolder?.(path) ?? [];
+      this.notes.push(...extra);
+      this.startIndexing(extra.length);
+      return this.settings;
+    });
+  }
 }
 
 export function sumRows(rows: CostRow[]): CostRow {

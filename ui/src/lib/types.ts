@@ -49,7 +49,8 @@ export interface SearchResults {
   warning: string | null;
 }
 
-export type Phase = "scanning" | "indexing" | "embedding" | "saving" | "done";
+/** "waiting": another Sift process is indexing this data folder; `current` says which. */
+export type Phase = "waiting" | "scanning" | "indexing" | "embedding" | "saving" | "done";
 
 export interface Progress {
   phase: Phase;
@@ -75,6 +76,20 @@ export interface Status {
   /** Unix seconds. */
   last_indexed: number | null;
   indexing: boolean;
+  /** Another Sift process indexing this data folder now, for people. */
+  other_writer?: string | null;
+  /** Indexed folders that cannot be reached ("folder unavailable"); their notes stay. */
+  unavailable_folders?: string[];
+  /** Problems with the data folder's files (a damaged settings file set aside). */
+  warnings?: string[];
+  /** Monthly cap on remote embedding, USD. */
+  budget_usd?: number | null;
+  /** Spent this month (every process): the figure the cap is checked against. */
+  month_spent_usd?: number;
+  /** Indexing with the remote provider is paused by the cap. */
+  budget_reached?: boolean;
+  /** Times the vector file was rebuilt from the embedding cache. */
+  vector_rebuilds?: number;
 }
 
 export type FileStateKind = "indexed" | "pending" | "skipped" | "failed";
@@ -112,6 +127,8 @@ export interface KeyStatus {
   provider: string;
   present: boolean;
   masked: string | null;
+  /** The base URL the key is sent to; null/absent: the provider's own API. */
+  saved_for?: string | null;
 }
 
 export interface CostRow {
@@ -137,6 +154,12 @@ export interface Estimate {
   tokens: number;
   /** null when the model has no known price. */
   dollars: number | null;
+  /** The monthly cap, when set. */
+  budget_usd?: number | null;
+  /** Spent this month so far (every process). */
+  month_spent_usd?: number;
+  /** The cap would stop this run before it is done. */
+  stopped_by_cap?: boolean;
 }
 
 /** What every failing command rejects with. */

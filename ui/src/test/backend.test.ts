@@ -31,7 +31,8 @@ describe("TauriBackend speaks the docs/ipc.md contract", () => {
     const query = { text: "x", mode: "hybrid" as const, limit: 30 };
     await b.getSettings();
     await b.saveSettings(settings);
-    await b.addFolder("/n");
+    await b.addFolder("/n", true);
+    await b.pickFolder();
     await b.removeFolder("/n");
     await b.status();
     await b.fileStates();
@@ -41,13 +42,15 @@ describe("TauriBackend speaks the docs/ipc.md contract", () => {
     await b.reindex();
     await b.keyStatus();
     await b.keySet("openai", "sk-1");
+    await b.keySet("openai", "sk-2", "https://gw.example/v1");
     await b.keyDelete("openai");
     await b.costSummary();
     await b.estimate({ provider: "openai", model: "m" });
     expect(invoke.mock.calls).toEqual([
       ["get_settings", undefined],
       ["save_settings", { settings }],
-      ["add_folder", { path: "/n" }],
+      ["add_folder", { path: "/n", confirmed: true }],
+      ["pick_folder", undefined],
       ["remove_folder", { path: "/n" }],
       ["status", undefined],
       ["file_states", undefined],
@@ -56,7 +59,8 @@ describe("TauriBackend speaks the docs/ipc.md contract", () => {
       ["open_note", { abs_path: "/n/a.md", line: 7 }],
       ["reindex", undefined],
       ["key_status", undefined],
-      ["key_set", { provider: "openai", key: "sk-1" }],
+      ["key_set", { provider: "openai", key: "sk-1", baseUrl: null }],
+      ["key_set", { provider: "openai", key: "sk-2", baseUrl: "https://gw.example/v1" }],
       ["key_delete", { provider: "openai" }],
       ["cost_summary", undefined],
       ["estimate", { provider: { provider: "openai", model: "m" } }],
@@ -65,7 +69,7 @@ describe("TauriBackend speaks the docs/ipc.md contract", () => {
 
   it("rejects with { code, message }", async () => {
     invoke.mockRejectedValueOnce({ code: "bad_path", message: "No such folder." });
-    await expect(new TauriBackend().addFolder("/x")).rejects.toEqual({ code: "bad_path", message: "No such folder." });
+    await expect(new TauriBackend().addFolder("/x", true)).rejects.toEqual({ code: "bad_path", message: "No such folder." });
     invoke.mockRejectedValueOnce("plain failure");
     await expect(new TauriBackend().status()).rejects.toEqual({ code: "internal", message: "plain failure" });
   });
@@ -90,12 +94,14 @@ describe("TauriBackend speaks the docs/ipc.md contract", () => {
     expect(unlisten).toHaveBeenCalledTimes(4);
   });
 
-  it("picks a folder with the dialog plugin", async () => {
-    open.mockResolvedValueOnce("/picked").mockResolvedValueOnce(null);
+  it("leaves the folder picker to the shell: the page passes no path", async () => {
+    const settings = { folders: ["/picked"] };
+    invoke.mockResolvedValueOnce(settings).mockResolvedValueOnce(null);
     const b = new TauriBackend();
-    expect(await b.pickFolder()).toBe("/picked");
-    expect(open.mock.calls[0]![0]).toMatchObject({ directory: true, multiple: false });
+    expect(await b.pickFolder()).toEqual(settings);
     expect(await b.pickFolder()).toBeNull();
+    expect(invoke.mock.calls).toEqual([["pick_folder", undefined], ["pick_folder", undefined]]);
+    expect(open).not.toHaveBeenCalled();
   });
 });
 

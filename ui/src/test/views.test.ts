@@ -20,7 +20,8 @@ describe("welcome / first run", () => {
     click($("#choose-folder"));
     await flush();
     expect(b.callsOf("pick_folder")).toHaveLength(1);
-    expect(b.callsOf("add_folder")).toEqual([{ path: ROOT }]);
+    expect(b.callsOf("add_folder")).toEqual([]); // the shell added what was picked
+    expect(b.settings.folders).toEqual([ROOT]);
     expect(document.querySelector("#welcome")).toBeNull();
     expect($("#search-input")).toBeTruthy();
 
@@ -39,7 +40,7 @@ describe("welcome / first run", () => {
     expect(document.querySelector("#progress")).toBeNull();
   });
 
-  it("does nothing when the picker is cancelled, and accepts a typed path", async () => {
+  it("does nothing when the picker is cancelled, and adds a typed path once confirmed", async () => {
     const b = mockBackend({ settings: { folders: [] }, notes: [], pickFolderResult: null });
     await renderApp(b);
     click($("#choose-folder"));
@@ -50,7 +51,16 @@ describe("welcome / first run", () => {
     type($("#welcome-path"), "/typed/notes");
     click($("#welcome-add"));
     await flush();
-    expect(b.callsOf("add_folder")).toEqual([{ path: "/typed/notes" }]);
+    expect(b.callsOf("add_folder")).toHaveLength(0); // asks first
+    expect($("#welcome-confirm-box").textContent).toContain("/typed/notes");
+    click($("#welcome-cancel"));
+    await flush();
+    expect(document.querySelector("#welcome-confirm-box")).toBeNull();
+    click($("#welcome-add"));
+    await flush();
+    click($("#welcome-confirm"));
+    await flush();
+    expect(b.callsOf("add_folder")).toEqual([{ path: "/typed/notes", confirmed: true }]);
   });
 
   it("shows an indexing error with what to do and a retry", async () => {
@@ -193,7 +203,7 @@ describe("settings", () => {
     click($("#key-save"));
     expect(input.value).toBe(""); // cleared synchronously, before the shell answers
     await flush();
-    expect(keySet).toHaveBeenCalledWith("openai", secret);
+    expect(keySet).toHaveBeenCalledWith("openai", secret, null);
     expect(input.value).toBe("");
     expect(document.body.innerHTML).not.toContain(secret);
     expect(document.body.innerHTML).not.toContain("SECRET");
@@ -205,6 +215,35 @@ describe("settings", () => {
     await flush();
     expect(b.callsOf("key_delete")).toEqual([{ provider: "openai" }]);
     expect($("#key-status").dataset.present).toBe("false");
+  });
+
+  it("sends a key to a custom base URL only when saved for it", async () => {
+    const b = mockBackend({ keys: { openai: "fake-key-for-openai-itself" } });
+    const keySet = vi.spyOn(b, "keySet");
+    await openSettings(b);
+    click($("#provider-openai"));
+    await flush();
+    expect($("#key-saved-for").textContent).toContain("OpenAI's own API");
+    type($("#provider-base-url"), "https://gw.example/v1");
+    await flush();
+    expect($("#key-elsewhere").textContent).toContain("https://gw.example/v1");
+    click($("#provider-apply"));
+    await flush();
+    expect(($("#provider-confirm-yes") as HTMLButtonElement).disabled).toBe(true); // the key would not be sent there
+    click($("#provider-confirm-no"));
+    await flush();
+
+    const input = $("#key-input") as HTMLInputElement;
+    input.value = "fake-key-for-the-gateway-123";
+    click($("#key-for-url"));
+    click($("#key-save"));
+    await flush();
+    expect(keySet).toHaveBeenCalledWith("openai", "fake-key-for-the-gateway-123", "https://gw.example/v1");
+    expect($("#key-saved-for").textContent).toBe("https://gw.example/v1");
+    expect(document.querySelector("#key-elsewhere")).toBeNull();
+    click($("#provider-apply"));
+    await flush();
+    expect(($("#provider-confirm-yes") as HTMLButtonElement).disabled).toBe(false);
   });
 
   it("shows key errors by code", async () => {
@@ -248,7 +287,8 @@ describe("settings", () => {
     await openSettings(b);
     click($("#add-folder"));
     await flush();
-    expect(b.callsOf("add_folder")).toEqual([{ path: "/home/you/Notes" }]);
+    expect(b.callsOf("pick_folder")).toHaveLength(1);
+    expect(b.callsOf("add_folder")).toEqual([]);
     expect($$(".folder").map((f) => f.dataset.path)).toEqual([ROOT, "/home/you/Notes"]);
 
     const remove = $(".folder[data-path='/home/you/Notes'] .remove-folder");
@@ -258,6 +298,40 @@ describe("settings", () => {
     await flush();
     expect(b.callsOf("remove_folder")).toEqual([{ path: "/home/you/Notes" }]);
     expect($$(".folder").map((f) => f.dataset.path)).toEqual([ROOT]);
+  });
+});
+
+describe("several processes, the cap, missing folders", () => {
+  it("shows another writer, a paused budget, an unavailable folder and data warnings", async () => {
+    const b = mockBackend({ settings: { folders: [ROOT], budget_usd: 1 } });
+    b.statusOverrides = {
+      other_writer: "indexing is running in another Sift process (pid 4242)",
+      budget_reached: true,
+      month_spent_usd: 0.99,
+      budget_usd: 1,
+      unavailable_folders: ["/mnt/usb/notes"],
+      warnings: ["settings.json was set aside"],
+    };
+    await renderApp(b);
+    click($("#nav-status"));
+    await flush();
+    expect($("#status-other-writer").textContent).toContain("pid 4242");
+    expect($("#status-budget").textContent).toContain("$0.99");
+    expect($("#status-budget").textContent).toContain("$1.00");
+    expect($$(".unavailable-folder")[0]!.textContent).toContain("/mnt/usb/notes");
+    expect($$(".data-warning")[0]!.textContent).toContain("set aside");
+  });
+
+  it("says when indexing waits for another process", async () => {
+    const b = mockBackend();
+    await renderApp(b);
+    b.emitProgress({
+      phase: "waiting", files_done: 0, files_total: 0, chunks_done: 0, chunks_total: 0,
+      current: "indexing is running in another Sift process (pid 77); waiting", elapsed_ms: 10, eta_ms: null,
+    });
+    await flush();
+    expect($("#progress").textContent).toContain("Waiting for another Sift process");
+    expect($("#progress").textContent).toContain("pid 77");
   });
 });
 

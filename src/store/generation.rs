@@ -1,0 +1,77 @@
+//! The store's generation and the queries that let a process catch its vector
+//! index up with what other processes committed (see `schema::V3_GENERATION`).
+
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection};
+
+use crate::error::Result;
+
+/// The current generation: moves on with every committed change to chunks or
+/// to the embedding cache.
+pub fn generation(conn: &Connection) -> Result<i64> {
+    meta(conn, "generation")
+}
+
+/// A number that tells this database from any other.
+pub fn store_id(conn: &Connection) -> Result<i64> {
+    meta(conn, "store_id")
+}
+
+/// How many times a vector file was rebuilt from the embedding cache.
+pub fn vector_rebuilds(conn: &Connection) -> Result<i64> {
+    meta(conn, "vector_rebuilds")
+}
+
+/// Counts one more rebuild of a vector file.
+pub fn count_vector_rebuild(conn: &Connection) -> Result<()> {
+    conn.execute(
+        "UPDATE store_meta SET value = value + 1 WHERE key = 'vector_rebuilds'",
+        [],
+    )?;
+    Ok(())
+}
+
+fn meta(conn: &Connection, key: &str) -> Result<i64> {
+    let mut stmt = conn.prepare_cached("SELECT value FROM store_meta WHERE key = ?1")?;
+    Ok(stmt.query_row([key], |r| r.get(0))?)
+}
+
+/// Highest chunk id ever handed out (ids are never reused), 0 for none.
+pub fn max_chunk_id(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'chunks'), 0)",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// (id, embed hash) of the chunks after `after_id`, in id order.
+pub fn chunks_after(conn: &Connection, after_id: i64) -> Result<Vec<(i64, [u8; 32])>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, embed_hash FROM chunks WHERE id > ?1 ORDER BY id")?;
+    let rows = stmt.query_map([after_id], |r| {
+        Ok((r.get::<_, i64>(0)?, to_hash(&r.get::<_, Vec<u8>>(1)?)))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// (id, embed hash) of every chunk with no cached vector for `embedder`.
+pub fn chunks_without_vectors(conn: &Connection, embedder: &str) -> Result<HashMap<i64, [u8; 32]>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.id, c.embed_hash FROM chunks c WHERE NOT EXISTS
+            (SELECT 1 FROM embed_cache e INDEXED BY embed_cache_keys
+             WHERE e.embedder = ?1 AND e.hash = c.embed_hash)",
+    )?;
+    let rows = stmt.query_map(params![embedder], |r| {
+        Ok((r.get::<_, i64>(0)?, to_hash(&r.get::<_, Vec<u8>>(1)?)))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn to_hash(bytes: &[u8]) -> [u8; 32] {
+    let mut hash = [0u8; 32];
+    let n = bytes.len().min(32);
+    hash[..n].copy_from_slice(&bytes[..n]);
+    hash
+}
