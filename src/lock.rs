@@ -64,6 +64,21 @@ impl Holder {
     }
 }
 
+/// Lock files live in the data folder: a read-only one gets the hint to fix it.
+fn open_error(path: &Path, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::ReadOnlyFilesystem {
+        Error::new(
+            ErrorKind::ReadOnly,
+            format!(
+                "{}: cannot be written (read-only file system): make the data folder writable or choose another (--data-dir or SIFT_DATA_DIR)",
+                path.display()
+            ),
+        )
+    } else {
+        Error::io(path, e)
+    }
+}
+
 impl LockFile {
     /// Opens (creating) the lock file `name` in `data_dir`.
     pub fn open(data_dir: &Path, name: &str) -> Result<LockFile> {
@@ -74,7 +89,7 @@ impl LockFile {
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+            .map_err(|e| open_error(&path, e))?;
         Ok(LockFile {
             lock: fd_lock::RwLock::new(file),
             path,

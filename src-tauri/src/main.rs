@@ -32,6 +32,9 @@ use crate::state::AppState;
 const BUNDLED_MODEL: &str = "model";
 
 fn main() {
+    // A bug below a command is caught and returned as an `internal` error; the
+    // log gets one line naming where, not a backtrace dump.
+    sift::panics::install_hook("sift-desktop");
     tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .plugin(

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use rusqlite::types::Value;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::filter::Filters;
 use super::terms::Terms;
@@ -69,8 +69,12 @@ fn boost_title_matches(
         let boost = match by_note.get(note_id) {
             Some(b) => *b,
             None => {
-                let (title, aliases): (String, String) =
-                    stmt.query_row([*note_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                // Each statement reads its own snapshot: another process may
+                // have removed the note since the keyword query (no boost then).
+                let row: Option<(String, String)> = stmt
+                    .query_row([*note_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                let (title, aliases) = row.unwrap_or_default();
                 let aliases: Vec<String> = serde_json::from_str(&aliases).unwrap_or_default();
                 let best = std::iter::once(title.as_str())
                     .chain(aliases.iter().map(String::as_str))
