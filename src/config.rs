@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Version of the SQLite schema; bump with a migration in `store::schema`.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Version of the vector index file layout (label + usearch file).
 pub const VECTOR_FORMAT_VERSION: u32 = 1;
@@ -22,12 +22,30 @@ pub struct ScanSettings {
     pub max_file_bytes: u64,
     /// Folder names never entered (in addition to hidden folders and .gitignore).
     pub skip_dirs: Vec<String>,
+    /// Size limit per file type (extension -> bytes); types not listed use
+    /// `max_file_bytes`.
+    pub max_bytes_by_type: std::collections::BTreeMap<String, u64>,
+    /// Seconds a converter (PDF, DOCX, ODT, HTML) may spend on one file before
+    /// the file is skipped as taking too long.
+    pub convert_seconds: u64,
+}
+
+impl ScanSettings {
+    /// Largest file of extension `ext` that is read.
+    pub fn max_bytes_for(&self, ext: &str) -> u64 {
+        self.max_bytes_by_type
+            .get(ext)
+            .copied()
+            .unwrap_or(self.max_file_bytes)
+    }
 }
 
 impl Default for ScanSettings {
     fn default() -> Self {
         ScanSettings {
-            extensions: vec!["md".into(), "markdown".into(), "txt".into()],
+            extensions: ["md", "markdown", "txt", "pdf", "docx", "odt", "html", "htm"]
+                .map(String::from)
+                .to_vec(),
             max_file_bytes: 10 * 1024 * 1024,
             skip_dirs: vec![
                 ".git".into(),
@@ -35,6 +53,16 @@ impl Default for ScanSettings {
                 ".trash".into(),
                 "node_modules".into(),
             ],
+            max_bytes_by_type: [
+                ("pdf", 100 << 20),
+                ("docx", 50 << 20),
+                ("odt", 50 << 20),
+                ("html", 20 << 20),
+                ("htm", 20 << 20),
+            ]
+            .map(|(ext, bytes)| (ext.to_string(), bytes))
+            .into(),
+            convert_seconds: 30,
         }
     }
 }

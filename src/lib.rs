@@ -14,6 +14,7 @@ pub mod cost;
 pub mod embed;
 mod engine;
 pub mod error;
+pub mod extract;
 mod fsutil;
 pub mod index;
 pub mod keys;

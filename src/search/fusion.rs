@@ -329,6 +329,10 @@ fn build_hits(conn: &Connection, ranked: &[RankedNote], terms: &TermSet) -> Resu
             let c = chunks.get(&r.chunk_id)?;
             let snippet = make_snippet(&c.body, is_markdown_ext(&c.ext), terms);
             let line = c.line_start + c.body[..snippet.first_match].matches('\n').count();
+            // Pages are separated by a form feed in the extracted text.
+            let page = c
+                .page
+                .map(|p| p + c.body[..snippet.first_match].matches('\x0c').count() as u32);
             Some(Hit {
                 path: c.rel_path.clone(),
                 abs_path: Path::new(&c.root)
@@ -343,6 +347,7 @@ fn build_hits(conn: &Connection, ranked: &[RankedNote], terms: &TermSet) -> Resu
                     _ => c.heading_path.clone(),
                 },
                 line,
+                page,
                 snippet: snippet.parts,
                 score: r.score,
                 keyword_rank: r.keyword_rank,

@@ -110,6 +110,13 @@ END;
 "#;
 
 /// Brings `conn` to [`SCHEMA_VERSION`], refusing databases from a newer Sift.
+const V4: &str = r#"
+ALTER TABLE chunks ADD COLUMN page INTEGER;
+-- Documents are now converted to text first: read them again even if unchanged.
+UPDATE notes SET content_hash = NULL
+    WHERE ext IN ('pdf', 'docx', 'odt', 'html', 'htm', 'xhtml');
+"#;
+
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > SCHEMA_VERSION {
@@ -120,7 +127,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             ),
         ));
     }
-    let migrations: &[&str] = &[V1, V2, V3];
+    let migrations: &[&str] = &[V1, V2, V3, V4];
     for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;

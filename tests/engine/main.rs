@@ -14,6 +14,7 @@ mod cost_engine;
 mod cost_ledger;
 mod crash_kill;
 mod embed_local;
+mod file_types;
 mod hybrid_quality;
 mod index_incremental;
 mod keychain;
