@@ -257,3 +257,92 @@ fn documents_are_found_by_meaning() {
         assert!(top.contains(&path.to_string()), "{path} not in {top:?}");
     }
 }
+
+#[test]
+fn settings_count_files_of_each_type_enabled_or_not() {
+    let dir = docs();
+    std::fs::write(dir.path().join("note.md"), "# A note\n").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = sift::Settings::default();
+    settings.scan.extensions.retain(|e| e != "pdf");
+    let engine =
+        sift::Engine::open_with(data.path(), settings, Some(Arc::new(FakeEmbedder))).unwrap();
+    engine.add_folder(dir.path()).unwrap();
+    let counts = engine.file_type_counts();
+    let of = |ext: &str| counts.iter().find(|c| c.ext == ext).cloned().unwrap();
+    assert_eq!((of("pdf").files, of("pdf").enabled), (7, false));
+    assert_eq!((of("docx").files, of("docx").enabled), (1, true));
+    assert_eq!(of("html").files, 2);
+    assert_eq!(of("md").files, 1);
+    assert_eq!(of("txt").files, 0);
+}
+
+/// FakeEmbedder under the local English model's id, so that the language
+/// hint (which only concerns that model) can be tested without loading it.
+struct EnglishModelStandIn(FakeEmbedder);
+
+impl sift::embed::Embedder for EnglishModelStandIn {
+    fn id(&self) -> &str {
+        sift::embed::local::MODEL_ID
+    }
+    fn dimensions(&self) -> usize {
+        self.0.dimensions()
+    }
+    fn max_input_tokens(&self) -> usize {
+        self.0.max_input_tokens()
+    }
+    fn count_tokens(&self, text: &str) -> usize {
+        self.0.count_tokens(text)
+    }
+    fn embed_documents(&self, texts: &[String]) -> sift::Result<Vec<Vec<f32>>> {
+        self.0.embed_documents(texts)
+    }
+    fn embed_query(&self, text: &str) -> sift::Result<Vec<f32>> {
+        self.0.embed_query(text)
+    }
+}
+
+#[test]
+fn a_folder_mostly_not_in_english_gets_a_multilingual_hint() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/realnotes");
+    let copy = |rels: &[&str]| {
+        let notes = tempfile::tempdir().unwrap();
+        for rel in rels {
+            let to = notes.path().join(rel);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(root.join(rel), to).unwrap();
+        }
+        notes
+    };
+    let cjk = copy(&[
+        "zh/docs/concepts/signals/baggage.md",
+        "zh/docs/concepts/resources/index.md",
+        "ja/docs/concepts/resources/index.md",
+    ]);
+    let t = open(
+        cjk.path(),
+        Some(Arc::new(EnglishModelStandIn(FakeEmbedder))),
+    );
+    index(&t.engine);
+    let hint = t.engine.status().unwrap().language_hint;
+    assert!(
+        hint.as_deref()
+            .is_some_and(|h| h.contains("not in English")),
+        "{hint:?}"
+    );
+
+    // The same notes under another provider: no hint (it may know them).
+    let t = open(cjk.path(), Some(Arc::new(FakeEmbedder)));
+    index(&t.engine);
+    assert_eq!(t.engine.status().unwrap().language_hint, None);
+
+    // English documents: no hint.
+    let dir = docs();
+    let t = open(
+        dir.path(),
+        Some(Arc::new(EnglishModelStandIn(FakeEmbedder))),
+    );
+    index(&t.engine);
+    let status = t.engine.status().unwrap();
+    assert_eq!(status.language_hint, None);
+}
