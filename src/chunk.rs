@@ -126,12 +126,14 @@ fn text_sections(body: &str, body_start: usize, info: &NoteInfo) -> Vec<std::ops
         let Some(at) = h.offset.checked_sub(body_start) else {
             continue;
         };
-        if at > start && at <= body.len() && body.is_char_boundary(at) {
-            if solid(&body[start..at]) > heading_chars {
-                sections.push(start..at);
-                start = at;
-                heading_chars = 0;
-            }
+        if at > start
+            && at <= body.len()
+            && body.is_char_boundary(at)
+            && solid(&body[start..at]) > heading_chars
+        {
+            sections.push(start..at);
+            start = at;
+            heading_chars = 0;
         }
         heading_chars += solid(&h.text);
     }
