@@ -2,7 +2,7 @@
 //! when the local model (all-MiniLM-L6-v2, trained on English) will serve a
 //! folder poorly and a multilingual provider would serve it better.
 //!
-//! A chunk counts as English when most of its letters are Latin and enough of
+//! A chunk counts as English when its letters are mostly Latin and enough of
 //! its words are common English function words (1 in 10; English prose runs at
 //! 1 in 4 to 1 in 3, Spanish or Portuguese prose near none of these words).
 
@@ -32,7 +32,10 @@ pub fn looks_english(text: &str) -> bool {
     if letters == 0 {
         return true;
     }
-    if latin * 2 < letters {
+    // A Chinese or Japanese character carries about as much as a Latin word
+    // of three letters: weigh them so, or a sentence of CJK text with a few
+    // product names in it would pass for Latin.
+    if 3 * (letters - latin) > latin {
         return false;
     }
     let words: Vec<String> = text
