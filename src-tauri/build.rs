@@ -8,6 +8,7 @@ fn main() {
             "remove_folder",
             "status",
             "file_states",
+            "file_type_counts",
             "search",
             "related",
             "open_note",

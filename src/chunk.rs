@@ -35,6 +35,8 @@ pub struct Chunk {
     pub line_end: usize,
     /// Headings in effect at the chunk start, outermost first.
     pub heading_path: Vec<String>,
+    /// Page (1-based) where the chunk starts, for paged documents (PDF).
+    pub page: Option<u32>,
     /// The chunk's own text (a slice of the note).
     pub body: String,
     /// What the embedder sees: prefix + body.
@@ -76,7 +78,16 @@ pub fn chunk_note(text: &str, info: &NoteInfo, markdown: bool) -> Vec<Chunk> {
     let pieces: Vec<(usize, &str)> = if markdown {
         MarkdownSplitter::new(config).chunk_indices(body).collect()
     } else {
-        TextSplitter::new(config).chunk_indices(body).collect()
+        let splitter = TextSplitter::new(config);
+        text_sections(body, body_start, info)
+            .into_iter()
+            .flat_map(|range| {
+                let start = range.start;
+                splitter
+                    .chunk_indices(&body[range])
+                    .map(move |(offset, piece)| (start + offset, piece))
+            })
+            .collect()
     };
     let lines = LineIndex::new(text);
     if pieces.iter().all(|(_, p)| p.trim().is_empty()) {
@@ -103,6 +114,33 @@ pub fn chunk_note(text: &str, info: &NoteInfo, markdown: bool) -> Vec<Chunk> {
         .collect()
 }
 
+/// Plain text cut at its known headings (converted documents know theirs), so
+/// that no chunk straddles a heading and each chunk's heading path is its own.
+/// A heading with no text before the next one stays with the next section.
+fn text_sections(body: &str, body_start: usize, info: &NoteInfo) -> Vec<std::ops::Range<usize>> {
+    let solid = |t: &str| t.chars().filter(|c| !c.is_whitespace()).count();
+    let mut sections = Vec::new();
+    let mut start = 0;
+    let mut heading_chars = 0;
+    for h in &info.headings {
+        let Some(at) = h.offset.checked_sub(body_start) else {
+            continue;
+        };
+        if at > start
+            && at <= body.len()
+            && body.is_char_boundary(at)
+            && solid(&body[start..at]) > heading_chars
+        {
+            sections.push(start..at);
+            start = at;
+            heading_chars = 0;
+        }
+        heading_chars += solid(&h.text);
+    }
+    sections.push(start..body.len());
+    sections
+}
+
 fn make_chunk(
     seq: usize,
     byte_start: usize,
@@ -122,6 +160,7 @@ fn make_chunk(
         line_start: lines.line_at(byte_start),
         line_end: lines.line_at(byte_end.saturating_sub(1).max(byte_start)),
         heading_path,
+        page: None,
         body: piece.to_string(),
         embed_text,
         embed_hash,

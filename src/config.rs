@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Version of the SQLite schema; bump with a migration in `store::schema`.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Version of the vector index file layout (one file: label, checksum, usearch graph).
 pub const VECTOR_FORMAT_VERSION: u32 = 2;
@@ -26,12 +26,30 @@ pub struct ScanSettings {
     /// are listed as skipped, so nothing outside the folder is read or sent to
     /// a remote provider). Links that loop back are never followed.
     pub follow_outside_links: bool,
+    /// Size limit per file type (extension -> bytes); types not listed use
+    /// `max_file_bytes`.
+    pub max_bytes_by_type: std::collections::BTreeMap<String, u64>,
+    /// Seconds a converter (PDF, DOCX, ODT, HTML) may spend on one file before
+    /// the file is skipped as taking too long.
+    pub convert_seconds: u64,
+}
+
+impl ScanSettings {
+    /// Largest file of extension `ext` that is read.
+    pub fn max_bytes_for(&self, ext: &str) -> u64 {
+        self.max_bytes_by_type
+            .get(ext)
+            .copied()
+            .unwrap_or(self.max_file_bytes)
+    }
 }
 
 impl Default for ScanSettings {
     fn default() -> Self {
         ScanSettings {
-            extensions: vec!["md".into(), "markdown".into(), "txt".into()],
+            extensions: ["md", "markdown", "txt", "pdf", "docx", "odt", "html", "htm"]
+                .map(String::from)
+                .to_vec(),
             max_file_bytes: 10 * 1024 * 1024,
             skip_dirs: vec![
                 ".git".into(),
@@ -40,6 +58,16 @@ impl Default for ScanSettings {
                 "node_modules".into(),
             ],
             follow_outside_links: false,
+            max_bytes_by_type: [
+                ("pdf", 100 << 20),
+                ("docx", 50 << 20),
+                ("odt", 50 << 20),
+                ("html", 20 << 20),
+                ("htm", 20 << 20),
+            ]
+            .map(|(ext, bytes)| (ext.to_string(), bytes))
+            .into(),
+            convert_seconds: 30,
         }
     }
 }

@@ -86,6 +86,9 @@ pub struct Status {
     pub budget_reached: bool,
     /// The data folder.
     pub data_dir: String,
+    /// Set when most notes are not in English and the local English model is
+    /// in use: a sentence for people suggesting a multilingual provider.
+    pub language_hint: Option<String>,
 }
 
 /// Sift's engine over one data folder.
@@ -603,8 +606,15 @@ impl Engine {
                 month_spent_usd,
                 budget_reached,
                 data_dir: self.data_dir.to_string_lossy().into_owned(),
+                language_hint: crate::language::hint(conn, embedder_id.as_deref())?,
             })
         })
+    }
+
+    /// Files of each readable type in the indexed folders, enabled or not.
+    pub fn file_type_counts(&self) -> Vec<crate::file_types::TypeCount> {
+        let settings = self.settings();
+        crate::file_types::count_types(&settings.folders, &settings.scan)
     }
 
     /// Every file's state, or only those not indexed.

@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::chunk::{chunk_note, Chunk};
-use crate::config::Settings;
+use crate::config::{ScanSettings, Settings};
 use crate::cost::RunAccounting;
 use crate::embed::{Embedder, Outgoing, RunControl};
 use crate::error::{Error, ErrorKind, Result};
@@ -330,8 +330,8 @@ fn apply_scan(
             (0, 0),
             batch.first().map(|f| f.rel_path.clone()),
         );
-        let max_bytes = ctx.settings.scan.max_file_bytes;
-        let prepared: Vec<Prepared> = batch.par_iter().map(|f| prepare(f, max_bytes)).collect();
+        let scan = &ctx.settings.scan;
+        let prepared: Vec<Prepared> = batch.par_iter().map(|f| prepare(f, scan)).collect();
         let new_ids = write_batch(ctx, root_id, batch, prepared, existing, report)?;
         sync_vectors(ctx, &new_ids)?;
     }
@@ -341,20 +341,35 @@ fn apply_scan(
 
 /// Reads, parses and chunks one file (no store access: runs in parallel). A
 /// panic in the parser or splitter fails this note only, not the run.
-fn prepare(file: &ScannedFile, max_bytes: u64) -> Prepared {
-    crate::panics::catch(|| "indexing".into(), || prepare_note(file, max_bytes))
+fn prepare(file: &ScannedFile, scan: &ScanSettings) -> Prepared {
+    crate::panics::catch(|| "indexing".into(), || prepare_note(file, scan))
         .unwrap_or_else(|err| Prepared::Failed(err.message().to_string()))
 }
 
-fn prepare_note(file: &ScannedFile, max_bytes: u64) -> Prepared {
-    let note = match read_note_text(&file.abs_path, max_bytes) {
-        Ok(note) => note,
-        Err(ReadFailure::Vanished) => return Prepared::Vanished,
-        Err(ReadFailure::Skipped(reason)) => return Prepared::Skipped(reason),
-    };
-    let markdown = is_markdown_ext(&file.ext);
-    let info = parse_note(&note.text, markdown);
-    let chunks = chunk_note(&note.text, &info, markdown);
+fn prepare_note(file: &ScannedFile, scan: &ScanSettings) -> Prepared {
+    // PDF, DOCX, ODT, HTML: converted to plain text with headings and pages.
+    let (note, info, markdown, document) =
+        match crate::extract::read_document(&file.abs_path, &file.ext, scan) {
+            Some(Ok(doc)) => (doc.note, doc.info, false, Some(doc.extracted)),
+            Some(Err(ReadFailure::Vanished)) => return Prepared::Vanished,
+            Some(Err(ReadFailure::Skipped(reason))) => return Prepared::Skipped(reason),
+            None => {
+                let note = match read_note_text(&file.abs_path, scan.max_bytes_for(&file.ext)) {
+                    Ok(note) => note,
+                    Err(ReadFailure::Vanished) => return Prepared::Vanished,
+                    Err(ReadFailure::Skipped(reason)) => return Prepared::Skipped(reason),
+                };
+                let markdown = is_markdown_ext(&file.ext);
+                let info = parse_note(&note.text, markdown);
+                (note, info, markdown, None)
+            }
+        };
+    let mut chunks = chunk_note(&note.text, &info, markdown);
+    if let Some(doc) = &document {
+        for chunk in &mut chunks {
+            chunk.page = doc.page_at(chunk.byte_start);
+        }
+    }
     Prepared::Note {
         content: NoteContent {
             title: display_title(&info, &file.rel_path),

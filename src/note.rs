@@ -141,7 +141,8 @@ pub fn parse_note(text: &str, markdown: bool) -> NoteInfo {
 
 /// Whether files with extension `ext` are read as Markdown (else plain text).
 pub fn is_markdown_ext(ext: &str) -> bool {
-    ext != "txt"
+    // Converted documents (PDF, DOCX, ...) are stored as their plain text.
+    ext != "txt" && !crate::extract::is_document_ext(ext)
 }
 
 fn parse_markdown(body: &str, base: usize, info: &mut NoteInfo, tags: &mut Vec<String>) {

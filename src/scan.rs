@@ -258,14 +258,11 @@ fn file_entry(
             }))
         }
     };
-    if meta.len() > settings.max_file_bytes {
+    let limit = settings.max_bytes_for(&ext);
+    if meta.len() > limit {
         return Some(Err(SkippedFile {
             rel_path,
-            reason: format!(
-                "too large: {} bytes (limit {} bytes)",
-                meta.len(),
-                settings.max_file_bytes
-            ),
+            reason: format!("too large: {} bytes (limit {limit} bytes)", meta.len()),
         }));
     }
     let mtime_ns = meta

@@ -52,6 +52,8 @@ pub async fn save_settings(app: AppHandle, settings: Settings) -> CmdResult<Sett
     crate::shortcut::parse(&settings.shortcut)?;
     let before = app.state::<AppState>().engine().settings();
     let shortcut_changed = settings.shortcut != before.shortcut;
+    // File types or limits changed: index what is now in and drop what is out.
+    let scan_changed = settings.scan != before.scan;
     let handle = app.clone();
     let next = settings.clone();
     blocking(move || {
@@ -65,6 +67,9 @@ pub async fn save_settings(app: AppHandle, settings: Settings) -> CmdResult<Sett
     .await?;
     if shortcut_changed {
         crate::shortcut::register(&app, &settings.shortcut);
+    }
+    if scan_changed {
+        app.state::<AppState>().request_index(&app);
     }
     Ok(app.state::<AppState>().engine().settings())
 }
@@ -184,6 +189,7 @@ pub async fn open_note(
     state: State<'_, AppState>,
     abs_path: String,
     line: usize,
+    page: Option<u32>,
 ) -> CmdResult<()> {
     let engine = state.engine();
     let requested = PathBuf::from(&abs_path);
@@ -193,7 +199,17 @@ pub async fn open_note(
         Ok(file)
     })
     .await?;
-    match crate::open::editor_command(&file, line.max(1)) {
+    let is_document = file
+        .extension()
+        .is_some_and(|e| sift::extract::is_document_ext(&e.to_string_lossy().to_lowercase()));
+    let command = match page {
+        // A PDF at its page where the viewer takes one; else the default app.
+        Some(page) if is_document => crate::open::pdf_viewer_command(&file, page.max(1)),
+        // Lines of converted text mean nothing to an editor of the file.
+        _ if is_document => None,
+        _ => crate::open::editor_command(&file, line.max(1)),
+    };
+    match command {
         Some(cmd) => crate::open::spawn(&cmd).map_err(|e| {
             IpcError::new(
                 ErrorKind::Io,
@@ -210,6 +226,16 @@ pub async fn open_note(
                 )
             }),
     }
+}
+
+/// Files of each readable type in the indexed folders, enabled or not (for
+/// Settings' file type checkboxes and the type filter).
+#[tauri::command]
+pub async fn file_type_counts(
+    state: State<'_, AppState>,
+) -> CmdResult<Vec<sift::file_types::TypeCount>> {
+    let engine = state.engine();
+    blocking(move || Ok(engine.file_type_counts())).await
 }
 
 /// Re-indexes every folder in the background (progress via events).

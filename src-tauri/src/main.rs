@@ -54,6 +54,7 @@ fn main() {
             commands::remove_folder,
             commands::status,
             commands::file_states,
+            commands::file_type_counts,
             commands::search,
             commands::related,
             commands::open_note,

@@ -171,6 +171,60 @@ fn known_editor(editor: &str, file: &Path, line: usize) -> Option<EditorCommand>
     })
 }
 
+/// The command that opens PDF `file` at `page` (1-based), when we know how:
+/// `SIFT_PDF_VIEWER` (a command line where `{file}` and `{page}` are replaced),
+/// else the system's default PDF app (`xdg-mime`) if it takes a page: Evince,
+/// Okular, Zathura, qpdfview, or a browser (pdf.js and Chromium read `#page=N`).
+/// `None`: open the file with the default app, at its first page.
+pub fn pdf_viewer_command(file: &Path, page: u32) -> Option<EditorCommand> {
+    if let Some(template) = std::env::var("SIFT_PDF_VIEWER")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        let with_page = template.replace("{page}", &page.to_string());
+        return from_template(&with_page, file, 1);
+    }
+    if !cfg!(target_os = "linux") {
+        // macOS Preview and the Windows default viewer take no page argument.
+        return None;
+    }
+    let out = Command::new("xdg-mime")
+        .args(["query", "default", "application/pdf"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    known_pdf_viewer(String::from_utf8_lossy(&out.stdout).trim(), file, page)
+}
+
+/// Arguments for a PDF viewer known by its desktop entry id
+/// (`org.gnome.Evince.desktop`), or `None` if it takes no page.
+fn known_pdf_viewer(desktop_id: &str, file: &Path, page: u32) -> Option<EditorCommand> {
+    let id = desktop_id.to_ascii_lowercase();
+    let file = file.to_string_lossy().into_owned();
+    let page_s = page.to_string();
+    let (program, args): (&str, Vec<String>) = if id.contains("evince") {
+        ("evince", vec![format!("--page-index={page}"), file])
+    } else if id.contains("okular") {
+        ("okular", vec!["-p".into(), page_s, file])
+    } else if id.contains("zathura") {
+        ("zathura", vec!["-P".into(), page_s, file])
+    } else if id.contains("qpdfview") {
+        ("qpdfview", vec![format!("{file}#{page}")])
+    } else if id.contains("firefox") {
+        ("firefox", vec![format!("file://{file}#page={page}")])
+    } else if id.contains("chromium") {
+        ("chromium", vec![format!("file://{file}#page={page}")])
+    } else if id.contains("google-chrome") {
+        ("google-chrome", vec![format!("file://{file}#page={page}")])
+    } else {
+        return None;
+    };
+    Some(EditorCommand {
+        program: program.to_string(),
+        args,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,5 +282,18 @@ mod tests {
         assert_eq!(strs(&c), ["emacsclient", "-n", "+3", "/n/x.md"]);
         assert!(known_editor("vim", f, 3).is_none());
         assert!(known_editor("nano", f, 3).is_none());
+    }
+
+    #[test]
+    fn pdf_viewers_that_take_a_page_get_it() {
+        let f = Path::new("/n/paper.pdf");
+        let c = known_pdf_viewer("org.gnome.Evince.desktop", f, 3).unwrap();
+        assert_eq!(strs(&c), ["evince", "--page-index=3", "/n/paper.pdf"]);
+        let c = known_pdf_viewer("okularApplication_pdf.desktop", f, 3).unwrap();
+        assert_eq!(strs(&c), ["okular", "-p", "3", "/n/paper.pdf"]);
+        let c = known_pdf_viewer("firefox-esr.desktop", f, 12).unwrap();
+        assert_eq!(strs(&c), ["firefox", "file:///n/paper.pdf#page=12"]);
+        assert!(known_pdf_viewer("libreoffice-draw.desktop", f, 3).is_none());
+        assert!(known_pdf_viewer("", f, 3).is_none());
     }
 }

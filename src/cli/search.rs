@@ -151,6 +151,7 @@ fn hit_json(hit: &Hit) -> serde_json::Value {
         "title": hit.title,
         "heading_path": hit.heading_path,
         "line": hit.line,
+        "page": hit.page,
         "score": hit.score,
         "keyword_rank": hit.keyword_rank,
         "vector_similarity": hit.vector_similarity,
@@ -170,13 +171,16 @@ fn print_hits(hits: &[Hit]) -> std::io::Result<()> {
         } else {
             format!(" › {}", hit.heading_path.join(" › "))
         };
+        let place = match hit.page {
+            Some(page) => format!("p. {page}"),
+            None => hit.line.to_string(),
+        };
         out!(
-            "{:>2}. {}{}  ({}:{})",
+            "{:>2}. {}{}  ({}:{place})",
             i + 1,
             hit.title,
             headings,
-            hit.path,
-            hit.line
+            hit.path
         )?;
         let snippet: String = hit
             .snippet

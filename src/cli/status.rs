@@ -89,5 +89,8 @@ pub fn run(data_dir: &Path, args: StatusArgs) -> Result<ExitCode> {
         let when = chrono::DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339());
         out!("last index:  {}", when.unwrap_or_default())?;
     }
+    if let Some(hint) = &status.language_hint {
+        println!("note:        {hint}");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -327,7 +327,7 @@ fn build_hits(conn: &Connection, ranked: &[RankedNote], terms: &TermSet) -> Resu
         .iter()
         .filter_map(|r| {
             let c = chunks.get(&r.chunk_id)?;
-            let (snippet, line) = snippet_and_line(c, terms);
+            let (snippet, line, page) = snippet_and_line(c, terms);
             Some(Hit {
                 path: c.rel_path.clone(),
                 abs_path: Path::new(&c.root)
@@ -342,6 +342,7 @@ fn build_hits(conn: &Connection, ranked: &[RankedNote], terms: &TermSet) -> Resu
                     _ => c.heading_path.clone(),
                 },
                 line,
+                page,
                 snippet,
                 score: r.score,
                 keyword_rank: r.keyword_rank,
@@ -355,20 +356,22 @@ fn build_hits(conn: &Connection, ranked: &[RankedNote], terms: &TermSet) -> Resu
         .collect())
 }
 
-/// The snippet of a hit and the line it points at. A panic while building them
+/// The snippet of a hit, the line and (documents) the page it points at. A panic while building them
 /// (a bug; the panic hook logs it) leaves the hit with the chunk's opening
 /// text, unhighlighted, at the chunk's first line: the other hits still come.
-fn snippet_and_line(c: &StoredChunk, terms: &TermSet) -> (Vec<SnippetPart>, usize) {
+fn snippet_and_line(c: &StoredChunk, terms: &TermSet) -> (Vec<SnippetPart>, usize, Option<u32>) {
     crate::panics::catch(
         || format!("building the snippet of {}", c.rel_path),
         || {
             let snippet = make_snippet(&c.body, is_markdown_ext(&c.ext), terms);
             let before = c.body.get(..snippet.first_match).unwrap_or("");
             let line = c.line_start + before.matches('\n').count();
-            (snippet.parts, line)
+            // Pages are separated by a form feed in the extracted text.
+            let page = c.page.map(|p| p + before.matches('\x0c').count() as u32);
+            (snippet.parts, line, page)
         },
     )
-    .unwrap_or_else(|_| (plain_snippet(&c.body), c.line_start))
+    .unwrap_or_else(|_| (plain_snippet(&c.body), c.line_start, c.page))
 }
 
 /// The opening of `body` on one line (about a snippet's length, cut between

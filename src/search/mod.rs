@@ -133,8 +133,11 @@ pub struct Hit {
     pub title: String,
     /// Headings in effect at the best chunk.
     pub heading_path: Vec<String>,
-    /// 1-based line of the first match in the best chunk (its start if none).
+    /// 1-based line of the first match in the best chunk (its start if none);
+    /// for converted documents, a line of the extracted text.
     pub line: usize,
+    /// Page of the first match, for paged documents (PDF).
+    pub page: Option<u32>,
     /// Snippet of the best chunk, terms highlighted.
     pub snippet: Vec<SnippetPart>,
     /// Fused score (higher is better).

@@ -30,6 +30,8 @@ pub struct StoredChunk {
     pub heading_path: Vec<String>,
     /// First line (1-based).
     pub line_start: usize,
+    /// Page where the chunk starts (paged documents only).
+    pub page: Option<u32>,
     /// The chunk's text.
     pub body: String,
 }
@@ -59,8 +61,8 @@ pub fn replace_chunks(
     conn.execute("DELETE FROM chunks WHERE note_id = ?1", [note_id])?;
     let mut stmt = conn.prepare_cached(
         "INSERT INTO chunks(note_id, seq, byte_start, byte_end, line_start, line_end,
-                            heading_path, context, embed_prefix, body, embed_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                            heading_path, context, embed_prefix, body, embed_hash, page)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
     let mut ids = Vec::with_capacity(chunks.len());
     for c in chunks {
@@ -84,6 +86,7 @@ pub fn replace_chunks(
             prefix,
             c.body,
             &c.embed_hash[..],
+            c.page,
         ])?;
         let id = conn.last_insert_rowid();
         insert_keyword_terms(conn, id, &context.join(" > "), &c.body, markdown)?;
@@ -215,7 +218,7 @@ pub fn count_chunks(conn: &Connection) -> Result<u64> {
 pub fn load_chunks(conn: &Connection, ids: &[i64]) -> Result<Vec<StoredChunk>> {
     let mut stmt = conn.prepare_cached(
         "SELECT c.id, c.note_id, r.path, n.rel_path, n.title, n.tags, n.ext,
-                n.mtime_ns, c.heading_path, c.line_start, c.body
+                n.mtime_ns, c.heading_path, c.line_start, c.body, c.page
          FROM chunks c JOIN notes n ON n.id = c.note_id JOIN roots r ON r.id = n.root_id
          WHERE c.id = ?1",
     )?;
@@ -235,6 +238,7 @@ pub fn load_chunks(conn: &Connection, ids: &[i64]) -> Result<Vec<StoredChunk>> {
                 heading_path: serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or_default(),
                 line_start: r.get::<_, i64>(9)? as usize,
                 body: r.get(10)?,
+                page: r.get(11)?,
             });
         }
     }

@@ -135,6 +135,14 @@ CREATE TRIGGER generation_cache_insert AFTER INSERT ON embed_cache BEGIN
 END;
 "#;
 
+/// Chunks of converted documents (PDF) remember their page.
+const V5_PAGES: &str = r#"
+ALTER TABLE chunks ADD COLUMN page INTEGER;
+-- Documents are now converted to text first: read them again even if unchanged.
+UPDATE notes SET content_hash = NULL
+    WHERE ext IN ('pdf', 'docx', 'odt', 'html', 'htm', 'xhtml');
+"#;
+
 /// Brings `conn` to [`SCHEMA_VERSION`], refusing databases from a newer Sift.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -142,7 +150,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     if version == SCHEMA_VERSION {
         return Ok(());
     }
-    let migrations: &[&str] = &[V1, V2, V3, V4_GENERATION];
+    let migrations: &[&str] = &[V1, V2, V3, V4_GENERATION, V5_PAGES];
     // One process migrates; others opening the same new database at the same
     // moment wait for it (IMMEDIATE takes the write lock) and then see the
     // version it reached, instead of creating the tables a second time.

@@ -17,6 +17,7 @@ mod cost_ledger;
 mod crash_kill;
 mod degraded;
 mod embed_local;
+mod file_types;
 mod hybrid_quality;
 mod index_incremental;
 mod integrity;

@@ -204,6 +204,8 @@ pub struct Launch {
     pub with_notes: bool,
     /// `SIFT_EDITOR` for the app.
     pub editor: Option<String>,
+    /// `SIFT_PDF_VIEWER` for the app.
+    pub pdf_viewer: Option<String>,
 }
 
 /// The app in a window, with its WebDriver session.
@@ -240,6 +242,7 @@ impl App {
             .env("XDG_CONFIG_HOME", folders.root.join("xdg-config"))
             .env_remove("SIFT_NOTES_DIR")
             .env_remove("SIFT_EDITOR")
+            .env_remove("SIFT_PDF_VIEWER")
             .stdout(log_file.try_clone().unwrap())
             .stderr(log_file);
         if launch.with_notes {
@@ -247,6 +250,9 @@ impl App {
         }
         if let Some(editor) = &launch.editor {
             cmd.env("SIFT_EDITOR", editor);
+        }
+        if let Some(viewer) = &launch.pdf_viewer {
+            cmd.env("SIFT_PDF_VIEWER", viewer);
         }
         let group = Group::spawn(&mut cmd).expect("start tauri-driver");
         // tauri-driver starts WebKitWebDriver itself; both must listen.

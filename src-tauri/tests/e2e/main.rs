@@ -392,6 +392,7 @@ async fn notes_open_at_their_line_and_only_inside_indexed_folders() {
     let launch = Launch {
         with_notes: true,
         editor: Some(format!("{} {{file}} {{line}}", editor.display())),
+        ..Launch::default()
     };
     let app = App::launch(&tools, &folders, launch).await;
     app.wait_indexed(FIXTURE_NOTES).await;
@@ -482,6 +483,60 @@ async fn notes_open_at_their_line_and_only_inside_indexed_folders() {
         let refused = app.invoke(cmd, args).await;
         assert!(refused.is_err(), "{cmd} was allowed: {refused:?}");
     }
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pdf_hit_shows_its_page_and_opens_there() {
+    let Some((tools, _serial)) = tools().await else {
+        return;
+    };
+    let folders = Folders::new();
+    // A real PDF (LibreOffice, 5 pages; tests/fixtures/docs/README.md).
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/docs/sampling.pdf");
+    std::fs::copy(&fixture, folders.notes.join("sampling.pdf")).unwrap();
+    // A stand-in PDF viewer that writes down what it was asked to open.
+    let opened = folders.root.join("opened.txt");
+    let viewer = folders.root.join("viewer.sh");
+    std::fs::write(
+        &viewer,
+        format!("#!/bin/sh\necho \"$1:$2\" >> '{}'\n", opened.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&viewer, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let launch = Launch {
+        with_notes: true,
+        pdf_viewer: Some(format!("{} {{file}} {{page}}", viewer.display())),
+        ..Launch::default()
+    };
+    let app = App::launch(&tools, &folders, launch).await;
+    app.wait_indexed(FIXTURE_NOTES + 1).await;
+
+    // "inspecting" is on page 3 only.
+    app.click("#mode-keyword").await;
+    let rows = app.search("inspecting").await;
+    assert_eq!(paths(&rows), ["sampling.pdf"]);
+    let page = app
+        .js("return document.querySelector('.result .result-page')?.textContent ?? null")
+        .await;
+    assert_eq!(page, json!("p. 3"));
+    app.el("#search-input")
+        .await
+        .send_keys(thirtyfour::Key::Enter)
+        .await
+        .unwrap();
+    let expected = format!("{}:3", folders.notes.join("sampling.pdf").display());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while harness::read(&opened).trim() != expected {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "opened: {:?}, expected {expected}",
+            harness::read(&opened)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.screenshot("pdf-hit-page").await;
     app.quit().await;
 }
 

@@ -17,6 +17,7 @@ import type {
   Settings,
   SnippetPart,
   Status,
+  TypeCount,
 } from "./types";
 import recorded from "./recorded-snippets.json";
 
@@ -31,9 +32,11 @@ export interface Backend {
   removeFolder(path: string): Promise<Settings>;
   status(): Promise<Status>;
   fileStates(): Promise<FileState[]>;
+  fileTypeCounts(): Promise<TypeCount[]>;
   search(query: Query): Promise<SearchResults>;
   related(path: string, root: string, limit: number): Promise<Hit[]>;
-  openNote(absPath: string, line: number): Promise<void>;
+  /** `page`: open a PDF at that page where the viewer supports it. */
+  openNote(absPath: string, line: number, page?: number | null): Promise<void>;
   reindex(): Promise<void>;
   keyStatus(): Promise<KeyStatus[]>;
   /** `baseUrl`: send the key only there (the user confirmed it), else the provider's own API. */
@@ -117,12 +120,13 @@ export class TauriBackend implements Backend {
   removeFolder(path: string) { return this.call<Settings>("remove_folder", { path }); }
   status() { return this.call<Status>("status"); }
   fileStates() { return this.call<FileState[]>("file_states"); }
+  fileTypeCounts() { return this.call<TypeCount[]>("file_type_counts"); }
   search(query: Query) { return this.call<SearchResults>("search", { query }); }
   related(path: string, root: string, limit: number) {
     return this.call<Hit[]>("related", { path, root, limit });
   }
-  async openNote(absPath: string, line: number) {
-    await this.call<null>("open_note", { abs_path: absPath, line });
+  async openNote(absPath: string, line: number, page: number | null = null) {
+    await this.call<null>("open_note", page ? { abs_path: absPath, line, page } : { abs_path: absPath, line });
   }
   async reindex() { await this.call<null>("reindex"); }
   keyStatus() { return this.call<KeyStatus[]>("key_status"); }
@@ -153,6 +157,8 @@ export interface MockNote {
   tags?: string[];
   /** Unix seconds. */
   modified?: number;
+  /** Page of its hits (a PDF). */
+  page?: number;
 }
 
 export interface MockOptions {
@@ -296,6 +302,7 @@ export class MockBackend implements Backend {
       budget_reached: false,
       vector_rebuilds: 0,
       ...this.statusOverrides,
+      language_hint: null,
     };
   }
 
@@ -330,6 +337,17 @@ export class MockBackend implements Backend {
       ...this.notes.map<FileState>((n) => ({ path: n.path, root: n.root, state: "indexed", reason: null })),
       ...this.states,
     ]);
+  }
+  fileTypeCounts() {
+    return this.run("file_type_counts", undefined, () => {
+      const enabled = this.settings.scan?.extensions ?? ["md", "markdown", "txt", "pdf", "docx", "odt", "html", "htm"];
+      const all = [...new Set(["md", "markdown", "txt", "pdf", "docx", "odt", "html", "htm", ...enabled])];
+      return all.map<TypeCount>((ext) => ({
+        ext,
+        files: this.notes.filter((n) => this.noteInfo(n).ext === ext).length,
+        enabled: enabled.includes(ext),
+      }));
+    });
   }
   reindex() {
     return this.run("reindex", undefined, () => {
@@ -424,6 +442,7 @@ export class MockBackend implements Backend {
       title,
       heading_path: headings.filter((h) => h !== title),
       line: engine?.line ?? best + 1,
+      page: note.page ?? null,
       snippet: engine?.snippet ?? [{ text, highlight: false }],
       score,
       keyword_rank: krank,
@@ -506,8 +525,8 @@ export class MockBackend implements Backend {
     });
   }
 
-  openNote(absPath: string, line: number) {
-    return this.run("open_note", { abs_path: absPath, line }, () => {
+  openNote(absPath: string, line: number, page: number | null = null) {
+    return this.run("open_note", page ? { abs_path: absPath, line, page } : { abs_path: absPath, line }, () => {
       const ok = this.notes.some((n) => `${n.root.replace(/\/+$/, "")}/${n.path}` === absPath);
       if (!ok) throw { code: "not_indexed", message: "That file is not inside an indexed folder." } satisfies IpcError;
       return undefined;

@@ -30,8 +30,10 @@ export interface Hit {
   root: string;
   title: string;
   heading_path: string[];
-  /** 1-based line of the best chunk match. */
+  /** 1-based line of the best chunk match (of the extracted text for documents). */
   line: number;
+  /** Page of the first match, for paged documents (PDF); null otherwise. */
+  page: number | null;
   snippet: SnippetPart[];
   score: number;
   keyword_rank: number | null;
@@ -90,6 +92,23 @@ export interface Status {
   budget_reached?: boolean;
   /** Times the vector file was rebuilt from the embedding cache. */
   vector_rebuilds?: number;
+  /** Set when most notes are not English and the local English model is in use. */
+  language_hint?: string | null;
+}
+
+/** Files of one readable type in the indexed folders (command `file_type_counts`). */
+export interface TypeCount {
+  /** Lower-case extension without the dot. */
+  ext: string;
+  files: number;
+  /** Whether the type is indexed (in `scan.extensions`). */
+  enabled: boolean;
+}
+
+/** Scanner rules; the UI edits `extensions` and passes the rest back untouched. */
+export interface ScanSettings {
+  extensions: string[];
+  [field: string]: unknown;
 }
 
 export type FileStateKind = "indexed" | "pending" | "skipped" | "failed";
@@ -120,7 +139,8 @@ export interface Settings {
   budget_usd: number | null;
   shortcut: string;
   keyword_weight: number;
-  // The shell also sends `scan` (scanner rules): the UI passes it back untouched.
+  /** Scanner rules (the shell always sends them); file types are chosen here. */
+  scan?: ScanSettings;
 }
 
 export interface KeyStatus {

@@ -53,7 +53,7 @@ describe("search window", () => {
     const hit = (path: string) => ({
       path, abs_path: `${ROOT}/${path}`, root: ROOT, title: path, heading_path: [], line: 1,
       snippet: [{ text: path, highlight: false }], score: 1, keyword_rank: 1, vector_similarity: null,
-      tags: [], modified: 0, ext: "md",
+      tags: [], modified: 0, ext: "md", page: null,
     });
     pending[1]!.resolve({ hits: [hit("new.md")], took_ms: 1, mode: "hybrid", warning: null });
     await flush();

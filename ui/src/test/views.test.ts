@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import type { Settings } from "../lib/types";
-import { $, $$, click, flush, mockBackend, renderApp, ROOT, type } from "./helpers";
+import { $, $$, click, flush, mockBackend, NOTES, renderApp, ROOT, type } from "./helpers";
 
 async function openSettings(b: ReturnType<typeof mockBackend>) {
   await renderApp(b);
@@ -332,6 +332,67 @@ describe("several processes, the cap, missing folders", () => {
     await flush();
     expect($("#progress").textContent).toContain("Waiting for another Sift process");
     expect($("#progress").textContent).toContain("pid 77");
+  });
+});
+
+describe("file types", () => {
+  const withDocs = () =>
+    mockBackend({
+      settings: { folders: [ROOT], scan: { extensions: ["md", "txt", "pdf"], max_file_bytes: 1000 } },
+      notes: [
+        ...NOTES.map((n) => ({ ...n })),
+        { root: ROOT, path: "papers/tracing.pdf", body: "Tracing\nSampling keeps some traces.", page: 3 },
+        { root: ROOT, path: "papers/old.pdf", body: "Old paper" },
+        { root: ROOT, path: "letters/offer.docx", body: "Offer letter" },
+      ],
+    });
+
+  it("offers a checkbox per type with its count, and saves the chosen types in scan settings", async () => {
+    const b = withDocs();
+    await openSettings(b);
+    const label = (ext: string) => $(`#type-${ext}`).closest("label")!.textContent!.replace(/\s+/g, " ").trim();
+    expect(label("pdf")).toBe(".pdf 2 files");
+    expect(label("docx")).toBe(".docx 1 file");
+    expect(($("#type-pdf") as HTMLInputElement).checked).toBe(true);
+    expect(($("#type-docx") as HTMLInputElement).checked).toBe(false);
+    expect(($("#types-save") as HTMLButtonElement).disabled).toBe(true);
+
+    click($("#type-docx"));
+    click($("#type-txt"));
+    await flush();
+    click($("#types-save"));
+    await flush();
+    const saved = b.callsOf("save_settings").at(-1) as { settings: Settings };
+    expect(saved.settings.scan?.extensions).toEqual(["md", "pdf", "docx"]);
+    // Other scan rules are passed back untouched.
+    expect(saved.settings.scan?.max_file_bytes).toBe(1000);
+  });
+
+  it("shows a PDF hit's page and opens the PDF at it; the type filter offers the types present", async () => {
+    vi.useFakeTimers();
+    const b = withDocs();
+    await renderApp(b);
+    type($("#search-input"), "sampling traces");
+    await vi.advanceTimersByTimeAsync(400);
+    await flush();
+    const hit = $('.result[data-path="papers/tracing.pdf"]');
+    expect(hit.querySelector(".result-page")!.textContent).toBe("p. 3");
+    expect(hit.querySelector(".result-open")!.getAttribute("title")).toBe("Open at page 3");
+    click(hit.querySelector(".result-open")!);
+    await flush();
+    expect(b.callsOf("open_note").at(-1)).toMatchObject({ abs_path: `${ROOT}/papers/tracing.pdf`, page: 3 });
+    const offered = [...document.querySelectorAll("#ext-options option")].map((o) => o.getAttribute("value"));
+    expect(offered).toEqual(["md", "txt", "pdf"]);
+  });
+
+  it("shows the status's language hint", async () => {
+    const b = mockBackend();
+    const status = b.status.bind(b);
+    b.status = async () => ({ ...(await status()), language_hint: "80% of your notes are not in English" });
+    await renderApp(b);
+    click($("#nav-status"));
+    await flush();
+    expect($("#language-hint").textContent).toContain("not in English");
   });
 });
 
