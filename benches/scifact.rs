@@ -80,7 +80,7 @@ fn main() {
     ];
     for (mode, reference) in references {
         let (ndcg, recall) = evaluate(&engine, &queries, &qrels, mode);
-        println!("| {mode:?} | {ndcg:.3} | {recall:.3} | {reference} |");
+        println!("| {mode:?} | {ndcg:.4} | {recall:.3} | {reference} |");
     }
 
     if std::env::args().any(|a| a == "--quality-only") {
