@@ -39,7 +39,14 @@ pub struct RankedNote {
     pub keyword_rank: Option<usize>,
     /// Best similarity among the note's chunks.
     pub vector_similarity: Option<f32>,
+    /// The note's other candidate chunks, best first: the snippet comes from
+    /// one of them when the best chunk matched by its heading path alone and
+    /// holds no query word in its text.
+    pub other_chunks: Vec<i64>,
 }
+
+/// Other chunks of a note tried for a snippet with a highlight.
+const SNIPPET_ALTERNATIVES: usize = 4;
 
 /// Ranks notes for a query and returns the top `limit` as hits.
 #[allow(clippy::too_many_arguments)]
@@ -146,12 +153,16 @@ pub fn rank_notes(
                         + relative as f64 * rrf(s.vector_rank, w_vec)
                 }
             };
+            let mut by_score = s.chunks_by_score();
+            let chunk_id = by_score.remove(0);
+            by_score.truncate(SNIPPET_ALTERNATIVES);
             RankedNote {
                 note_id,
-                chunk_id: s.best_chunk(),
+                chunk_id,
                 score,
                 keyword_rank: s.keyword_rank,
                 vector_similarity: s.similarity,
+                other_chunks: by_score,
             }
         })
         .collect();
@@ -207,6 +218,7 @@ pub fn related_notes(
                 score: similarity as f64,
                 keyword_rank: None,
                 vector_similarity: Some(similarity),
+                other_chunks: Vec::new(),
             });
         }
         if ranked.len() == limit {
@@ -233,15 +245,16 @@ impl NoteScore {
         }
     }
 
-    /// The chunk with the highest fused chunk score (first seen wins ties).
-    fn best_chunk(&self) -> i64 {
-        self.chunks
-            .iter()
-            .fold(None::<(i64, f64)>, |best, &(id, s)| match best {
-                Some((_, bs)) if bs >= s => best,
-                _ => Some((id, s)),
-            })
-            .map_or(0, |(id, _)| id)
+    /// The note's chunks by fused chunk score, best first (first seen wins
+    /// ties); never empty (a note is only scored through one of its chunks).
+    fn chunks_by_score(&self) -> Vec<i64> {
+        let mut chunks = self.chunks.clone();
+        chunks.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut ids: Vec<i64> = chunks.into_iter().map(|(id, _)| id).collect();
+        if ids.is_empty() {
+            ids.push(0);
+        }
+        ids
     }
 }
 
@@ -318,7 +331,10 @@ fn note_of_chunk(conn: &Connection, chunk_id: i64) -> Result<Option<i64>> {
 }
 
 fn build_hits(conn: &Connection, ranked: &[RankedNote], terms: &TermSet) -> Result<Vec<Hit>> {
-    let ids: Vec<i64> = ranked.iter().map(|r| r.chunk_id).collect();
+    let ids: Vec<i64> = ranked
+        .iter()
+        .flat_map(|r| std::iter::once(r.chunk_id).chain(r.other_chunks.iter().copied()))
+        .collect();
     let chunks: HashMap<i64, StoredChunk> = tables::load_chunks(conn, &ids)?
         .into_iter()
         .map(|c| (c.id, c))
@@ -326,8 +342,23 @@ fn build_hits(conn: &Connection, ranked: &[RankedNote], terms: &TermSet) -> Resu
     Ok(ranked
         .iter()
         .filter_map(|r| {
-            let c = chunks.get(&r.chunk_id)?;
-            let (snippet, line, page) = snippet_and_line(c, terms);
+            let best = chunks.get(&r.chunk_id)?;
+            let mut shown = (best, snippet_and_line(best, terms));
+            let highlighted = |parts: &[SnippetPart]| parts.iter().any(|p| p.highlight);
+            if !terms.is_empty() && !highlighted(&shown.1 .0) {
+                // Matched by its heading path alone (a one-line list item under
+                // the heading): show a chunk of the note that holds the word.
+                if let Some(other) = r
+                    .other_chunks
+                    .iter()
+                    .filter_map(|id| chunks.get(id))
+                    .map(|c| (c, snippet_and_line(c, terms)))
+                    .find(|(_, (parts, _, _))| highlighted(parts))
+                {
+                    shown = other;
+                }
+            }
+            let (c, (snippet, line, page)) = shown;
             Some(Hit {
                 path: c.rel_path.clone(),
                 abs_path: Path::new(&c.root)

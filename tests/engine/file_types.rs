@@ -225,12 +225,11 @@ const CJK_CASES: &[(&str, &str)] = &[
 ];
 
 #[test]
-#[ignore = "known defect in snippet choice, not in CJK words: a chunk matching only by its heading path wins"]
 fn a_note_matched_in_a_heading_shows_a_snippet_with_the_word() {
     // 検出器 is in the heading リソース検出器 and in sentences below it; the
     // best keyword chunk is the one-line list item "- [その他](...)" under that
-    // heading (its context field holds the heading), so the snippet is "その他"
-    // with nothing highlighted although sentences with the word exist.
+    // heading (its context field holds the heading). The snippet used to be
+    // "その他" with nothing highlighted; it now comes from a chunk with the word.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/realnotes");
     let notes = tempfile::tempdir().unwrap();
     let rel = "ja/docs/concepts/resources/index.md";
