@@ -171,7 +171,7 @@ fn hybrid_is_at_least_as_good_as_the_better_single_mode() {
     let search_secs = started.elapsed().as_secs_f64();
 
     // metrics[(kind, mode)] = (MRR@10, Recall@5, queries)
-    let mut metrics: BTreeMap<(&str, &str), (f64, f64, usize)> = BTreeMap::new();
+    let mut metrics: ModeMetrics = BTreeMap::new();
     for kind in KINDS.iter().copied().chain(["all"]) {
         let idx: Vec<usize> = (0..queries.len())
             .filter(|&i| kind == "all" || queries[i].kind == kind)
@@ -195,28 +195,7 @@ fn hybrid_is_at_least_as_good_as_the_better_single_mode() {
         queries.len()
     )
     .unwrap();
-    writeln!(
-        table,
-        "{:<9} {:>3} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8}",
-        "kind", "n", "MRR kw", "MRR sem", "MRR hyb", "R@5 kw", "R@5 sem", "R@5 hyb"
-    )
-    .unwrap();
-    for kind in KINDS.iter().copied().chain(["all"]) {
-        let g = |m: &str| metrics[&(kind, m)];
-        writeln!(
-            table,
-            "{:<9} {:>3} | {:>8.3} {:>8.3} {:>8.3} | {:>8.3} {:>8.3} {:>8.3}",
-            kind,
-            g("hybrid").2,
-            g("keyword").0,
-            g("semantic").0,
-            g("hybrid").0,
-            g("keyword").1,
-            g("semantic").1,
-            g("hybrid").1,
-        )
-        .unwrap();
-    }
+    write_metrics_table(&mut table, &KINDS, ("MRR", "R@5"), &metrics);
 
     // Queries where hybrid ranks the relevant note worse than the best single mode.
     let mut worse = String::new();

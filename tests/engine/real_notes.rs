@@ -532,7 +532,7 @@ fn every_real_note_is_searchable_without_panics_and_found_by_its_title() {
     drop(guard);
 
     // metrics[(kind, mode)] = (hit@5, MRR@10, queries)
-    let mut metrics: BTreeMap<(&str, &str), (f64, f64, usize)> = BTreeMap::new();
+    let mut metrics: ModeMetrics = BTreeMap::new();
     for kind in KINDS.iter().copied().chain(["all"]) {
         let idx: Vec<usize> = (0..queries.len())
             .filter(|&i| kind == "all" || queries[i].kind == kind)
@@ -555,28 +555,7 @@ fn every_real_note_is_searchable_without_panics_and_found_by_its_title() {
         queries.len()
     )
     .unwrap();
-    writeln!(
-        table,
-        "{:<9} {:>3} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8}",
-        "kind", "n", "hit5 kw", "hit5 sem", "hit5 hyb", "MRR kw", "MRR sem", "MRR hyb"
-    )
-    .unwrap();
-    for kind in KINDS.iter().copied().chain(["all"]) {
-        let g = |m: &str| metrics[&(kind, m)];
-        writeln!(
-            table,
-            "{:<9} {:>3} | {:>8.3} {:>8.3} {:>8.3} | {:>8.3} {:>8.3} {:>8.3}",
-            kind,
-            g("hybrid").2,
-            g("keyword").0,
-            g("semantic").0,
-            g("hybrid").0,
-            g("keyword").1,
-            g("semantic").1,
-            g("hybrid").1,
-        )
-        .unwrap();
-    }
+    write_metrics_table(&mut table, &KINDS, ("hit5", "MRR"), &metrics);
     if std::env::var_os("SIFT_EVAL_VERBOSE").is_some() {
         writeln!(
             table,

@@ -192,3 +192,49 @@ pub fn quick_retries(batch: usize) -> RemoteOptions {
         ..RemoteOptions::default()
     }
 }
+
+/// Per-kind, per-mode quality metrics: (first metric, second metric, queries)
+/// for each (kind, mode), where mode is "keyword", "semantic" or "hybrid".
+pub type ModeMetrics<'a> = std::collections::BTreeMap<(&'a str, &'a str), (f64, f64, usize)>;
+
+/// Appends the table of `metrics` for `kinds` plus "all": one row per kind,
+/// the first metric (`names.0`) then the second (`names.1`) for keyword,
+/// semantic and hybrid.
+pub fn write_metrics_table(
+    table: &mut String,
+    kinds: &[&str],
+    names: (&str, &str),
+    metrics: &ModeMetrics<'_>,
+) {
+    use std::fmt::Write as _;
+    let (a, b) = names;
+    writeln!(
+        table,
+        "{:<9} {:>3} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8}",
+        "kind",
+        "n",
+        format!("{a} kw"),
+        format!("{a} sem"),
+        format!("{a} hyb"),
+        format!("{b} kw"),
+        format!("{b} sem"),
+        format!("{b} hyb")
+    )
+    .unwrap();
+    for kind in kinds.iter().copied().chain(["all"]) {
+        let g = |m: &str| metrics[&(kind, m)];
+        writeln!(
+            table,
+            "{:<9} {:>3} | {:>8.3} {:>8.3} {:>8.3} | {:>8.3} {:>8.3} {:>8.3}",
+            kind,
+            g("hybrid").2,
+            g("keyword").0,
+            g("semantic").0,
+            g("hybrid").0,
+            g("keyword").1,
+            g("semantic").1,
+            g("hybrid").1,
+        )
+        .unwrap();
+    }
+}
