@@ -98,11 +98,22 @@ pub fn chunk_note(text: &str, info: &NoteInfo, markdown: bool) -> Vec<Chunk> {
     // A piece that is only headings says nothing the next chunk's prefix (title
     // and heading path) does not: keep it only if nothing follows.
     let last = pieces.len().saturating_sub(1);
+    // A piece with no word a reader sees (a code fence split off its block, a
+    // rule, an image embed) would be embedded as its prefix alone and shown as
+    // an empty snippet; drop it, unless no piece has words (the note is still
+    // found by its title then).
+    let wordy: Vec<bool> = pieces
+        .iter()
+        .map(|(_, piece)| has_words(piece, markdown))
+        .collect();
+    let any_wordy = wordy.iter().any(|w| *w);
     pieces
         .into_iter()
         .enumerate()
         .filter(|(i, (_, piece))| {
-            !piece.trim().is_empty() && (*i == last || !is_only_headings(piece))
+            !piece.trim().is_empty()
+                && (*i == last || !is_only_headings(piece))
+                && (wordy[*i] || !any_wordy)
         })
         .map(|(_, piece)| piece)
         .enumerate()
@@ -185,6 +196,10 @@ fn front_matter_chunks(text: &str, info: &NoteInfo, lines: &LineIndex) -> Vec<Ch
             make_chunk(seq, range.start + offset, piece, Vec::new(), info, lines)
         })
         .collect()
+}
+
+fn has_words(piece: &str, markdown: bool) -> bool {
+    !crate::text::tokens(&crate::text::reader_text(piece, markdown).text).is_empty()
 }
 
 fn is_only_headings(piece: &str) -> bool {
@@ -325,6 +340,30 @@ mod tests {
             chunks[0].body
         );
         assert_eq!(chunks[0].line_start, 2);
+    }
+
+    #[test]
+    fn no_chunk_is_without_words_a_reader_sees() {
+        // Seen on a real note: a long code block split at its fence left a
+        // chunk of just "```go": embedded, found by meaning, shown empty.
+        let mut text = String::from("# Resources\n\nIntro paragraph about resources.\n\n```go\n");
+        for i in 0..80 {
+            text.push_str(&format!(
+                "\tresource.WithOption{i}(), // detects thing number {i}\n"
+            ));
+        }
+        text.push_str("```\n\nAfter the code.\n");
+        let info = parse_note(&text, true);
+        let chunks = chunk_note(&text, &info, true);
+        assert!(chunks.len() > 2);
+        for c in &chunks {
+            let seen = crate::text::reader_text(&c.body, true).text;
+            assert!(
+                !crate::text::tokens(&seen).is_empty(),
+                "chunk without words: {:?}",
+                c.body
+            );
+        }
     }
 
     #[test]

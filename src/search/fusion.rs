@@ -399,7 +399,14 @@ fn snippet_and_line(c: &StoredChunk, terms: &TermSet) -> (Vec<SnippetPart>, usiz
             let line = c.line_start + before.matches('\n').count();
             // Pages are separated by a form feed in the extracted text.
             let page = c.page.map(|p| p + before.matches('\x0c').count() as u32);
-            (snippet.parts, line, page)
+            // Nothing a reader would see (markup only): show the source text
+            // rather than an empty snippet.
+            let parts = if snippet.parts.iter().all(|p| p.text.trim().is_empty()) {
+                plain_snippet(&c.body)
+            } else {
+                snippet.parts
+            };
+            (parts, line, page)
         },
     )
     .unwrap_or_else(|_| (plain_snippet(&c.body), c.line_start, c.page))
