@@ -93,14 +93,15 @@ CREATE INDEX embed_cache_keys ON embed_cache(embedder, hash);
 /// Markdown: keyword search, coverage and highlights then share one word rule,
 /// and the index sees the text a reader sees. FTS5's `ascii` tokenizer splits
 /// only on ASCII spaces and punctuation, so each of our terms is one token.
-/// Contentless: the terms are derived data, rebuilt from `chunks` here.
+/// The table keeps the terms it indexed (not contentless): deleting a row must
+/// take its terms out of BM25's statistics too, which a contentless table
+/// cannot (scores drifted with every edit). Rebuilt from `chunks` here.
 const V3: &str = r#"
 DROP TRIGGER chunks_ai;
 DROP TRIGGER chunks_ad;
 DROP TABLE chunks_fts;
 CREATE VIRTUAL TABLE chunks_fts USING fts5(
     context, body,
-    content = '', contentless_delete = 1,
     tokenize = 'ascii'
 );
 CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN

@@ -5,7 +5,7 @@
 //!
 //! A word is a run of letters, digits and combining marks. Its term is the
 //! word lower-cased, with compatibility forms and diacritics folded (`Café`,
-//! `café`, `ｃａｆｅ` all give `cafe`) and the Snowball English stem taken
+//! `café`, `ｃａｆｅ` all give `cafe`) and the Porter stem taken
 //! (`notes` → `note`, `running` → `run`). Chinese, Japanese and Korean runs
 //! have no spaces between words, so they are indexed as overlapping pairs of
 //! characters (Lucene's CJK bigrams) plus single characters; a query run is
@@ -14,9 +14,6 @@
 //! Every span comes from `char_indices`, so it is on char boundaries by
 //! construction, whatever the input.
 
-use std::sync::OnceLock;
-
-use rust_stemmers::{Algorithm, Stemmer};
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
@@ -130,7 +127,10 @@ pub fn term_of(word: &str) -> String {
         return folded;
     }
     let stemmed = if folded.chars().all(|c| c.is_ascii_alphanumeric()) {
-        stemmer().stem(&folded).into_owned()
+        // The original Porter algorithm (what FTS5's porter tokenizer ran):
+        // measured on SciFact against Snowball English, keyword nDCG@10 0.680
+        // vs 0.676 and hybrid 0.716 vs 0.715.
+        porter_stemmer::stem(&folded)
     } else {
         folded
     };
@@ -188,11 +188,6 @@ pub fn is_cjk(c: char) -> bool {
         | 0xFF66..=0xFF9F    // half-width Katakana
         | 0x20000..=0x3FFFF  // CJK extensions B and later
     )
-}
-
-fn stemmer() -> &'static Stemmer {
-    static STEMMER: OnceLock<Stemmer> = OnceLock::new();
-    STEMMER.get_or_init(|| Stemmer::create(Algorithm::English))
 }
 
 fn cut(mut s: String, max: usize) -> String {
