@@ -40,19 +40,22 @@ impl Terms {
         let mut all_words: Vec<(String, String)> = Vec::new();
         for (i, part) in text.split('"').enumerate() {
             let quoted = i % 2 == 1;
-            let mut groups = word_groups(part);
+            let groups = word_groups(part);
             if quoted {
-                let phrase: Vec<String> = groups.iter().flatten().cloned().collect();
+                let phrase: Vec<String> = groups
+                    .iter()
+                    .flat_map(|g| g.terms.iter().cloned())
+                    .collect();
                 if phrase.len() > 1 {
                     terms.phrases.push(phrase);
                     continue;
                 }
             }
-            for group in groups.drain(..) {
-                if group.len() > 1 {
-                    terms.phrases.push(group);
-                } else if let Some(term) = group.into_iter().next() {
-                    all_words.push((surface_of(part, &term), term));
+            for mut group in groups {
+                if group.terms.len() > 1 {
+                    terms.phrases.push(group.terms);
+                } else if let Some(term) = group.terms.pop() {
+                    all_words.push((group.surface, term));
                 }
             }
         }
@@ -167,10 +170,18 @@ impl TermSet {
     }
 }
 
+/// A word's term, or a CJK run's character pairs, with the folded surface form
+/// of its first word (for the stop-word check: "does" and "doe" stem alike,
+/// only one is a stop word).
+struct WordGroup {
+    surface: String,
+    terms: Vec<String>,
+}
+
 /// The terms of `text`, grouped: each non-CJK word alone, each CJK run as the
 /// group of its character pairs (a lone CJK character alone).
-fn word_groups(text: &str) -> Vec<Vec<String>> {
-    let mut groups: Vec<Vec<String>> = Vec::new();
+fn word_groups(text: &str) -> Vec<WordGroup> {
+    let mut groups: Vec<WordGroup> = Vec::new();
     let mut last_end: Option<usize> = None;
     let mut in_cjk_run = false;
     for t in tokens(text).into_iter().filter(|t| !t.cjk_single) {
@@ -181,23 +192,16 @@ fn word_groups(text: &str) -> Vec<Vec<String>> {
         // Pairs of one run overlap: the next pair starts before the last ends.
         let same_run = cjk && in_cjk_run && last_end.is_some_and(|e| t.start < e);
         match groups.last_mut() {
-            Some(group) if same_run => group.push(t.term),
-            _ => groups.push(vec![t.term]),
+            Some(group) if same_run => group.terms.push(t.term),
+            _ => groups.push(WordGroup {
+                surface: fold(&text[t.start..t.end]),
+                terms: vec![t.term],
+            }),
         }
         in_cjk_run = cjk;
         last_end = Some(t.end);
     }
     groups
-}
-
-/// The folded surface form of the word whose term is `term` (for the stop-word
-/// check: "does" and "doe" stem alike, only one is a stop word).
-fn surface_of(text: &str, term: &str) -> String {
-    tokens(text)
-        .into_iter()
-        .find(|t| t.term == term)
-        .map(|t| fold(&text[t.start..t.end]))
-        .unwrap_or_else(|| term.to_string())
 }
 
 fn quote(word: &str) -> String {

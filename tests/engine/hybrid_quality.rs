@@ -58,19 +58,6 @@ fn eval_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eval")
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 fn mode_name(mode: Mode) -> &'static str {
     match mode {
         Mode::Keyword => "keyword",
@@ -100,7 +87,7 @@ fn hybrid_is_at_least_as_good_as_the_better_single_mode() {
     assert!(queries.iter().all(|q| KINDS.contains(&q.kind.as_str())));
 
     let notes = tempfile::tempdir().unwrap();
-    copy_tree(&eval_dir().join("notes"), notes.path());
+    copy_dir(&eval_dir().join("notes"), notes.path());
     let t = open(notes.path(), Some(local_model()));
     let started = std::time::Instant::now();
     let report = index(&t.engine);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use sift::{Engine, Mode, Settings};
 
-use crate::common::{self, Counting, FakeEmbedder};
+use crate::common::{self, copy_dir, Counting, FakeEmbedder};
 
 fn vector_file(data: &Path) -> PathBuf {
     fs::read_dir(data.join("vectors"))
@@ -103,19 +103,6 @@ fn a_vector_file_of_another_database_is_rebuilt() {
             .map(String::as_str),
         Some("recipes/pancakes.md")
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]
