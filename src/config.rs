@@ -90,6 +90,9 @@ pub struct Settings {
     pub budget_usd: Option<f64>,
     /// Global shortcut that brings up the search window.
     pub shortcut: String,
+    /// How much of the CPU indexing may use (all cores, half, one); its
+    /// threads run at lowered priority whatever the share.
+    pub indexing_cpu: crate::background::CpuShare,
 }
 
 impl Default for Settings {
@@ -101,6 +104,7 @@ impl Default for Settings {
             keyword_weight: 0.5,
             budget_usd: None,
             shortcut: "CommandOrControl+Shift+Space".into(),
+            indexing_cpu: crate::background::CpuShare::All,
         }
     }
 }

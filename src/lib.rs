@@ -8,6 +8,7 @@
 //! queries. [`Engine`] ties one data folder together for the CLI and the app;
 //! [`watch`] follows folders live and feeds changed paths back to it.
 
+pub mod background;
 pub mod chunk;
 pub mod config;
 pub mod cost;
@@ -32,6 +33,7 @@ pub mod text;
 pub mod vectors;
 pub mod watch;
 
+pub use background::CpuShare;
 pub use config::Settings;
 pub use engine::{Engine, Status, MAX_LIMIT, VECTOR_SAVE_EVERY};
 pub use error::{Error, ErrorKind, Result};

@@ -27,6 +27,7 @@ mod keychain;
 mod messy_text;
 mod model_fetch;
 mod multiprocess;
+mod newest_first;
 mod providers_compatible;
 mod providers_gemini;
 mod providers_openai;
