@@ -78,19 +78,19 @@ pub fn count_word_pieces(text: &str) -> usize {
 pub fn chunk_note(text: &str, info: &NoteInfo, markdown: bool) -> Vec<Chunk> {
     let body_start = info.body_start.min(text.len());
     let body = &text[body_start..];
-    // Sized from one tokenization of the body; checked with the tokenizer
-    // itself, and split again with it in the rare case a piece is over.
-    let mut pieces = split(
-        WordPieceCounter::new(body),
-        body,
-        body_start,
-        info,
-        markdown,
-    );
-    if pieces
-        .iter()
-        .any(|(_, p)| count_word_pieces(p) > MAX_CHUNK_TOKENS)
-    {
+    // Sized from one tokenization of the body. A piece cut between words is
+    // counted exactly; one cut inside a word (rare) is checked with the
+    // tokenizer itself, and the note split again with it if that piece is over.
+    let counter = WordPieceCounter::new(body);
+    let mut pieces = split(&counter, body, body_start, info, markdown);
+    let cut_inside_a_word = |offset: usize, piece: &str| {
+        let before = body[..offset].chars().next_back();
+        let after = body[offset + piece.len()..].chars().next();
+        before.is_some_and(|c| !c.is_whitespace()) || after.is_some_and(|c| !c.is_whitespace())
+    };
+    if pieces.iter().any(|&(offset, piece)| {
+        cut_inside_a_word(offset, piece) && count_word_pieces(piece) > MAX_CHUNK_TOKENS
+    }) {
         pieces = split(word_piece_tokenizer(), body, body_start, info, markdown);
     }
     let lines = LineIndex::new(text);
