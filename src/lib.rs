@@ -20,6 +20,7 @@ pub mod file_types;
 mod fsutil;
 pub mod index;
 pub mod keys;
+pub mod keyword_index;
 pub mod language;
 pub mod lock;
 pub mod model;
