@@ -142,10 +142,43 @@ pub fn candidates(
     })
 }
 
+/// The knobs of hybrid fusion, for measuring variants (benches/fusion_lab.rs);
+/// searches use [`FusionParams::default`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FusionParams {
+    /// Reciprocal rank fusion's k.
+    pub rrf_k: f64,
+    /// Power of a note's coverage applied to its keyword credit.
+    pub coverage_power: i32,
+    /// Below this best coverage, the keyword list earns nothing at all.
+    pub confidence_floor: f64,
+}
+
+impl Default for FusionParams {
+    fn default() -> Self {
+        FusionParams {
+            rrf_k: RRF_K,
+            coverage_power: 2,
+            confidence_floor: 0.0,
+        }
+    }
+}
+
 /// Fuses the rankers' candidates into notes, best first (all of them; the
 /// caller keeps the top).
 pub fn fuse(found: &Candidates, mode: Mode, keyword_weight: f32) -> Vec<RankedNote> {
+    fuse_with(found, mode, keyword_weight, &FusionParams::default())
+}
+
+/// [`fuse`] with explicit knobs.
+pub fn fuse_with(
+    found: &Candidates,
+    mode: Mode,
+    keyword_weight: f32,
+    params: &FusionParams,
+) -> Vec<RankedNote> {
     let (keyword, semantic, coverage) = (&found.keyword, &found.semantic, &found.coverage);
+    let rrf_k = params.rrf_k;
     // Every note is *somewhat* similar to any query: a note found only by
     // meaning must come close to the best match to be listed at all.
     let best_similarity = semantic.first().map_or(0.0, |c| c.2).max(f32::EPSILON);
@@ -168,7 +201,7 @@ pub fn fuse(found: &Candidates, mode: Mode, keyword_weight: f32) -> Vec<RankedNo
             entry.keyword_rank = Some(note_rank);
             entry.keyword_chunk = chunk_id;
         }
-        entry.add_chunk(chunk_id, w_kw / (RRF_K + chunk_rank as f64 + 1.0));
+        entry.add_chunk(chunk_id, w_kw / (rrf_k + chunk_rank as f64 + 1.0));
     }
     let mut note_rank = 0;
     for (chunk_rank, &(chunk_id, note_id, similarity)) in semantic.iter().enumerate() {
@@ -178,7 +211,7 @@ pub fn fuse(found: &Candidates, mode: Mode, keyword_weight: f32) -> Vec<RankedNo
             entry.vector_rank = Some(note_rank);
             entry.similarity = Some(similarity);
         }
-        entry.add_chunk(chunk_id, w_vec / (RRF_K + chunk_rank as f64 + 1.0));
+        entry.add_chunk(chunk_id, w_vec / (rrf_k + chunk_rank as f64 + 1.0));
     }
 
     // How much the keyword list as a whole can be trusted: when no note holds
@@ -188,17 +221,19 @@ pub fn fuse(found: &Candidates, mode: Mode, keyword_weight: f32) -> Vec<RankedNo
     // question) whose best note holds half its words is still good keyword
     // evidence; one holding a fifth of them is mostly filler-word overlap.
     // Measured on both our eval set and SciFact (BENCHMARKS.md).
-    let keyword_confidence = coverage.values().copied().fold(0.0, f64::max).sqrt();
+    let best_coverage = coverage.values().copied().fold(0.0, f64::max);
     let keyword_confidence = if coverage.is_empty() {
         1.0
+    } else if best_coverage < params.confidence_floor {
+        0.0
     } else {
-        keyword_confidence
+        best_coverage.sqrt()
     };
     let mut ranked: Vec<RankedNote> = notes
         .into_iter()
         .filter(|(_, s)| s.keyword_rank.is_some() || s.similarity.is_some_and(|sim| sim >= floor))
         .map(|(note_id, s)| {
-            let rrf = |rank: Option<usize>, w: f64| rank.map_or(0.0, |r| w / (RRF_K + r as f64));
+            let rrf = |rank: Option<usize>, w: f64| rank.map_or(0.0, |r| w / (rrf_k + r as f64));
             // In hybrid mode a keyword rank earns credit by how much of the
             // query the note matched (squared: one shared word out of three is
             // weak evidence; "rest" in a recipe is no answer to "how do I get
@@ -213,7 +248,7 @@ pub fn fuse(found: &Candidates, mode: Mode, keyword_weight: f32) -> Vec<RankedNo
                     let relative = s
                         .similarity
                         .map_or(0.0, |sim| (sim / best_similarity).max(0.0));
-                    keyword_confidence * cov.powi(2) * rrf(s.keyword_rank, w_kw)
+                    keyword_confidence * cov.powi(params.coverage_power) * rrf(s.keyword_rank, w_kw)
                         + relative as f64 * rrf(s.vector_rank, w_vec)
                 }
             };
