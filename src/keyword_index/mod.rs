@@ -147,10 +147,17 @@ impl KeywordIndex {
         let mut policy = LogMergePolicy::default();
         policy.set_del_docs_ratio_before_merge(DELETED_SHARE_BEFORE_MERGE);
         writer.set_merge_policy(Box::new(policy));
+        let trimmed = |l: &Label| -> Result<bool> {
+            // Removals this index never applied were trimmed from the log.
+            Ok(match tables::oldest_removal_seq(conn)? {
+                Some(oldest) => oldest > l.removal_seq + 1,
+                None => want.removal_seq > l.removal_seq,
+            })
+        };
         let from = match self.label {
-            Some(l) if l.format == FORMAT && l.store_id == want.store_id => l,
-            // Another database's (a copied data folder) or an older layout:
-            // start over from the store.
+            Some(l) if l.format == FORMAT && l.store_id == want.store_id && !trimmed(&l)? => l,
+            // Another database's (a copied data folder), an older layout, or
+            // too far behind the removal log: start over from the store.
             _ => {
                 writer.delete_all_documents().map_err(kw_err)?;
                 Label {

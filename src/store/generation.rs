@@ -120,3 +120,8 @@ pub fn keyword_terms_after(
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// Oldest `vector_removals` entry still logged (None: the log is empty).
+pub fn oldest_removal_seq(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn.query_row("SELECT min(seq) FROM vector_removals", [], |r| r.get(0))?)
+}

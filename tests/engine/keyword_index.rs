@@ -201,3 +201,29 @@ fn edits_and_other_processes_runs_reach_the_fast_index() {
     // The reader answered from the fast index (it reloaded to the writer's commit).
     assert!(reader.status().unwrap().keyword_index_current);
 }
+
+#[test]
+fn a_trimmed_removal_log_makes_a_lagging_index_start_over() {
+    let notes = tempfile::tempdir().unwrap();
+    for (name, text) in [("a.md", "alpha apples"), ("b.md", "beta bananas")] {
+        std::fs::write(notes.path().join(name), text).unwrap();
+    }
+    let t = open(notes.path(), None);
+    index(&t.engine);
+    let mut fast = KeywordIndex::open(&t.data.path().join("keywords")).unwrap();
+    assert_eq!(fast.chunk_ids().unwrap(), chunk_ids(&t.engine));
+    // Chunks leave while the index lags, and their removals are trimmed
+    // from the log before it catches up.
+    {
+        let c = t.engine.store().writer();
+        c.execute(
+            "DELETE FROM chunks WHERE note_id = (SELECT id FROM notes WHERE rel_path = 'a.md')",
+            [],
+        )
+        .unwrap();
+        c.execute("DELETE FROM vector_removals", []).unwrap();
+    }
+    t.engine.store().read(|c| fast.catch_up(c)).unwrap();
+    assert!(t.engine.store().read(|c| fast.is_current(c)).unwrap());
+    assert_eq!(fast.chunk_ids().unwrap(), chunk_ids(&t.engine));
+}
