@@ -233,7 +233,10 @@ fn print_hits(hits: &[Hit]) -> std::io::Result<()> {
         if let Some(sim) = hit.vector_similarity {
             why.push(format!("similarity {sim:.2}"));
         }
-        out!("    score {:.4} ({})", hit.score, why.join(", "))?;
+        // Backlinks are ordered by their number of links, not scored.
+        if !why.is_empty() {
+            out!("    score {:.4} ({})", hit.score, why.join(", "))?;
+        }
     }
     Ok(())
 }
