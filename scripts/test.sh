@@ -36,8 +36,12 @@ step "local model"
 SIFT_MODEL_DIR=$(scripts/ensure-model.sh "$CARGO_TARGET_DIR/debug/sift")
 export SIFT_MODEL_DIR
 
-step "tests (engine, providers, keychain, watching, desktop end-to-end)"
-export SIFT_REQUIRE_KEYCHAIN=1 SIFT_E2E=1
+step "MCP client (Python SDK) for the MCP server test"
+SIFT_MCP_PYTHON=$(scripts/mcp-venv.sh)
+export SIFT_MCP_PYTHON
+
+step "tests (engine, providers, keychain, watching, MCP, desktop end-to-end)"
+export SIFT_REQUIRE_KEYCHAIN=1 SIFT_REQUIRE_MCP=1 SIFT_E2E=1
 scripts/with-keyring.sh cargo test --workspace -- "$@"
 
 step "all tests passed"

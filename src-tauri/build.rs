@@ -11,6 +11,8 @@ fn main() {
             "file_type_counts",
             "search",
             "related",
+            "backlinks",
+            "preview_exclusions",
             "open_note",
             "reindex",
             "key_status",

@@ -94,9 +94,44 @@ pub struct Status {
     pub budget_reached: bool,
     /// The data folder.
     pub data_dir: String,
+    /// Indexed folders that are Obsidian vaults or lie inside one (notes there
+    /// can be opened in Obsidian, see `Settings::open_in_obsidian`).
+    pub obsidian_vaults: Vec<String>,
     /// Set when most notes are not in English and the local English model is
     /// in use: a sentence for people suggesting a multilingual provider.
     pub language_hint: Option<String>,
+}
+
+/// Where "open" takes a note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenTarget {
+    /// The file, in an editor or the default app.
+    File(PathBuf),
+    /// A URL for another app (`obsidian://open?...`).
+    Url(String),
+}
+
+/// One note whole: its text and what Sift knows of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoteView {
+    /// The indexed folder holding it.
+    pub root: String,
+    /// Path relative to that folder, `/`-separated.
+    pub path: String,
+    /// Absolute path (symlinks resolved).
+    pub abs_path: String,
+    /// Display title.
+    pub title: String,
+    /// Tags, lower case.
+    pub tags: Vec<String>,
+    /// Aliases from front matter.
+    pub aliases: Vec<String>,
+    /// Modification time when indexed (Unix seconds).
+    pub modified: i64,
+    /// Date from front matter (Unix seconds), when it has one.
+    pub note_date: Option<i64>,
+    /// The text: the file as is, or the extracted text of a document.
+    pub text: String,
 }
 
 /// Sift's engine over one data folder.
@@ -254,7 +289,13 @@ impl Engine {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let (saved, new_stamp, ()) = Settings::update(&self.data_dir, Some((&ours, *stamp)), f)?;
+        let (saved, new_stamp, ()) =
+            Settings::update(&self.data_dir, Some((&ours, *stamp)), |s| {
+                f(s)?;
+                // Exclusion patterns that do not compile are refused, not saved.
+                crate::patterns::check(&s.scan.exclude)?;
+                crate::patterns::check(&s.scan.include)
+            })?;
         *self.settings.write().unwrap_or_else(|e| e.into_inner()) = saved;
         *stamp = new_stamp;
         Ok(())
@@ -535,6 +576,12 @@ impl Engine {
                 },
             )?
         })?;
+        let mut hits = hits;
+        if filters.date == search::DateSource::FrontMatter {
+            for hit in hits.iter_mut().filter(|h| h.note_date.is_some()) {
+                hit.date_source = search::DateSource::FrontMatter;
+            }
+        }
         Ok(SearchResults {
             hits,
             took_ms: started.elapsed().as_secs_f64() * 1000.0,
@@ -563,6 +610,34 @@ impl Engine {
                 || search::related_notes(conn, vectors, note_id, limit),
             )?
         })
+    }
+
+    /// Notes of the same indexed folder linking to the note at `path`
+    /// (wikilinks, embeds, Markdown links), most links first.
+    pub fn backlinks(&self, path: &Path, limit: usize) -> Result<Vec<Hit>> {
+        let limit = limit.clamp(1, MAX_LIMIT);
+        let (root_id, rel_path) = self.locate_note(path)?;
+        self.store.read(|conn| {
+            let Some(note_id) = tables::find_note(conn, root_id, &rel_path)? else {
+                return Err(Error::new(
+                    ErrorKind::NotIndexed,
+                    format!("{} is not indexed yet: run `sift index`", path.display()),
+                ));
+            };
+            search::backlinks(conn, note_id, &rel_path, limit)
+        })
+    }
+
+    /// How to open the indexed note at `path`: in Obsidian when the setting
+    /// asks for it and the note is in a vault, else as a file.
+    pub fn open_target(&self, path: &Path) -> Result<OpenTarget> {
+        let file = self.indexed_note(path)?;
+        if self.settings().open_in_obsidian {
+            if let Some(url) = crate::obsidian::open_url(&file) {
+                return Ok(OpenTarget::Url(url));
+            }
+        }
+        Ok(OpenTarget::File(file))
     }
 
     /// Counts and state for status displays.
@@ -630,6 +705,12 @@ impl Engine {
                 budget_usd: settings.budget_usd,
                 month_spent_usd,
                 budget_reached,
+                obsidian_vaults: settings
+                    .folders
+                    .iter()
+                    .filter(|f| crate::obsidian::is_in_vault(f))
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .collect(),
                 data_dir: self.data_dir.to_string_lossy().into_owned(),
                 language_hint: crate::language::hint(conn, embedder_id.as_deref())?,
             })
@@ -640,6 +721,30 @@ impl Engine {
     pub fn file_type_counts(&self) -> Vec<crate::file_types::TypeCount> {
         let settings = self.settings();
         crate::file_types::count_types(&settings.folders, &settings.scan)
+    }
+
+    /// What exclusion patterns would do before they are saved (Settings'
+    /// live count): the notes each pattern matches in the indexed folders, and
+    /// how many the rules together leave out. Nothing is changed.
+    pub fn preview_exclusions(
+        &self,
+        exclude: &[String],
+        include: &[String],
+    ) -> crate::patterns::PatternPreview {
+        let settings = self.settings();
+        let mut scan = settings.scan.clone();
+        scan.exclude.clear();
+        scan.include.clear();
+        let notes: Vec<(PathBuf, Vec<String>)> = settings
+            .folders
+            .iter()
+            .filter(|f| f.is_dir())
+            .map(|f| {
+                let files = crate::scan::scan_folder(f, &scan).files;
+                (f.clone(), files.into_iter().map(|n| n.rel_path).collect())
+            })
+            .collect();
+        crate::patterns::preview(&notes, exclude, include)
     }
 
     /// Every file's state, or only those not indexed.
@@ -683,6 +788,80 @@ impl Engine {
             Some("indexed") => Ok(real),
             _ => Err(refuse()),
         }
+    }
+
+    /// A note path as a person or an assistant gives it: absolute as is;
+    /// relative, joined to the first indexed folder holding such a file (else
+    /// left as is, for the caller to refuse with a reason).
+    pub fn resolve_note_path(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            return path.to_path_buf();
+        }
+        self.settings()
+            .folders
+            .iter()
+            .map(|f| f.join(path))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| path.to_path_buf())
+    }
+
+    /// The whole text of an indexed note with what Sift knows of it (`get
+    /// note` for AI assistants). `path` is absolute, or relative to an indexed
+    /// folder; only notes Sift indexed are read (see [`Engine::indexed_note`]),
+    /// so `../` or a link cannot lead outside the folders. Converted documents
+    /// (PDF, DOCX, ...) give their extracted text.
+    pub fn note(&self, path: &Path) -> Result<NoteView> {
+        let folders = self.settings().folders;
+        let real = self.indexed_note(&self.resolve_note_path(path))?;
+        let root = folders
+            .iter()
+            .filter(|f| real.starts_with(f))
+            .max_by_key(|f| f.as_os_str().len())
+            .cloned()
+            .unwrap_or_default();
+        let rel = crate::scan::relative_path(&real, &root);
+        let meta = self
+            .store
+            .read(|conn| match tables::find_root(conn, &root)? {
+                Some(root_id) => tables::note_meta(conn, root_id, &rel),
+                None => Ok(None),
+            })?;
+        let meta = meta.ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotIndexed,
+                format!("{} is not a note Sift indexed", path.display()),
+            )
+        })?;
+        let scan = self.settings().scan;
+        let read = match crate::extract::read_document(&real, &meta.ext, &scan) {
+            Some(doc) => doc.map(|d| d.note.text),
+            None => {
+                crate::note::read_note_text(&real, scan.max_bytes_for(&meta.ext)).map(|n| n.text)
+            }
+        };
+        let text = read.map_err(|failure| {
+            let why = match failure {
+                crate::note::ReadFailure::Vanished => {
+                    "it was deleted since it was indexed".to_string()
+                }
+                crate::note::ReadFailure::Skipped(reason) => reason,
+            };
+            Error::new(
+                ErrorKind::BadPath,
+                format!("cannot read {}: {why}", real.display()),
+            )
+        })?;
+        Ok(NoteView {
+            root: root.to_string_lossy().into_owned(),
+            path: rel,
+            abs_path: real.to_string_lossy().into_owned(),
+            title: meta.title,
+            tags: meta.tags,
+            aliases: meta.aliases,
+            modified: meta.mtime_ns.div_euclid(1_000_000_000),
+            note_date: meta.note_date,
+            text,
+        })
     }
 
     /// Whether `path` lies inside an indexed folder (for opening files safely).

@@ -57,6 +57,8 @@ fn main() {
             commands::file_type_counts,
             commands::search,
             commands::related,
+            commands::backlinks,
+            commands::preview_exclusions,
             commands::open_note,
             commands::reindex,
             commands::key_status,

@@ -10,6 +10,7 @@ use super::filter::Filters;
 use super::keyword::{allowed_chunk_ids, keyword_chunks, KeywordChunks};
 use super::snippet::make_snippet;
 use super::terms::{TermSet, Terms};
+use super::DateSource;
 use super::{Hit, Mode, SnippetPart};
 use crate::error::Result;
 use crate::keyword_index::KeywordIndex;
@@ -428,7 +429,11 @@ fn note_of_chunk(conn: &Connection, chunk_id: i64) -> Result<Option<i64>> {
     Ok(stmt.query_row([chunk_id], |r| r.get(0)).optional()?)
 }
 
-fn build_hits(conn: &Connection, ranked: &[RankedNote], terms: &TermSet) -> Result<Vec<Hit>> {
+pub(crate) fn build_hits(
+    conn: &Connection,
+    ranked: &[RankedNote],
+    terms: &TermSet,
+) -> Result<Vec<Hit>> {
     let ids: Vec<i64> = ranked
         .iter()
         .flat_map(|r| std::iter::once(r.chunk_id).chain(r.other_chunks.iter().copied()))
@@ -477,7 +482,10 @@ fn build_hits(conn: &Connection, ranked: &[RankedNote], terms: &TermSet) -> Resu
                 keyword_rank: r.keyword_rank,
                 vector_similarity: r.vector_similarity,
                 tags: c.tags.clone(),
+                aliases: c.aliases.clone(),
                 modified: c.modified,
+                note_date: c.note_date,
+                date_source: DateSource::Modified,
                 ext: c.ext.clone(),
                 chunk_id: c.id,
             })

@@ -144,6 +144,21 @@ UPDATE notes SET content_hash = NULL
     WHERE ext IN ('pdf', 'docx', 'odt', 'html', 'htm', 'xhtml');
 "#;
 
+/// Links between notes (issue 16, Obsidian backlinks): one row per link a
+/// note holds, keyed as [`crate::links`] says. Markdown notes are read again
+/// at the next run to fill it (their chunks' vectors come from the cache).
+const V6_NOTE_LINKS: &str = r#"
+CREATE TABLE note_links (
+    note_id     INTEGER NOT NULL REFERENCES notes(id),
+    target      TEXT NOT NULL,
+    exact       INTEGER NOT NULL,
+    byte_offset INTEGER NOT NULL
+);
+CREATE INDEX note_links_target ON note_links(target);
+CREATE INDEX note_links_note ON note_links(note_id);
+UPDATE notes SET content_hash = NULL WHERE ext IN ('md', 'markdown');
+"#;
+
 /// Brings `conn` to [`SCHEMA_VERSION`], refusing databases from a newer Sift.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -151,7 +166,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     if version == SCHEMA_VERSION {
         return Ok(());
     }
-    let migrations: &[&str] = &[V1, V2, V3, V4_GENERATION, V5_PAGES];
+    let migrations: &[&str] = &[V1, V2, V3, V4_GENERATION, V5_PAGES, V6_NOTE_LINKS];
     // One process migrates; others opening the same new database at the same
     // moment wait for it (IMMEDIATE takes the write lock) and then see the
     // version it reached, instead of creating the tables a second time.

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import type { Settings } from "../lib/types";
-import { $, $$, click, flush, mockBackend, NOTES, renderApp, ROOT, type } from "./helpers";
+import { $, $$, advance, click, flush, mockBackend, NOTES, renderApp, ROOT, type } from "./helpers";
 
 async function openSettings(b: ReturnType<typeof mockBackend>) {
   await renderApp(b);
@@ -280,6 +280,50 @@ describe("settings", () => {
     click($("#settings-save"));
     await flush();
     expect((b.callsOf("save_settings") as { settings: Settings }[])[1]!.settings.budget_usd).toBeNull();
+  });
+
+  it("offers opening in Obsidian only when a folder is a vault, and saves the choice", async () => {
+    const plain = mockBackend();
+    await openSettings(plain);
+    expect(document.querySelector("#open-in-obsidian")).toBeNull();
+    document.body.innerHTML = "";
+
+    const b = mockBackend();
+    b.statusOverrides = { obsidian_vaults: [ROOT] };
+    await openSettings(b);
+    const box = $("#open-in-obsidian") as HTMLInputElement;
+    expect(box.checked).toBe(false);
+    click(box);
+    click($("#settings-save"));
+    await flush();
+    const saved = (b.callsOf("save_settings") as { settings: Settings }[])[0]!.settings;
+    expect(saved.open_in_obsidian).toBe(true);
+  });
+
+  it("counts the notes each exclusion pattern matches as it is typed, then saves the patterns", async () => {
+    vi.useFakeTimers();
+    const b = mockBackend();
+    await openSettings(b);
+    type($("#exclude-patterns"), "projects/\n*.txt\n[bad");
+    await advance(300);
+    const counts = () => $$(".pattern-count").map((li) => [li.dataset.pattern, li.dataset.files]);
+    expect(counts()).toEqual([
+      ["projects/", "2"],
+      ["*.txt", "1"],
+      ["[bad", "0"],
+    ]);
+    expect($$(".pattern-count")[2]!.textContent).toContain("not a valid pattern");
+    expect(($("#exclusions-save") as HTMLButtonElement).disabled).toBe(true);
+
+    type($("#exclude-patterns"), "projects/\n*.txt");
+    type($("#include-patterns"), "projects/pricing.md");
+    await advance(300);
+    expect($("#exclusion-total").dataset.excluded).toBe("2");
+    expect(b.callsOf("save_settings")).toHaveLength(0);
+    click($("#exclusions-save"));
+    await flush();
+    const saved = (b.callsOf("save_settings") as { settings: Settings }[])[0]!.settings;
+    expect(saved.scan).toMatchObject({ exclude: ["projects/", "*.txt"], include: ["projects/pricing.md"] });
   });
 
   it("adds and removes folders", async () => {
