@@ -11,7 +11,9 @@ macro_rules! out {
     }};
 }
 
+mod archive;
 mod cost;
+mod forget;
 mod index;
 mod key;
 mod model;
@@ -64,6 +66,15 @@ pub enum Command {
     },
     /// What remote embedding cost (this month, all time) and the price table.
     Cost(cost::CostArgs),
+    /// Write the index to one file: a Sift archive to import elsewhere, or
+    /// points for Qdrant or Chroma.
+    Export(archive::ExportArgs),
+    /// Read a Sift archive into a new data folder: search works at once,
+    /// nothing is embedded again.
+    Import(archive::ImportArgs),
+    /// Remove one folder from the index, or delete everything of Sift's
+    /// (--all: data folder, and on request the model and the API keys).
+    Forget(forget::ForgetArgs),
 }
 
 /// Runs a parsed command line.
@@ -78,6 +89,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Model { command } => model::run(command),
         Command::Key { command } => key::run(command),
         Command::Cost(args) => cost::run(&data_dir, args),
+        Command::Export(args) => archive::run_export(&data_dir, args),
+        Command::Import(args) => archive::run_import(&data_dir, args),
+        Command::Forget(args) => forget::run(&data_dir, args),
     }
 }
 

@@ -83,8 +83,18 @@ pub fn roots(conn: &Connection) -> Result<Vec<(i64, PathBuf)>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Removes a root and everything indexed under it.
-pub fn delete_root(conn: &Connection, root_id: i64) -> Result<()> {
+/// Removes a root and everything indexed under it: notes, tags, chunks with
+/// their keyword entries (a trigger), their vectors (the removal log) and the
+/// cached vectors no other note uses. Returns the cache entries deleted.
+pub fn delete_root(conn: &Connection, root_id: i64) -> Result<u64> {
+    let hashes: Vec<Vec<u8>> = {
+        let mut stmt = conn.prepare(
+            "SELECT DISTINCT c.embed_hash FROM chunks c JOIN notes n ON n.id = c.note_id
+             WHERE n.root_id = ?1",
+        )?;
+        let rows = stmt.query_map([root_id], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
     let ids: Vec<i64> = {
         let mut stmt = conn.prepare("SELECT id FROM notes WHERE root_id = ?1")?;
         let rows = stmt.query_map([root_id], |r| r.get(0))?;
@@ -94,7 +104,7 @@ pub fn delete_root(conn: &Connection, root_id: i64) -> Result<()> {
         delete_note(conn, id)?;
     }
     conn.execute("DELETE FROM roots WHERE id = ?1", [root_id])?;
-    Ok(())
+    super::prune::forget_unused_vectors(conn, &hashes)
 }
 
 /// Every note row of a root, by relative path.
