@@ -289,8 +289,20 @@ impl Engine {
         Ok(path)
     }
 
-    /// Removes a notes folder and everything indexed from it.
+    /// Removes a notes folder and everything indexed from it. Its cached
+    /// vectors no other note uses stay for [`CACHE_GRACE_SECS`]: adding the
+    /// folder back within that embeds (and pays for) nothing.
     pub fn remove_folder(&self, path: &Path) -> Result<()> {
+        self.remove_folder_with(path, false)
+    }
+
+    /// Removes a notes folder like [`Engine::remove_folder`] and deletes its
+    /// cached vectors that no other note uses at once (`sift forget <folder>`).
+    pub fn forget_folder(&self, path: &Path) -> Result<()> {
+        self.remove_folder_with(path, true)
+    }
+
+    fn remove_folder_with(&self, path: &Path, forget_vectors: bool) -> Result<()> {
         let _run = self.index_lock.lock().unwrap_or_else(|e| e.into_inner());
         let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         self.update_settings(|settings| {
@@ -303,7 +315,10 @@ impl Engine {
         let mut conn = self.store.writer();
         if let Some(root_id) = tables::find_root(&conn, &path)? {
             let tx = conn.transaction()?;
-            tables::delete_root(&tx, root_id)?;
+            let hashes = tables::delete_root(&tx, root_id)?;
+            if forget_vectors {
+                tables::forget_unused_vectors(&tx, &hashes)?;
+            }
             tx.commit()?;
         }
         drop(conn);

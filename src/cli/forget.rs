@@ -84,9 +84,9 @@ fn forget_folder(data_dir: &Path, folder: &Path) -> Result<ExitCode> {
                 .join(", ")
         );
     }
-    engine.remove_folder(&wanted)?;
+    engine.forget_folder(&wanted)?;
     out!(
-        "removed {} from the index (the notes themselves are untouched)",
+        "removed {} from the index with its cached vectors (the notes themselves are untouched)",
         wanted.display()
     )?;
     Ok(ExitCode::SUCCESS)

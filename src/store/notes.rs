@@ -84,9 +84,10 @@ pub fn roots(conn: &Connection) -> Result<Vec<(i64, PathBuf)>> {
 }
 
 /// Removes a root and everything indexed under it: notes, tags, chunks with
-/// their keyword entries (a trigger), their vectors (the removal log) and the
-/// cached vectors no other note uses. Returns the cache entries deleted.
-pub fn delete_root(conn: &Connection, root_id: i64) -> Result<u64> {
+/// their keyword entries (a trigger) and their vectors (the removal log).
+/// Returns the embed hashes of its chunks: their cached vectors stay for the
+/// grace period unless the caller forgets them ([`super::prune::forget_unused_vectors`]).
+pub fn delete_root(conn: &Connection, root_id: i64) -> Result<Vec<Vec<u8>>> {
     let hashes: Vec<Vec<u8>> = {
         let mut stmt = conn.prepare(
             "SELECT DISTINCT c.embed_hash FROM chunks c JOIN notes n ON n.id = c.note_id
@@ -104,7 +105,7 @@ pub fn delete_root(conn: &Connection, root_id: i64) -> Result<u64> {
         delete_note(conn, id)?;
     }
     conn.execute("DELETE FROM roots WHERE id = ?1", [root_id])?;
-    super::prune::forget_unused_vectors(conn, &hashes)
+    Ok(hashes)
 }
 
 /// Every note row of a root, by relative path.

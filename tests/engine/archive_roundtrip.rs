@@ -285,3 +285,98 @@ fn importing_over_an_index_is_refused() {
         "the index is untouched"
     );
 }
+
+/// The same through the real binary: `sift export`, then `sift import
+/// --remap` into another data folder; searches answer the same and the test
+/// embedder's log shows no text embedded after the export. Importing with
+/// another embedder (the local model) is refused, saying which.
+#[test]
+fn the_cli_exports_and_imports_with_a_remap() {
+    use std::process::Command;
+    let tmp = tempfile::tempdir().unwrap();
+    let notes = tmp.path().join("notes");
+    common::copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/notes"),
+        &notes,
+    );
+    let log = tmp.path().join("embed.log");
+    let sift = |data: &Path, args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sift"))
+            .args(args)
+            .env("SIFT_DATA_DIR", data)
+            .env("SIFT_TEST_EMBEDDER", format!("fake:{}", log.display()))
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    let ok = |r: (bool, String, String)| {
+        assert!(r.0, "{}\n{}", r.1, r.2);
+        r.1
+    };
+    let (old, new) = (tmp.path().join("old-data"), tmp.path().join("new-data"));
+    ok(sift(&old, &["index", notes.to_str().unwrap()]));
+    let archive = tmp.path().join("index.jsonl.gz");
+    let said = ok(sift(&old, &["export", archive.to_str().unwrap()]));
+    assert!(
+        said.contains("chunks") && said.contains("vectors"),
+        "{said}"
+    );
+    let search = |data: &Path| {
+        let out = ok(sift(
+            data,
+            &["search", "compost for the raised beds", "--json"],
+        ));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["path"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let before = search(&old);
+    let embedded = std::fs::read_to_string(&log).unwrap().lines().count();
+
+    let moved = tmp.path().join("moved");
+    std::fs::rename(&notes, &moved).unwrap();
+    let old_root = std::fs::canonicalize(tmp.path()).unwrap().join("notes");
+    let remap = format!("{}={}", old_root.display(), moved.display());
+    let said = ok(sift(
+        &new,
+        &["import", archive.to_str().unwrap(), "--remap", &remap],
+    ));
+    assert!(said.contains("imported"), "{said}");
+    assert!(
+        said.contains(&std::fs::canonicalize(&moved).unwrap().display().to_string()),
+        "{said}"
+    );
+    assert_eq!(search(&new), before);
+    ok(sift(&new, &["index"]));
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap().lines().count(),
+        embedded,
+        "nothing embedded after the export"
+    );
+
+    let (done, _, err) = sift(&new, &["import", archive.to_str().unwrap()]);
+    assert!(!done && err.contains("already holds an index"), "{err}");
+    // Without the test embedder, the archive's provider (the local model) is
+    // what would search: another embedder, refused.
+    if let Some(model) = std::env::var_os("SIFT_MODEL_DIR") {
+        let out = Command::new(env!("CARGO_BIN_EXE_sift"))
+            .args(["import", archive.to_str().unwrap()])
+            .env("SIFT_DATA_DIR", tmp.path().join("third"))
+            .env("SIFT_MODEL_DIR", model)
+            .env_remove("SIFT_TEST_EMBEDDER")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            err.contains("test/fake-bag-of-words") && err.contains("this Sift embeds with local"),
+            "{err}"
+        );
+        assert!(!tmp.path().join("third/sift.db").exists());
+    }
+}

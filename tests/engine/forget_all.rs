@@ -249,7 +249,7 @@ fn counts(engine: &Engine) -> (i64, i64, i64, i64, i64) {
 }
 
 #[test]
-fn removing_a_folder_removes_its_rows_vectors_keywords_and_unshared_cache() {
+fn forgetting_a_folder_removes_its_rows_vectors_keywords_and_unshared_cache() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     std::fs::create_dir_all(&a).unwrap();
@@ -277,7 +277,23 @@ fn removing_a_folder_removes_its_rows_vectors_keywords_and_unshared_cache() {
     let (_, chunks_before, _, cache_before, _) = counts(&engine);
     assert_eq!(cache_before, 3, "two unique texts and one shared");
 
+    // Removed (the app's "Remove"): a's own vector stays for the grace
+    // period, marked unused, so adding the folder back costs nothing.
     engine.remove_folder(&a).unwrap();
+    assert_eq!(counts(&engine).3, 3);
+    assert_eq!(counts(&engine).4, 1);
+    engine.add_folder(&a).unwrap();
+    counting.reset();
+    common::index(&engine);
+    assert_eq!(
+        counting.embedded(),
+        0,
+        "re-added within the grace period: from the cache"
+    );
+    assert_eq!(counts(&engine).1, chunks_before);
+
+    // Forgotten (`sift forget <folder>`): gone at once.
+    engine.forget_folder(&a).unwrap();
     let (notes, chunks, keyword_rows, cache, unused) = counts(&engine);
     assert_eq!(notes, 2);
     assert_eq!(chunks, chunks_before - 2);
