@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -22,10 +22,14 @@ use crate::config::{file_stamp, FileStamp, Settings, SETTINGS_FILE};
 use crate::embed::Embedder;
 use crate::error::{Error, ErrorKind, Result};
 use crate::index::{self, IndexContext, IndexReport, Phase, Progress};
+use crate::keyword_index::KeywordIndex;
 use crate::lock::{busy_error, Held, LockFile, WRITER_LOCK};
 use crate::search::{self, terms::Terms, Hit, Mode, Query, SearchResults};
 use crate::store::{tables, FileStateRow, Store};
 use crate::vectors::{OpenReport, VectorIndex};
+
+/// The fast keyword index's folder inside the data folder.
+pub const KEYWORDS_DIR: &str = "keywords";
 
 /// How often runs of [`Engine::index_changed`] save the vector index (full runs
 /// save at their end, and the engine saves when it closes).
@@ -98,6 +102,10 @@ pub struct Status {
     /// Times the vector file was rebuilt from the embedding cache (damaged,
     /// from another database or out of step with it).
     pub vector_rebuilds: u64,
+    /// The fast keyword index holds exactly the store's chunks (otherwise
+    /// keyword search is answered by SQLite's full-text index, slower, until
+    /// the next index run catches it up).
+    pub keyword_index_current: bool,
     /// Problems found with the data folder's files (a damaged settings file set
     /// aside), for people.
     pub warnings: Vec<String>,
@@ -133,6 +141,8 @@ pub struct Engine {
     embedder: Option<Arc<dyn Embedder>>,
     vectors: RwLock<Option<VectorIndex>>,
     vector_report: OpenReport,
+    /// The fast keyword index (None: it cannot be opened here, FTS5 answers).
+    keywords: RwLock<Option<KeywordIndex>>,
     index_lock: Mutex<()>,
     indexing: AtomicBool,
     vectors_saved: Mutex<Instant>,
@@ -189,6 +199,13 @@ impl Engine {
         if let Some(err) = &vector_report.save_error {
             eprintln!("sift: warning: could not save the vector index (it works in memory): {err}");
         }
+        let keywords = match KeywordIndex::open(&data_dir.join(KEYWORDS_DIR)) {
+            Ok(ki) => Some(ki),
+            Err(e) => {
+                eprintln!("sift: warning: keyword search uses SQLite's index only: {e}");
+                None
+            }
+        };
         Ok(Engine {
             data_dir: data_dir.to_path_buf(),
             settings: RwLock::new(settings),
@@ -200,6 +217,7 @@ impl Engine {
             embedder,
             vectors: RwLock::new(vectors),
             vector_report,
+            keywords: RwLock::new(keywords),
             index_lock: Mutex::new(()),
             indexing: AtomicBool::new(false),
             vectors_saved: Mutex::new(Instant::now()),
@@ -322,6 +340,8 @@ impl Engine {
             tx.commit()?;
         }
         drop(conn);
+        // The keyword index applies the removals before the log is trimmed.
+        self.catch_up_keywords();
         self.save_and_prune(&PrunePolicy::default())?;
         Ok(())
     }
@@ -527,6 +547,7 @@ impl Engine {
         } else {
             Ok(())
         };
+        self.catch_up_keywords();
         result?;
         saved?;
         if save {
@@ -576,12 +597,14 @@ impl Engine {
             self.catch_up_vectors()?;
         }
         let vectors = self.vectors.read().unwrap_or_else(|e| e.into_inner());
+        let keywords = self.current_keywords(mode);
         let hits = self.store.read(|conn| {
             crate::panics::catch(
                 || format!("searching for \"{}\"", query.text),
                 || {
                     search::rank_notes(
                         conn,
+                        keywords.as_ref().and_then(|k| k.as_ref()),
                         vectors.as_ref(),
                         query_vector.as_deref(),
                         &terms,
@@ -650,6 +673,7 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             .map_or(0, |v| v.len() as u64);
+        let keyword_index_current = self.current_keywords(Mode::Keyword).is_some();
         self.store.read(|conn| {
             let (notes, pending, skipped, failed) = tables::state_counts(conn)?;
             let chunks = tables::count_chunks(conn)?;
@@ -676,6 +700,7 @@ impl Engine {
                 indexing,
                 other_writer: other_writer.clone(),
                 vector_rebuilds: tables::vector_rebuilds(conn)?.max(0) as u64,
+                keyword_index_current,
                 warnings: warnings.clone(),
                 unavailable_folders: settings
                     .folders
@@ -762,6 +787,50 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             .map_or(0, |v| v.len())
+    }
+
+    /// The fast keyword index when it holds exactly what the store holds
+    /// (reloaded first if another process committed to it); None when the
+    /// query needs no keywords or FTS5 must answer (behind, missing).
+    fn current_keywords(&self, mode: Mode) -> Option<RwLockReadGuard<'_, Option<KeywordIndex>>> {
+        if mode == Mode::Semantic {
+            return None;
+        }
+        let current = |ki: &KeywordIndex| self.store.read(|c| ki.is_current(c)).unwrap_or(false);
+        {
+            let guard = self.keywords.read().unwrap_or_else(|e| e.into_inner());
+            match guard.as_ref() {
+                None => return None,
+                Some(ki) if current(ki) => return Some(guard),
+                Some(_) => {}
+            }
+        }
+        {
+            let mut guard = self.keywords.write().unwrap_or_else(|e| e.into_inner());
+            if let Some(ki) = guard.as_mut() {
+                ki.reload();
+            }
+        }
+        let guard = self.keywords.read().unwrap_or_else(|e| e.into_inner());
+        guard.as_ref().is_some_and(current).then_some(guard)
+    }
+
+    /// Brings the fast keyword index up to the store. Only while holding the
+    /// writer lock. A failure is reported, not raised: FTS5 answers meanwhile,
+    /// and the next run tries again (a damaged index is started afresh).
+    fn catch_up_keywords(&self) {
+        let mut guard = self.keywords.write().unwrap_or_else(|e| e.into_inner());
+        let Some(ki) = guard.as_mut() else { return };
+        let result = self.store.read(|conn| ki.catch_up(conn));
+        if let Err(e) = result {
+            eprintln!("sift: warning: rebuilding the keyword index after: {e}");
+            let retried = ki
+                .reset()
+                .and_then(|()| self.store.read(|conn| ki.catch_up(conn)));
+            if let Err(e) = retried {
+                eprintln!("sift: warning: keyword search uses SQLite's index only: {e}");
+            }
+        }
     }
 
     /// Brings the vector index up to the store's generation when another process

@@ -58,6 +58,9 @@ pub enum ErrorKind {
     Database,
     /// The vector index failed.
     Vectors,
+    /// The fast keyword index failed (keyword search falls back to SQLite's
+    /// full-text index meanwhile).
+    KeywordIndex,
     /// A bug: something that should not happen.
     Internal,
 }
@@ -89,6 +92,7 @@ impl ErrorKind {
             ErrorKind::Io => "io",
             ErrorKind::Database => "database",
             ErrorKind::Vectors => "vectors",
+            ErrorKind::KeywordIndex => "keyword_index",
             ErrorKind::Internal => "internal",
         }
     }

@@ -22,6 +22,7 @@ pub mod forget;
 mod fsutil;
 pub mod index;
 pub mod keys;
+pub mod keyword_index;
 pub mod language;
 pub mod lock;
 pub mod model;

@@ -11,7 +11,9 @@ pub mod terms;
 use serde::{Deserialize, Serialize};
 
 pub use filter::Filters;
-pub use fusion::{rank_notes, related_notes, RankedNote};
+pub use fusion::{
+    candidates, fuse, fuse_with, rank_notes, related_notes, Candidates, FusionParams, RankedNote,
+};
 pub use snippet::SnippetPart;
 
 use crate::error::Result;

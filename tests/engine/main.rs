@@ -27,6 +27,7 @@ mod integrity;
 mod internal_errors;
 mod key_hosts;
 mod keychain;
+mod keyword_index;
 mod messy_text;
 mod model_fetch;
 mod multiprocess;

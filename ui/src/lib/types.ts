@@ -92,6 +92,7 @@ export interface Status {
   budget_reached?: boolean;
   /** Times the vector file was rebuilt from the embedding cache. */
   vector_rebuilds?: number;
+  keyword_index_current?: boolean;
   /** Set when most notes are not English and the local English model is in use. */
   language_hint?: string | null;
 }
