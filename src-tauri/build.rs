@@ -20,6 +20,9 @@ fn main() {
             "key_delete",
             "cost_summary",
             "estimate",
+            "export_index",
+            "forget_everything",
+            "forget_phrase",
         ]),
     ))
     .expect("failed to run tauri-build");

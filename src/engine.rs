@@ -40,6 +40,35 @@ pub const VECTOR_SAVE_EVERY: std::time::Duration = std::time::Duration::from_sec
 /// as is from a command line or IPC once asked for 137 GB).
 pub const MAX_LIMIT: usize = 1000;
 
+/// How long a cached vector no chunk uses is kept: an undo, a branch switch
+/// or a note moved out and back within it embeds nothing again.
+pub const CACHE_GRACE_SECS: i64 = 7 * 24 * 3600;
+
+/// Latest entries of the vector removal log kept after a prune: a process or
+/// vector file at most this far behind catches up without a rebuild.
+pub const REMOVAL_LOG_KEEP: i64 = 10_000;
+
+/// When and how much [`Engine::prune`] deletes.
+#[derive(Debug, Clone, Copy)]
+pub struct PrunePolicy {
+    /// The time to judge by (Unix seconds).
+    pub now: i64,
+    /// See [`CACHE_GRACE_SECS`].
+    pub cache_grace_secs: i64,
+    /// See [`REMOVAL_LOG_KEEP`].
+    pub removal_log_keep: i64,
+}
+
+impl Default for PrunePolicy {
+    fn default() -> Self {
+        PrunePolicy {
+            now: chrono::Utc::now().timestamp(),
+            cache_grace_secs: CACHE_GRACE_SECS,
+            removal_log_keep: REMOVAL_LOG_KEEP,
+        }
+    }
+}
+
 /// Index state for status displays.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
@@ -319,8 +348,20 @@ impl Engine {
         Ok(path)
     }
 
-    /// Removes a notes folder and everything indexed from it.
+    /// Removes a notes folder and everything indexed from it. Its cached
+    /// vectors no other note uses stay for [`CACHE_GRACE_SECS`]: adding the
+    /// folder back within that embeds (and pays for) nothing.
     pub fn remove_folder(&self, path: &Path) -> Result<()> {
+        self.remove_folder_with(path, false)
+    }
+
+    /// Removes a notes folder like [`Engine::remove_folder`] and deletes its
+    /// cached vectors that no other note uses at once (`sift forget <folder>`).
+    pub fn forget_folder(&self, path: &Path) -> Result<()> {
+        self.remove_folder_with(path, true)
+    }
+
+    fn remove_folder_with(&self, path: &Path, forget_vectors: bool) -> Result<()> {
         let _run = self.index_lock.lock().unwrap_or_else(|e| e.into_inner());
         let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         self.update_settings(|settings| {
@@ -333,20 +374,57 @@ impl Engine {
         let mut conn = self.store.writer();
         if let Some(root_id) = tables::find_root(&conn, &path)? {
             let tx = conn.transaction()?;
-            tables::delete_root(&tx, root_id)?;
+            let hashes = tables::delete_root(&tx, root_id)?;
+            if forget_vectors {
+                tables::forget_unused_vectors(&tx, &hashes)?;
+            }
             tx.commit()?;
         }
-        if let Some(vi) = self
+        drop(conn);
+        // The keyword index applies the removals before the log is trimmed.
+        self.catch_up_keywords();
+        self.save_and_prune(&PrunePolicy::default())?;
+        Ok(())
+    }
+
+    /// Saves the vector index, then deletes what nothing uses any more:
+    /// cached vectors unused for the grace period and the old part of the
+    /// vector removal log (index runs do this when they save).
+    pub fn prune(&self, policy: &PrunePolicy) -> Result<crate::store::PruneReport> {
+        let _run = self.index_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let never = AtomicBool::new(false);
+        let mut lock = LockFile::open(&self.data_dir, WRITER_LOCK)?;
+        let _held = self.hold_writer(&mut lock, &|_| {}, &never)?;
+        self.save_and_prune(policy)
+    }
+
+    /// [`Engine::prune`] for a caller holding the writer lock.
+    fn save_and_prune(&self, policy: &PrunePolicy) -> Result<crate::store::PruneReport> {
+        let conn = self.store.writer();
+        // The removal log is trimmed only up to what the saved vector file
+        // applied; without a vector index here, other files rebuild if behind.
+        let applied = match self
             .vectors
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .as_mut()
         {
-            vi.save(&conn)?;
-        }
-        drop(conn);
-        self.catch_up_keywords();
-        Ok(())
+            Some(vi) => {
+                vi.save(&conn)?;
+                vi.removal_seq()
+            }
+            None => i64::MAX,
+        };
+        let tx = conn.unchecked_transaction()?;
+        let report = tables::prune(
+            &tx,
+            policy.now,
+            policy.cache_grace_secs,
+            policy.removal_log_keep,
+            applied,
+        )?;
+        tx.commit()?;
+        Ok(report)
     }
 
     /// Indexes every configured folder: changed notes are re-chunked, chunks
@@ -513,6 +591,9 @@ impl Engine {
         self.catch_up_keywords();
         result?;
         saved?;
+        if save {
+            self.save_and_prune(&PrunePolicy::default())?;
+        }
         report.elapsed_ms = ctx.started.elapsed().as_millis() as u64;
         progress(&Progress {
             phase: Phase::Done,

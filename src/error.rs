@@ -49,6 +49,9 @@ pub enum ErrorKind {
     ReadOnly,
     /// The note has no text to search or compare (empty, or front matter only).
     EmptyNote,
+    /// An archive cannot be imported: not a Sift archive, from a newer Sift,
+    /// cut short, or made by another embedder.
+    IncompatibleArchive,
     /// File-system I/O failed.
     Io,
     /// The metadata database failed.
@@ -85,6 +88,7 @@ impl ErrorKind {
             ErrorKind::IndexCorrupt => "index_corrupt",
             ErrorKind::ReadOnly => "read_only",
             ErrorKind::EmptyNote => "empty_note",
+            ErrorKind::IncompatibleArchive => "incompatible_archive",
             ErrorKind::Io => "io",
             ErrorKind::Database => "database",
             ErrorKind::Vectors => "vectors",

@@ -8,6 +8,7 @@
 //! queries. [`Engine`] ties one data folder together for the CLI and the app;
 //! [`watch`] follows folders live and feeds changed paths back to it.
 
+pub mod archive;
 pub mod chunk;
 pub mod config;
 pub mod cost;
@@ -17,6 +18,7 @@ mod engine;
 pub mod error;
 pub mod extract;
 pub mod file_types;
+pub mod forget;
 mod fsutil;
 pub mod index;
 pub mod keys;
@@ -37,7 +39,10 @@ pub mod vectors;
 pub mod watch;
 
 pub use config::Settings;
-pub use engine::{Engine, NoteView, OpenTarget, Status, MAX_LIMIT, VECTOR_SAVE_EVERY};
+pub use engine::{
+    Engine, NoteView, OpenTarget, PrunePolicy, Status, CACHE_GRACE_SECS, MAX_LIMIT,
+    REMOVAL_LOG_KEEP, VECTOR_SAVE_EVERY,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use index::{ChangeKind, IndexReport, NoteChange, Phase, Progress};
 pub use search::{Hit, Mode, Query, SearchResults};

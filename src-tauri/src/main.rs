@@ -14,6 +14,7 @@
 
 mod commands;
 mod cost;
+mod data;
 mod embedder;
 mod error;
 mod open;
@@ -66,6 +67,9 @@ fn main() {
             commands::key_delete,
             commands::cost_summary,
             commands::estimate,
+            data::export_index,
+            data::forget_everything,
+            data::forget_phrase,
         ])
         .run(tauri::generate_context!())
         .expect("error while running Sift");

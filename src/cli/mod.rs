@@ -11,7 +11,9 @@ macro_rules! out {
     }};
 }
 
+mod archive;
 mod cost;
+mod forget;
 mod index;
 mod key;
 mod mcp;
@@ -70,6 +72,15 @@ pub enum Command {
     Mcp(mcp::McpArgs),
     /// What remote embedding cost (this month, all time) and the price table.
     Cost(cost::CostArgs),
+    /// Write the index to one file: a Sift archive to import elsewhere, or
+    /// points for Qdrant or Chroma.
+    Export(archive::ExportArgs),
+    /// Read a Sift archive into a new data folder: search works at once,
+    /// nothing is embedded again.
+    Import(archive::ImportArgs),
+    /// Remove one folder from the index, or delete everything of Sift's
+    /// (--all: data folder, and on request the model and the API keys).
+    Forget(forget::ForgetArgs),
 }
 
 /// Runs a parsed command line.
@@ -86,6 +97,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Key { command } => key::run(command),
         Command::Cost(args) => cost::run(&data_dir, args),
         Command::Mcp(args) => mcp::run(&data_dir, args),
+        Command::Export(args) => archive::run_export(&data_dir, args),
+        Command::Import(args) => archive::run_import(&data_dir, args),
+        Command::Forget(args) => forget::run(&data_dir, args),
     }
 }
 

@@ -101,7 +101,7 @@ pub fn replace_chunks(
 
 /// Writes chunk `id`'s entry in the keyword index: the terms of its context
 /// and of its body as a reader sees it, by the one word rule.
-fn insert_keyword_terms(
+pub fn insert_keyword_terms(
     conn: &Connection,
     id: i64,
     context: &str,

@@ -86,8 +86,19 @@ pub fn roots(conn: &Connection) -> Result<Vec<(i64, PathBuf)>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Removes a root and everything indexed under it.
-pub fn delete_root(conn: &Connection, root_id: i64) -> Result<()> {
+/// Removes a root and everything indexed under it: notes, tags, chunks with
+/// their keyword entries (a trigger) and their vectors (the removal log).
+/// Returns the embed hashes of its chunks: their cached vectors stay for the
+/// grace period unless the caller forgets them ([`super::prune::forget_unused_vectors`]).
+pub fn delete_root(conn: &Connection, root_id: i64) -> Result<Vec<Vec<u8>>> {
+    let hashes: Vec<Vec<u8>> = {
+        let mut stmt = conn.prepare(
+            "SELECT DISTINCT c.embed_hash FROM chunks c JOIN notes n ON n.id = c.note_id
+             WHERE n.root_id = ?1",
+        )?;
+        let rows = stmt.query_map([root_id], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
     let ids: Vec<i64> = {
         let mut stmt = conn.prepare("SELECT id FROM notes WHERE root_id = ?1")?;
         let rows = stmt.query_map([root_id], |r| r.get(0))?;
@@ -97,7 +108,7 @@ pub fn delete_root(conn: &Connection, root_id: i64) -> Result<()> {
         delete_note(conn, id)?;
     }
     conn.execute("DELETE FROM roots WHERE id = ?1", [root_id])?;
-    Ok(())
+    Ok(hashes)
 }
 
 /// Every note row of a root, by relative path.

@@ -9,6 +9,8 @@
 mod common;
 mod loopback;
 
+mod archive_peers;
+mod archive_roundtrip;
 mod bad_files;
 mod bad_input;
 mod cli_bad_input;
@@ -19,6 +21,7 @@ mod degraded;
 mod embed_local;
 mod exclusions;
 mod file_types;
+mod forget_all;
 mod hybrid_quality;
 mod index_incremental;
 mod integrity;
@@ -34,6 +37,7 @@ mod obsidian;
 mod providers_compatible;
 mod providers_gemini;
 mod providers_openai;
+mod prune_caches;
 mod real_notes;
 mod search_quality;
 mod symlinks;

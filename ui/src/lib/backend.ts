@@ -4,7 +4,10 @@ import type {
   CostRow,
   CostSummary,
   Estimate,
+  ExportFormat,
+  Exported,
   FileState,
+  Forgotten,
   Hit,
   IpcError,
   KeyStatus,
@@ -57,6 +60,13 @@ export interface Backend {
 
   /** Native folder picker in the shell, which adds the folder; null when the user cancels. */
   pickFolder(): Promise<Settings | null>;
+
+  /** Native save dialog in the shell, then the export; null when the user cancels. */
+  exportIndex(format: ExportFormat): Promise<Exported | null>;
+  /** The words the user types to confirm forgetEverything. */
+  forgetPhrase(): Promise<string>;
+  /** Deletes everything of Sift's once `confirmation` is the phrase; the app closes after. */
+  forgetEverything(confirmation: string, model: boolean, keys: boolean): Promise<Forgotten>;
 }
 
 /** Normalises anything a command rejected with into `{ code, message }`. */
@@ -156,6 +166,12 @@ export class TauriBackend implements Backend {
   onNotesChanged(cb: (e: NotesChanged) => void) { return this.listen("notes-changed", cb); }
 
   pickFolder() { return this.call<Settings | null>("pick_folder"); }
+
+  exportIndex(format: ExportFormat) { return this.call<Exported | null>("export_index", { format }); }
+  forgetPhrase() { return this.call<string>("forget_phrase"); }
+  forgetEverything(confirmation: string, model: boolean, keys: boolean) {
+    return this.call<Forgotten>("forget_everything", { confirmation, model, keys });
+  }
 }
 
 // ---------------------------------------------------------------- Mock
@@ -653,7 +669,43 @@ export class MockBackend implements Backend {
       return this.settings;
     });
   }
+
+  /** What the save dialog answers (null: cancelled). */
+  exportPath: string | null = "/home/you/sift-index.jsonl.gz";
+  forgotten = false;
+
+  exportIndex(format: ExportFormat) {
+    return this.run("export_index", { format }, () => {
+      if (!this.exportPath) return null;
+      const chunks = this.currentStatus().chunks;
+      return {
+        path: this.exportPath,
+        report: {
+          counts: { roots: this.settings.folders.length, notes: this.notes.length, chunks, vectors: chunks, ledger: 0 },
+          embedders: [{ id: "local/all-MiniLM-L6-v2", dimensions: 384, vectors: chunks }],
+          bytes: chunks * 3000,
+        },
+      };
+    });
+  }
+  forgetPhrase() { return this.run("forget_phrase", undefined, () => MOCK_FORGET_PHRASE); }
+  forgetEverything(confirmation: string, model: boolean, keys: boolean) {
+    return this.run("forget_everything", { confirmation, model, keys }, () => {
+      if (confirmation.trim() !== MOCK_FORGET_PHRASE) {
+        throw { code: "invalid_input", message: `type "${MOCK_FORGET_PHRASE}" to confirm; nothing was deleted` };
+      }
+      this.forgotten = true;
+      const keysDeleted = keys ? [...this.keys.keys()] : [];
+      if (keys) this.keys.clear();
+      this.notes = [];
+      this.settings = { ...DEFAULT_SETTINGS, folders: [] };
+      return { removed: ["/home/you/.local/share/sift"], keys_deleted: keysDeleted, left: [], keychain_note: null };
+    });
+  }
 }
+
+/** The phrase the shell asks for (sift::forget::CONFIRM_PHRASE). */
+const MOCK_FORGET_PHRASE = "delete everything";
 
 export function sumRows(rows: CostRow[]): CostRow {
   return rows.reduce<CostRow>(

@@ -227,3 +227,23 @@ export interface IpcError {
 export interface NotesChanged {
   paths: string[];
 }
+
+/** What an export wrote (`export_index`). */
+export interface Exported {
+  path: string;
+  report: {
+    counts: { roots: number; notes: number; chunks: number; vectors: number; ledger: number };
+    embedders: { id: string; dimensions: number; vectors: number }[];
+    bytes: number;
+  };
+}
+
+/** What `forget_everything` deleted, and what it left (not Sift's). */
+export interface Forgotten {
+  removed: string[];
+  keys_deleted: string[];
+  left: string[];
+  keychain_note: string | null;
+}
+
+export type ExportFormat = "sift" | "qdrant" | "chroma";

@@ -491,3 +491,66 @@ describe("source hygiene", () => {
     }
   });
 });
+
+describe("settings: your data", () => {
+  it("exports through the shell's save dialog and says what was written", async () => {
+    const b = mockBackend();
+    await openSettings(b);
+    click($("#export-sift"));
+    await flush();
+    expect(b.callsOf("export_index")).toEqual([{ format: "sift" }]);
+    expect($("#export-done").textContent).toContain("/home/you/sift-index.jsonl.gz");
+    expect($("#export-done").textContent).toContain("chunks");
+
+    b.exportPath = null; // the user cancels the dialog
+    click($("#export-chroma"));
+    await flush();
+    expect(b.callsOf("export_index")).toEqual([{ format: "sift" }, { format: "chroma" }]);
+    expect(document.querySelector("#export-done")).toBeNull();
+
+    b.failNext.set("export_index", { code: "bad_path", message: "cannot write /ro/x: read-only" });
+    click($("#export-qdrant"));
+    await flush();
+    expect($("#export-error").textContent).toContain("read-only");
+  });
+
+  it("deletes everything only after the phrase is typed, and clears recent searches", async () => {
+    const b = mockBackend({ keys: { openai: "sk-test-0123456789abcdefghij" } });
+    localStorage.setItem("sift.recent", JSON.stringify(["pricing"]));
+    await openSettings(b);
+    click($("#forget-start"));
+    await flush();
+    const go = $("#forget-go") as HTMLButtonElement;
+    expect(go.disabled).toBe(true);
+    type($("#forget-confirm"), "delete");
+    await flush();
+    expect(go.disabled).toBe(true);
+    expect(b.callsOf("forget_everything")).toHaveLength(0);
+
+    click($("#forget-keys"));
+    type($("#forget-confirm"), "delete everything");
+    await flush();
+    expect(go.disabled).toBe(false);
+    click(go);
+    await flush();
+    expect(b.callsOf("forget_everything")).toEqual([
+      { confirmation: "delete everything", model: false, keys: true },
+    ]);
+    expect(b.forgotten).toBe(true);
+    expect(localStorage.getItem("sift.recent")).toBeNull();
+    expect($("#forget-done").textContent).toContain("openai");
+  });
+
+  it("cancelling the confirmation deletes nothing", async () => {
+    const b = mockBackend();
+    await openSettings(b);
+    click($("#forget-start"));
+    await flush();
+    type($("#forget-confirm"), "delete everything");
+    click($("#forget-cancel"));
+    await flush();
+    expect(document.querySelector("#forget-confirm")).toBeNull();
+    expect(b.callsOf("forget_everything")).toHaveLength(0);
+    expect(b.forgotten).toBe(false);
+  });
+});
