@@ -15,6 +15,9 @@ use tokenizers::Tokenizer;
 
 use crate::note::NoteInfo;
 
+mod word_pieces;
+use word_pieces::WordPieceCounter;
+
 /// Word pieces the local model reads, special tokens excluded (256 - [CLS] - [SEP]).
 pub const MAX_EMBED_TOKENS: usize = 254;
 /// Largest chunk body in word pieces; the rest of the budget is for the prefix.
@@ -43,6 +46,9 @@ pub struct Chunk {
     pub embed_text: String,
     /// SHA-256 of `embed_text`: the embedding cache key.
     pub embed_hash: [u8; 32],
+    /// The keyword index's terms for the body as a reader sees it (computed
+    /// here, where notes are prepared in parallel, not in the write transaction).
+    pub body_terms: String,
 }
 
 /// The word-piece tokenizer of all-MiniLM-L6-v2 without truncation or padding.
@@ -72,10 +78,70 @@ pub fn count_word_pieces(text: &str) -> usize {
 pub fn chunk_note(text: &str, info: &NoteInfo, markdown: bool) -> Vec<Chunk> {
     let body_start = info.body_start.min(text.len());
     let body = &text[body_start..];
+    // Sized from one tokenization of the body; checked with the tokenizer
+    // itself, and split again with it in the rare case a piece is over.
+    let mut pieces = split(
+        WordPieceCounter::new(body),
+        body,
+        body_start,
+        info,
+        markdown,
+    );
+    if pieces
+        .iter()
+        .any(|(_, p)| count_word_pieces(p) > MAX_CHUNK_TOKENS)
+    {
+        pieces = split(word_piece_tokenizer(), body, body_start, info, markdown);
+    }
+    let lines = LineIndex::new(text);
+    if pieces.iter().all(|(_, p)| p.trim().is_empty()) {
+        // A note of front matter only is still found by its title, aliases and
+        // tags: its one chunk is the front matter's text.
+        return front_matter_chunks(text, info, &lines, markdown);
+    }
+    // A piece that is only headings says nothing the next chunk's prefix (title
+    // and heading path) does not: keep it only if nothing follows.
+    let last = pieces.len().saturating_sub(1);
+    // A piece with no word a reader sees (a code fence split off its block, a
+    // rule, an image embed) would be embedded as its prefix alone and shown as
+    // an empty snippet; drop it, unless no piece has words (the note is still
+    // found by its title then).
+    let terms: Vec<String> = pieces
+        .iter()
+        .map(|(_, piece)| body_terms(piece, markdown))
+        .collect();
+    let any_wordy = terms.iter().any(|t| !t.is_empty());
+    pieces
+        .into_iter()
+        .zip(terms)
+        .enumerate()
+        .filter(|(i, ((_, piece), terms))| {
+            !piece.trim().is_empty()
+                && (*i == last || !is_only_headings(piece))
+                && (!terms.is_empty() || !any_wordy)
+        })
+        .map(|(_, piece)| piece)
+        .enumerate()
+        .map(|(seq, ((offset, piece), terms))| {
+            let byte_start = body_start + offset;
+            let heading_path = info.heading_path_at(byte_start);
+            make_chunk(seq, byte_start, piece, heading_path, info, &lines, terms)
+        })
+        .collect()
+}
+
+/// The body cut into pieces of at most [`MAX_CHUNK_TOKENS`] as `sizer` counts.
+fn split<'b, S: text_splitter::ChunkSizer>(
+    sizer: S,
+    body: &'b str,
+    body_start: usize,
+    info: &NoteInfo,
+    markdown: bool,
+) -> Vec<(usize, &'b str)> {
     let config = ChunkConfig::new(MAX_CHUNK_TOKENS)
-        .with_sizer(word_piece_tokenizer())
+        .with_sizer(sizer)
         .with_trim(true);
-    let pieces: Vec<(usize, &str)> = if markdown {
+    if markdown {
         MarkdownSplitter::new(config).chunk_indices(body).collect()
     } else {
         let splitter = TextSplitter::new(config);
@@ -86,43 +152,10 @@ pub fn chunk_note(text: &str, info: &NoteInfo, markdown: bool) -> Vec<Chunk> {
                 splitter
                     .chunk_indices(&body[range])
                     .map(move |(offset, piece)| (start + offset, piece))
+                    .collect::<Vec<_>>()
             })
             .collect()
-    };
-    let lines = LineIndex::new(text);
-    if pieces.iter().all(|(_, p)| p.trim().is_empty()) {
-        // A note of front matter only is still found by its title, aliases and
-        // tags: its one chunk is the front matter's text.
-        return front_matter_chunks(text, info, &lines);
     }
-    // A piece that is only headings says nothing the next chunk's prefix (title
-    // and heading path) does not: keep it only if nothing follows.
-    let last = pieces.len().saturating_sub(1);
-    // A piece with no word a reader sees (a code fence split off its block, a
-    // rule, an image embed) would be embedded as its prefix alone and shown as
-    // an empty snippet; drop it, unless no piece has words (the note is still
-    // found by its title then).
-    let wordy: Vec<bool> = pieces
-        .iter()
-        .map(|(_, piece)| has_words(piece, markdown))
-        .collect();
-    let any_wordy = wordy.iter().any(|w| *w);
-    pieces
-        .into_iter()
-        .enumerate()
-        .filter(|(i, (_, piece))| {
-            !piece.trim().is_empty()
-                && (*i == last || !is_only_headings(piece))
-                && (wordy[*i] || !any_wordy)
-        })
-        .map(|(_, piece)| piece)
-        .enumerate()
-        .map(|(seq, (offset, piece))| {
-            let byte_start = body_start + offset;
-            let heading_path = info.heading_path_at(byte_start);
-            make_chunk(seq, byte_start, piece, heading_path, info, &lines)
-        })
-        .collect()
 }
 
 /// Plain text cut at its known headings (converted documents know theirs), so
@@ -159,6 +192,7 @@ fn make_chunk(
     heading_path: Vec<String>,
     info: &NoteInfo,
     lines: &LineIndex,
+    body_terms: String,
 ) -> Chunk {
     let byte_end = byte_start + piece.len();
     let prefix = embed_prefix(info.content_title.as_deref(), &heading_path);
@@ -175,10 +209,16 @@ fn make_chunk(
         body: piece.to_string(),
         embed_text,
         embed_hash,
+        body_terms,
     }
 }
 
-fn front_matter_chunks(text: &str, info: &NoteInfo, lines: &LineIndex) -> Vec<Chunk> {
+fn front_matter_chunks(
+    text: &str,
+    info: &NoteInfo,
+    lines: &LineIndex,
+    markdown: bool,
+) -> Vec<Chunk> {
     let Some(range) = info.front_matter.clone() else {
         return Vec::new();
     };
@@ -193,13 +233,23 @@ fn front_matter_chunks(text: &str, info: &NoteInfo, lines: &LineIndex) -> Vec<Ch
         .filter(|(_, piece)| !piece.trim().is_empty())
         .enumerate()
         .map(|(seq, (offset, piece))| {
-            make_chunk(seq, range.start + offset, piece, Vec::new(), info, lines)
+            let terms = body_terms(piece, markdown);
+            make_chunk(
+                seq,
+                range.start + offset,
+                piece,
+                Vec::new(),
+                info,
+                lines,
+                terms,
+            )
         })
         .collect()
 }
 
-fn has_words(piece: &str, markdown: bool) -> bool {
-    !crate::text::tokens(&crate::text::reader_text(piece, markdown).text).is_empty()
+/// The keyword terms of a piece as a reader sees it; empty when it has no word.
+pub fn body_terms(piece: &str, markdown: bool) -> String {
+    crate::text::index_terms(&crate::text::reader_text(piece, markdown).text)
 }
 
 fn is_only_headings(piece: &str) -> bool {
@@ -364,6 +414,47 @@ mod tests {
                 c.body
             );
         }
+    }
+
+    #[test]
+    fn counted_pieces_are_the_tokenizer_pieces_on_every_fixture_note() {
+        // Sizing from one tokenization must cut notes exactly where sizing each
+        // candidate with the tokenizer did: a different cut changes embedded
+        // texts, and every changed text is embedded again.
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if matches!(
+                    path.extension().and_then(|e| e.to_str()),
+                    Some("md" | "txt")
+                ) {
+                    out.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"),
+            &mut files,
+        );
+        assert!(files.len() > 300);
+        let mut compared = 0;
+        for path in files {
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let markdown = path.extension().is_some_and(|e| e == "md");
+            let info = parse_note(&text, markdown);
+            let start = info.body_start.min(text.len());
+            let body = &text[start..];
+            let counted = split(WordPieceCounter::new(body), body, start, &info, markdown);
+            let exact = split(word_piece_tokenizer(), body, start, &info, markdown);
+            assert_eq!(counted, exact, "{}", path.display());
+            compared += counted.len();
+        }
+        assert!(compared > 500, "{compared} pieces");
     }
 
     #[test]

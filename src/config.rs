@@ -100,6 +100,9 @@ pub struct Settings {
     /// Open notes of an Obsidian vault in Obsidian (`obsidian://open`) rather
     /// than in an editor or the default app.
     pub open_in_obsidian: bool,
+    /// How much of the CPU indexing may use (all cores, half, one); its
+    /// threads run at lowered priority whatever the share.
+    pub indexing_cpu: crate::background::CpuShare,
 }
 
 impl Default for Settings {
@@ -112,6 +115,7 @@ impl Default for Settings {
             budget_usd: None,
             shortcut: "CommandOrControl+Shift+Space".into(),
             open_in_obsidian: false,
+            indexing_cpu: crate::background::CpuShare::All,
         }
     }
 }

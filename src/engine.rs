@@ -555,6 +555,7 @@ impl Engine {
         let _held = self.hold_writer(&mut lock, progress, cancel)?;
         self.catch_up_vectors()?;
         let settings = self.settings();
+        crate::background::set_share(settings.indexing_cpu);
         let ctx = IndexContext {
             store: &self.store,
             vectors: &self.vectors,
@@ -604,6 +605,7 @@ impl Engine {
             current: None,
             elapsed_ms: report.elapsed_ms,
             eta_ms: None,
+            chunks_per_sec: None,
         });
         Ok(report)
     }
@@ -1066,6 +1068,7 @@ impl Engine {
                     current: Some(format!("{}; waiting", holder.describe())),
                     elapsed_ms: started.elapsed().as_millis() as u64,
                     eta_ms: None,
+                    chunks_per_sec: None,
                 });
             }
             Ok(())

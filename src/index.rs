@@ -5,9 +5,11 @@
 //! 1. [`sync_root`] makes SQLite match the folder: new and changed notes are
 //!    marked `pending`, then read, chunked and written one batch transaction at a
 //!    time (readers see whole notes or none); deleted notes leave.
-//! 2. [`embed_missing`] embeds chunks whose text has no cached vector, caches
-//!    each batch before using it, and adds vectors to the index. A crash loses at
-//!    most the batch in flight; nothing cached is ever requested again.
+//! 2. [`embed_missing`] embeds chunks whose text has no cached vector, those of
+//!    the most recently modified notes first (every note is already keyword
+//!    searchable by then), caches each batch before using it, and adds vectors
+//!    to the index. A crash loses at most the batch in flight; nothing cached
+//!    is ever requested again.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -71,8 +73,11 @@ pub struct Progress {
     pub current: Option<String>,
     /// Time since the run started.
     pub elapsed_ms: u64,
-    /// Estimated time left, once there is a basis for it.
+    /// Estimated time left, once there is a basis for it (while embedding: at
+    /// the rate measured since embedding began).
     pub eta_ms: Option<u64>,
+    /// Chunks given vectors per second since embedding began in this run.
+    pub chunks_per_sec: Option<f64>,
 }
 
 /// What an index run did.
@@ -148,13 +153,34 @@ impl IndexContext<'_> {
         current: Option<String>,
     ) {
         let elapsed = self.started.elapsed();
-        let (done, total) = if phase == Phase::Embedding {
-            chunks
-        } else {
-            files
-        };
+        let (done, total) = files;
         let eta_ms = (done > 0 && total > done)
             .then(|| (elapsed.as_millis() as f64 * (total - done) as f64 / done as f64) as u64);
+        self.send(phase, files, chunks, current, eta_ms, None);
+    }
+
+    /// Embedding progress: rate and time left from when embedding began
+    /// (`since`), not from the start of the run, whose first part (reading
+    /// notes) goes at another pace.
+    fn report_embedding(&self, chunks: (usize, usize), since: Instant) {
+        let secs = since.elapsed().as_secs_f64();
+        let (done, total) = chunks;
+        let rate = (done > 0 && secs > 0.0).then(|| done as f64 / secs);
+        let eta_ms = rate
+            .filter(|_| total > done)
+            .map(|r| ((total - done) as f64 / r * 1000.0) as u64);
+        self.send(Phase::Embedding, (0, 0), chunks, None, eta_ms, rate);
+    }
+
+    fn send(
+        &self,
+        phase: Phase,
+        files: (usize, usize),
+        chunks: (usize, usize),
+        current: Option<String>,
+        eta_ms: Option<u64>,
+        chunks_per_sec: Option<f64>,
+    ) {
         (self.progress)(&Progress {
             phase,
             files_done: files.0,
@@ -162,8 +188,9 @@ impl IndexContext<'_> {
             chunks_done: chunks.0,
             chunks_total: chunks.1,
             current,
-            elapsed_ms: elapsed.as_millis() as u64,
+            elapsed_ms: self.started.elapsed().as_millis() as u64,
             eta_ms,
+            chunks_per_sec,
         });
     }
 
@@ -331,7 +358,8 @@ fn apply_scan(
             batch.first().map(|f| f.rel_path.clone()),
         );
         let scan = &ctx.settings.scan;
-        let prepared: Vec<Prepared> = batch.par_iter().map(|f| prepare(f, scan)).collect();
+        let prepared: Vec<Prepared> =
+            crate::background::install(|| batch.par_iter().map(|f| prepare(f, scan)).collect());
         let new_ids = write_batch(ctx, root_id, batch, prepared, existing, report)?;
         sync_vectors(ctx, &new_ids)?;
     }
@@ -518,15 +546,7 @@ fn write_note(
                 )?;
                 return Ok(Written::Unchanged);
             }
-            let markdown = is_markdown_ext(&file.ext);
-            let ids = tables::replace_chunks(
-                tx,
-                id,
-                &content.title,
-                &content.aliases,
-                markdown,
-                &chunks,
-            )?;
+            let ids = tables::replace_chunks(tx, id, &content.title, &content.aliases, &chunks)?;
             tables::set_indexed(tx, id, &content, now)?;
             return Ok(Written::Indexed(ids));
         }
@@ -620,22 +640,28 @@ pub(crate) fn embed_missing(ctx: &IndexContext<'_>, report: &mut IndexReport) ->
         report.chunks_without_vectors = ctx.store.read(tables::count_chunks)? as usize;
         return Ok(());
     };
-    let total = ctx
+    // The work list, newest notes first, is taken once: ids are small, and the
+    // order stays put while earlier batches fill the cache.
+    let todo = ctx
         .store
-        .read(|c| tables::count_missing_vectors(c, embedder.id()))? as usize;
+        .read(|c| tables::missing_vector_ids_newest_first(c, embedder.id()))?;
+    let total = todo.len();
     let mut done = 0;
-    let mut after = 0;
     let mut last_save = Instant::now();
     let data_dir = ctx.store.path().parent().unwrap_or(Path::new("."));
     let accounting = RunAccounting::new(data_dir, embedder, ctx.settings.budget_usd)?;
-    ctx.report(Phase::Embedding, (0, 0), (0, total), None);
-    loop {
+    let embedding_started = Instant::now();
+    ctx.report_embedding((0, total), embedding_started);
+    for ids in todo.chunks(EMBED_BATCH) {
         ctx.check_cancel()?;
         let rows = ctx
             .store
-            .read(|c| tables::chunks_missing_vectors(c, embedder.id(), after, EMBED_BATCH))?;
-        let Some(last) = rows.last() else { break };
-        after = last.id;
+            .read(|c| tables::chunks_still_missing(c, embedder.id(), ids))?;
+        if rows.is_empty() {
+            done += ids.len();
+            ctx.report_embedding((done.min(total), total), embedding_started);
+            continue;
+        }
 
         // Identical texts are embedded once.
         let mut unique: Vec<([u8; 32], String)> = Vec::new();
@@ -691,8 +717,8 @@ pub(crate) fn embed_missing(ctx: &IndexContext<'_>, report: &mut IndexReport) ->
         report.chunks_embedded += delivered;
         result?;
         report.chunks_from_cache += rows.len() - texts.len();
-        done += rows.len();
-        ctx.report(Phase::Embedding, (0, 0), (done.min(total), total), None);
+        done += ids.len();
+        ctx.report_embedding((done.min(total), total), embedding_started);
     }
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! [`watch`] follows folders live and feeds changed paths back to it.
 
 pub mod archive;
+pub mod background;
 pub mod chunk;
 pub mod config;
 pub mod cost;
@@ -38,6 +39,7 @@ pub mod text;
 pub mod vectors;
 pub mod watch;
 
+pub use background::CpuShare;
 pub use config::Settings;
 pub use engine::{
     Engine, NoteView, OpenTarget, PrunePolicy, Status, CACHE_GRACE_SECS, MAX_LIMIT,

@@ -154,6 +154,20 @@ impl Embedder for LocalEmbedder {
     }
 
     fn embed_documents(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        // Indexing work: on the background pool (lowered priority, the user's
+        // CPU share), so searches are served first. Queries stay on the caller's.
+        crate::background::install(|| self.embed_now(texts))
+    }
+
+    fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
+        let mut out = self.embed_now(&[text.to_string()])?;
+        Ok(out.pop().unwrap_or_default())
+    }
+}
+
+impl LocalEmbedder {
+    /// Embeds `texts` on the calling thread's pool.
+    fn embed_now(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
         let encoded = self.encode_all(texts)?;
         // Sub-batches of similar lengths share the attention work evenly.
         let mut order: Vec<usize> = (0..encoded.len()).collect();
@@ -169,10 +183,5 @@ impl Embedder for LocalEmbedder {
             }
         }
         Ok(vectors)
-    }
-
-    fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
-        let mut out = self.embed_documents(&[text.to_string()])?;
-        Ok(out.pop().unwrap_or_default())
     }
 }

@@ -5,7 +5,7 @@ use rusqlite::{params, Connection};
 use crate::chunk::{embed_text, Chunk};
 use crate::error::Result;
 use crate::note::is_markdown_ext;
-use crate::text::{index_terms, reader_text};
+use crate::text::index_terms;
 
 /// A chunk as stored, joined with its note: what search results are made of.
 #[derive(Debug, Clone)]
@@ -53,16 +53,16 @@ pub struct ChunkRow {
 
 /// Replaces the chunks of note `note_id` and returns the new chunk ids in order.
 /// `title` and `aliases` go into the keyword index's context field with the
-/// heading path; the body is indexed as a reader sees it (`markdown`).
+/// heading path; the body's terms were taken when it was chunked.
 pub fn replace_chunks(
     conn: &Connection,
     note_id: i64,
     title: &str,
     aliases: &[String],
-    markdown: bool,
     chunks: &[Chunk],
 ) -> Result<Vec<i64>> {
-    conn.execute("DELETE FROM chunks WHERE note_id = ?1", [note_id])?;
+    conn.prepare_cached("DELETE FROM chunks WHERE note_id = ?1")?
+        .execute([note_id])?;
     let mut stmt = conn.prepare_cached(
         "INSERT INTO chunks(note_id, seq, byte_start, byte_end, line_start, line_end,
                             heading_path, context, embed_prefix, body, embed_hash, page)
@@ -93,7 +93,7 @@ pub fn replace_chunks(
             c.page,
         ])?;
         let id = conn.last_insert_rowid();
-        insert_keyword_terms(conn, id, &context.join(" > "), &c.body, markdown)?;
+        insert_terms(conn, id, &index_terms(&context.join(" > ")), &c.body_terms)?;
         ids.push(id);
     }
     Ok(ids)
@@ -108,9 +108,13 @@ pub fn insert_keyword_terms(
     body: &str,
     markdown: bool,
 ) -> Result<()> {
-    let body_terms = index_terms(&reader_text(body, markdown).text);
+    let body_terms = crate::chunk::body_terms(body, markdown);
+    insert_terms(conn, id, &index_terms(context), &body_terms)
+}
+
+fn insert_terms(conn: &Connection, id: i64, context_terms: &str, body_terms: &str) -> Result<()> {
     conn.prepare_cached("INSERT INTO chunks_fts(rowid, context, body) VALUES (?1, ?2, ?3)")?
-        .execute(params![id, index_terms(context), body_terms])?;
+        .execute(params![id, context_terms, body_terms])?;
     Ok(())
 }
 
@@ -146,6 +150,48 @@ pub fn chunks_missing_vectors(
     )?;
     let rows = stmt.query_map(params![embedder, after, limit as i64], chunk_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Ids of the chunks with no cached vector for `embedder`, the chunks of the
+/// most recently modified notes first (a note's chunks in order): the order a
+/// first index embeds in, so what the user wrote lately is found by meaning first.
+pub fn missing_vector_ids_newest_first(conn: &Connection, embedder: &str) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.id FROM chunks c JOIN notes n ON n.id = c.note_id
+         WHERE NOT EXISTS
+            (SELECT 1 FROM embed_cache e INDEXED BY embed_cache_keys
+             WHERE e.embedder = ?1 AND e.hash = c.embed_hash)
+         ORDER BY n.mtime_ns DESC, c.note_id, c.seq",
+    )?;
+    let rows = stmt.query_map([embedder], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Those of chunks `ids` (in that order) that still have no cached vector for
+/// `embedder`: an earlier batch may have embedded the same text, and a chunk
+/// may be gone.
+pub fn chunks_still_missing(
+    conn: &Connection,
+    embedder: &str,
+    ids: &[i64],
+) -> Result<Vec<ChunkRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.id, c.embed_hash, c.embed_prefix, c.body FROM chunks c
+         WHERE c.id = ?2 AND NOT EXISTS
+            (SELECT 1 FROM embed_cache e INDEXED BY embed_cache_keys
+             WHERE e.embedder = ?1 AND e.hash = c.embed_hash)",
+    )?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(row) = stmt
+            .query_map(params![embedder, id], chunk_row)?
+            .next()
+            .transpose()?
+        {
+            out.push(row);
+        }
+    }
+    Ok(out)
 }
 
 /// The embedded texts of chunks `ids`, in order (for booking cache hits).
@@ -277,7 +323,8 @@ pub fn max_removal_seq(conn: &Connection) -> Result<i64> {
 
 /// Deletes the chunks of a note (the trigger logs vector removals).
 pub fn delete_chunks_of_note(conn: &Connection, note_id: i64) -> Result<()> {
-    conn.execute("DELETE FROM chunks WHERE note_id = ?1", [note_id])?;
+    conn.prepare_cached("DELETE FROM chunks WHERE note_id = ?1")?
+        .execute([note_id])?;
     Ok(())
 }
 

@@ -186,38 +186,46 @@ pub fn upsert_state(
     state: &str,
     reason: Option<&str>,
 ) -> Result<i64> {
-    conn.execute(
+    // Statements cached: this runs for every note read (hot in a first index).
+    conn.prepare_cached(
         "INSERT INTO notes(root_id, rel_path, ext, size, mtime_ns, state, reason)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT(root_id, rel_path) DO UPDATE SET
             ext = excluded.ext, size = excluded.size, mtime_ns = excluded.mtime_ns,
             state = excluded.state, reason = excluded.reason",
-        params![root_id, rel_path, ext, size as i64, mtime_ns, state, reason],
-    )?;
-    Ok(conn.query_row(
-        "SELECT id FROM notes WHERE root_id = ?1 AND rel_path = ?2",
-        params![root_id, rel_path],
-        |r| r.get(0),
-    )?)
+    )?
+    .execute(params![
+        root_id,
+        rel_path,
+        ext,
+        size as i64,
+        mtime_ns,
+        state,
+        reason
+    ])?;
+    Ok(conn
+        .prepare_cached("SELECT id FROM notes WHERE root_id = ?1 AND rel_path = ?2")?
+        .query_row(params![root_id, rel_path], |r| r.get(0))?)
 }
 
 /// Marks note `id` indexed with its content (chunks are written separately).
 pub fn set_indexed(conn: &Connection, id: i64, content: &NoteContent, now: i64) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE notes SET content_hash = ?2, title = ?3, tags = ?4, aliases = ?5,
             note_date = ?6, state = 'indexed', reason = NULL, indexed_at = ?7
          WHERE id = ?1",
-        params![
-            id,
-            &content.content_hash[..],
-            content.title,
-            serde_json::to_string(&content.tags).unwrap_or_default(),
-            serde_json::to_string(&content.aliases).unwrap_or_default(),
-            content.date,
-            now
-        ],
-    )?;
-    conn.execute("DELETE FROM note_tags WHERE note_id = ?1", [id])?;
+    )?
+    .execute(params![
+        id,
+        &content.content_hash[..],
+        content.title,
+        serde_json::to_string(&content.tags).unwrap_or_default(),
+        serde_json::to_string(&content.aliases).unwrap_or_default(),
+        content.date,
+        now
+    ])?;
+    conn.prepare_cached("DELETE FROM note_tags WHERE note_id = ?1")?
+        .execute([id])?;
     let mut stmt =
         conn.prepare_cached("INSERT OR IGNORE INTO note_tags(note_id, tag) VALUES (?1, ?2)")?;
     for tag in &content.tags {
@@ -235,10 +243,14 @@ pub fn set_indexed(conn: &Connection, id: i64, content: &NoteContent, now: i64) 
 
 /// Deletes a note, its tags and its chunks (the chunk trigger logs vector removals).
 pub fn delete_note(conn: &Connection, id: i64) -> Result<()> {
-    conn.execute("DELETE FROM chunks WHERE note_id = ?1", [id])?;
-    conn.execute("DELETE FROM note_tags WHERE note_id = ?1", [id])?;
-    conn.execute("DELETE FROM note_links WHERE note_id = ?1", [id])?;
-    conn.execute("DELETE FROM notes WHERE id = ?1", [id])?;
+    conn.prepare_cached("DELETE FROM chunks WHERE note_id = ?1")?
+        .execute([id])?;
+    conn.prepare_cached("DELETE FROM note_tags WHERE note_id = ?1")?
+        .execute([id])?;
+    conn.prepare_cached("DELETE FROM note_links WHERE note_id = ?1")?
+        .execute([id])?;
+    conn.prepare_cached("DELETE FROM notes WHERE id = ?1")?
+        .execute([id])?;
     Ok(())
 }
 

@@ -179,7 +179,15 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     if version == SCHEMA_VERSION {
         return Ok(());
     }
-    let migrations: &[&str] = &[V1, V2, V3, V4_GENERATION, V5_PAGES, V6_NOTE_LINKS, V7_PRUNING];
+    let migrations: &[&str] = &[
+        V1,
+        V2,
+        V3,
+        V4_GENERATION,
+        V5_PAGES,
+        V6_NOTE_LINKS,
+        V7_PRUNING,
+    ];
     // One process migrates; others opening the same new database at the same
     // moment wait for it (IMMEDIATE takes the write lock) and then see the
     // version it reached, instead of creating the tables a second time.

@@ -33,6 +33,7 @@ mod mcp_server;
 mod messy_text;
 mod model_fetch;
 mod multiprocess;
+mod newest_first;
 mod obsidian;
 mod providers_compatible;
 mod providers_gemini;

@@ -74,6 +74,8 @@ export interface Progress {
   current: string | null;
   elapsed_ms: number;
   eta_ms: number | null;
+  /** Chunks given vectors per second since embedding began (embedding phase only). */
+  chunks_per_sec?: number | null;
 }
 
 export interface Status {
@@ -167,6 +169,8 @@ export type ProviderKind = Provider["provider"];
 /** Providers that need an API key (the `provider` of key_* commands). */
 export type KeyProvider = Exclude<ProviderKind, "local">;
 
+export type CpuShare = "all" | "half" | "one";
+
 export interface Settings {
   folders: string[];
   provider: Provider;
@@ -175,6 +179,8 @@ export interface Settings {
   keyword_weight: number;
   /** Open notes of an Obsidian vault in Obsidian (obsidian://open). */
   open_in_obsidian?: boolean;
+  /** How much of the CPU indexing may use; its threads always run at lowered priority. */
+  indexing_cpu?: CpuShare;
   /** Scanner rules (the shell always sends them); file types are chosen here. */
   scan?: ScanSettings;
 }

@@ -34,6 +34,15 @@ describe("welcome / first run", () => {
     expect(p.textContent).toContain("12 of 300 files");
     expect(p.textContent).toContain("80 of 2,000 chunks");
     expect(p.textContent).toContain("2 min left");
+    expect(p.textContent).not.toContain("chunks/s");
+
+    b.emitProgress({
+      phase: "embedding", files_done: 0, files_total: 0, chunks_done: 500, chunks_total: 2000,
+      current: null, elapsed_ms: 30_000, eta_ms: 60_000, chunks_per_sec: 25,
+    });
+    await flush();
+    expect($("#progress").textContent).toContain("25.0 chunks/s");
+    expect($("#progress").textContent).toContain("1 min left");
 
     b.emitDone();
     await flush();
@@ -259,16 +268,20 @@ describe("settings", () => {
     expect(input.value).toBe("");
   });
 
-  it("saves budget, shortcut and default weight", async () => {
+  it("saves budget, shortcut, default weight and the indexing CPU share", async () => {
     const b = mockBackend();
     await openSettings(b);
     type($("#budget"), "5");
     type($("#shortcut"), "Alt+Space");
     type($("#default-weight"), "25");
+    const cpu = $("#indexing-cpu") as HTMLSelectElement;
+    expect(cpu.value).toBe("all");
+    cpu.value = "half";
+    cpu.dispatchEvent(new Event("change", { bubbles: true }));
     click($("#settings-save"));
     await flush();
     const saved = (b.callsOf("save_settings") as { settings: Settings }[])[0]!.settings;
-    expect(saved).toMatchObject({ budget_usd: 5, shortcut: "Alt+Space", keyword_weight: 0.75, provider: { provider: "local" } });
+    expect(saved).toMatchObject({ budget_usd: 5, shortcut: "Alt+Space", keyword_weight: 0.75, indexing_cpu: "half", provider: { provider: "local" } });
 
     type($("#budget"), "-3");
     click($("#settings-save"));

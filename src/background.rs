@@ -1,0 +1,161 @@
+//! Where indexing's heavy work runs: a thread pool of lowered priority whose
+//! size follows the user's CPU setting, so that a search (normal priority,
+//! global pool) is served first while notes are read and embedded.
+//!
+//! Reading and chunking notes and embedding documents with the local model go
+//! through [`install`]; embedding a query does not. The pool's threads lower
+//! their own priority when they start (Linux: nice 10 per thread; macOS:
+//! background band). Elsewhere priority is left as it is.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde::{Deserialize, Serialize};
+
+/// How much of the machine an index run may use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CpuShare {
+    /// Every core.
+    #[default]
+    All,
+    /// Half of the cores (at least one).
+    Half,
+    /// One core.
+    One,
+}
+
+impl CpuShare {
+    /// Threads for this share on this machine.
+    pub fn threads(self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        match self {
+            CpuShare::All => cores,
+            CpuShare::Half => (cores / 2).max(1),
+            CpuShare::One => 1,
+        }
+    }
+}
+
+/// Threads the next background work may use (set by each index run).
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the share of the CPU background work uses from now on.
+pub fn set_share(share: CpuShare) {
+    THREADS.store(share.threads(), Ordering::SeqCst);
+}
+
+/// Threads background work uses now.
+pub fn threads() -> usize {
+    match THREADS.load(Ordering::SeqCst) {
+        0 => CpuShare::All.threads(),
+        n => n,
+    }
+}
+
+/// Runs `op` on the background pool (parallel iterators inside it use that
+/// pool's threads). Falls back to the calling thread's pool if a pool cannot
+/// be made.
+pub fn install<R: Send>(op: impl FnOnce() -> R + Send) -> R {
+    if on_background_thread() {
+        return op();
+    }
+    match pool(threads()) {
+        Some(pool) => pool.install(op),
+        None => op(),
+    }
+}
+
+thread_local! {
+    static BACKGROUND: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn on_background_thread() -> bool {
+    BACKGROUND.with(|b| b.get())
+}
+
+/// One pool per thread count, made on first use and kept (a pool cannot be
+/// resized; the setting has three values).
+fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let mut pools = POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(pool) = pools.get(&threads) {
+        return Some(pool.clone());
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("sift-index-{i}"))
+        .start_handler(|_| {
+            BACKGROUND.with(|b| b.set(true));
+            lower_this_thread_priority();
+        })
+        .build()
+        .ok()?;
+    let pool = Arc::new(pool);
+    pools.insert(threads, pool.clone());
+    Some(pool)
+}
+
+/// Lowers the calling thread's scheduling priority (never raises it).
+fn lower_this_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on the calling thread's own id; failure
+    // (e.g. a sandbox refusing it) leaves the priority as it was.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        // Linux keeps a nice value per thread.
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+    #[cfg(target_os = "macos")]
+    // SAFETY: as above; PRIO_DARWIN_THREAD with 0 is the calling thread.
+    unsafe {
+        libc::setpriority(libc::PRIO_DARWIN_THREAD, 0, libc::PRIO_DARWIN_BG);
+    }
+}
+
+/// The calling thread's nice value (Linux), for tests.
+#[cfg(target_os = "linux")]
+pub fn this_thread_nice() -> i32 {
+    // SAFETY: reads the calling thread's own priority.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::getpriority(libc::PRIO_PROCESS, tid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_map_to_thread_counts() {
+        let cores = CpuShare::All.threads();
+        assert!(cores >= 1);
+        assert_eq!(CpuShare::One.threads(), 1);
+        assert_eq!(CpuShare::Half.threads(), (cores / 2).max(1));
+    }
+
+    #[test]
+    fn background_work_runs_on_lowered_threads_of_the_set_size() {
+        let p = pool(1).unwrap();
+        let (n, nice) = p.install(|| (rayon::current_num_threads(), this_nice()));
+        assert_eq!(n, 1);
+        #[cfg(target_os = "linux")]
+        assert!(nice >= 10, "background thread nice {nice}");
+        let _ = nice;
+        // The caller's own priority is untouched.
+        #[cfg(target_os = "linux")]
+        assert!(this_nice() < 10);
+    }
+
+    fn this_nice() -> i32 {
+        #[cfg(target_os = "linux")]
+        return this_thread_nice();
+        #[cfg(not(target_os = "linux"))]
+        0
+    }
+}
