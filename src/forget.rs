@@ -48,6 +48,7 @@ fn is_sift_entry(name: &str) -> bool {
     let exact = [
         crate::data_dir::DB_FILE,
         crate::data_dir::VECTORS_DIR,
+        crate::engine::KEYWORDS_DIR,
         crate::config::SETTINGS_FILE,
         crate::cost::prices::PRICES_FILE,
         crate::lock::WRITER_LOCK,
