@@ -178,6 +178,10 @@ impl Run<'_> {
 /// Opens the data folder as the next start would and checks that the three
 /// stores agree. Returns (chunks, chunks with vectors, vector index rebuilt?).
 fn check_agreement(data: &Path) -> (usize, usize, bool) {
+    if !data.join("sift.db").exists() {
+        // Killed before it created the data folder: nothing to disagree.
+        return (0, 0, false);
+    }
     let store = Store::open(&data.join("sift.db")).unwrap();
     let conn = store.writer();
     let ok: String = conn
