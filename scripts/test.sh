@@ -36,8 +36,16 @@ step "local model"
 SIFT_MODEL_DIR=$(scripts/ensure-model.sh "$CARGO_TARGET_DIR/debug/sift")
 export SIFT_MODEL_DIR
 
-step "tests (engine, providers, keychain, watching, desktop end-to-end)"
-export SIFT_REQUIRE_KEYCHAIN=1 SIFT_E2E=1
+step "MCP client (Python SDK) for the MCP server test"
+SIFT_MCP_PYTHON=$(scripts/mcp-venv.sh)
+export SIFT_MCP_PYTHON
+
+step "vector databases for the export tests (ChromaDB, qdrant-client: a venv)"
+SIFT_TEST_PYTHON=$(scripts/ensure-peers-venv.sh)
+export SIFT_TEST_PYTHON
+
+step "tests (engine, providers, keychain, watching, MCP, exports, desktop end-to-end)"
+export SIFT_REQUIRE_KEYCHAIN=1 SIFT_REQUIRE_MCP=1 SIFT_REQUIRE_PEERS=1 SIFT_E2E=1
 scripts/with-keyring.sh cargo test --workspace -- "$@"
 
 step "all tests passed"

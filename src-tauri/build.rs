@@ -11,6 +11,8 @@ fn main() {
             "file_type_counts",
             "search",
             "related",
+            "backlinks",
+            "preview_exclusions",
             "open_note",
             "reindex",
             "key_status",
@@ -18,6 +20,9 @@ fn main() {
             "key_delete",
             "cost_summary",
             "estimate",
+            "export_index",
+            "forget_everything",
+            "forget_phrase",
         ]),
     ))
     .expect("failed to run tauri-build");

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Version of the SQLite schema; bump with a migration in `store::schema`.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Version of the vector index file layout (one file: label, checksum, usearch graph).
 pub const VECTOR_FORMAT_VERSION: u32 = 2;
@@ -32,6 +32,11 @@ pub struct ScanSettings {
     /// Seconds a converter (PDF, DOCX, ODT, HTML) may spend on one file before
     /// the file is skipped as taking too long.
     pub convert_seconds: u64,
+    /// Notes left out: .gitignore-style patterns relative to each indexed
+    /// folder (`Templates/`, `*.excalidraw.md`), see [`crate::patterns`].
+    pub exclude: Vec<String>,
+    /// Notes kept even when an exclude pattern matches them.
+    pub include: Vec<String>,
 }
 
 impl ScanSettings {
@@ -68,6 +73,8 @@ impl Default for ScanSettings {
             .map(|(ext, bytes)| (ext.to_string(), bytes))
             .into(),
             convert_seconds: 30,
+            exclude: Vec::new(),
+            include: Vec::new(),
         }
     }
 }
@@ -90,6 +97,9 @@ pub struct Settings {
     pub budget_usd: Option<f64>,
     /// Global shortcut that brings up the search window.
     pub shortcut: String,
+    /// Open notes of an Obsidian vault in Obsidian (`obsidian://open`) rather
+    /// than in an editor or the default app.
+    pub open_in_obsidian: bool,
     /// How much of the CPU indexing may use (all cores, half, one); its
     /// threads run at lowered priority whatever the share.
     pub indexing_cpu: crate::background::CpuShare,
@@ -104,6 +114,7 @@ impl Default for Settings {
             keyword_weight: 0.5,
             budget_usd: None,
             shortcut: "CommandOrControl+Shift+Space".into(),
+            open_in_obsidian: false,
             indexing_cpu: crate::background::CpuShare::All,
         }
     }

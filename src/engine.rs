@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -22,10 +22,14 @@ use crate::config::{file_stamp, FileStamp, Settings, SETTINGS_FILE};
 use crate::embed::Embedder;
 use crate::error::{Error, ErrorKind, Result};
 use crate::index::{self, IndexContext, IndexReport, Phase, Progress};
+use crate::keyword_index::KeywordIndex;
 use crate::lock::{busy_error, Held, LockFile, WRITER_LOCK};
 use crate::search::{self, terms::Terms, Hit, Mode, Query, SearchResults};
 use crate::store::{tables, FileStateRow, Store};
 use crate::vectors::{OpenReport, VectorIndex};
+
+/// The fast keyword index's folder inside the data folder.
+pub const KEYWORDS_DIR: &str = "keywords";
 
 /// How often runs of [`Engine::index_changed`] save the vector index (full runs
 /// save at their end, and the engine saves when it closes).
@@ -35,6 +39,35 @@ pub const VECTOR_SAVE_EVERY: std::time::Duration = std::time::Duration::from_sec
 /// lowered to it (candidate lists are sized from the limit, and a limit taken
 /// as is from a command line or IPC once asked for 137 GB).
 pub const MAX_LIMIT: usize = 1000;
+
+/// How long a cached vector no chunk uses is kept: an undo, a branch switch
+/// or a note moved out and back within it embeds nothing again.
+pub const CACHE_GRACE_SECS: i64 = 7 * 24 * 3600;
+
+/// Latest entries of the vector removal log kept after a prune: a process or
+/// vector file at most this far behind catches up without a rebuild.
+pub const REMOVAL_LOG_KEEP: i64 = 10_000;
+
+/// When and how much [`Engine::prune`] deletes.
+#[derive(Debug, Clone, Copy)]
+pub struct PrunePolicy {
+    /// The time to judge by (Unix seconds).
+    pub now: i64,
+    /// See [`CACHE_GRACE_SECS`].
+    pub cache_grace_secs: i64,
+    /// See [`REMOVAL_LOG_KEEP`].
+    pub removal_log_keep: i64,
+}
+
+impl Default for PrunePolicy {
+    fn default() -> Self {
+        PrunePolicy {
+            now: chrono::Utc::now().timestamp(),
+            cache_grace_secs: CACHE_GRACE_SECS,
+            removal_log_keep: REMOVAL_LOG_KEEP,
+        }
+    }
+}
 
 /// Index state for status displays.
 #[derive(Debug, Clone, Serialize)]
@@ -69,6 +102,10 @@ pub struct Status {
     /// Times the vector file was rebuilt from the embedding cache (damaged,
     /// from another database or out of step with it).
     pub vector_rebuilds: u64,
+    /// The fast keyword index holds exactly the store's chunks (otherwise
+    /// keyword search is answered by SQLite's full-text index, slower, until
+    /// the next index run catches it up).
+    pub keyword_index_current: bool,
     /// Problems found with the data folder's files (a damaged settings file set
     /// aside), for people.
     pub warnings: Vec<String>,
@@ -86,9 +123,44 @@ pub struct Status {
     pub budget_reached: bool,
     /// The data folder.
     pub data_dir: String,
+    /// Indexed folders that are Obsidian vaults or lie inside one (notes there
+    /// can be opened in Obsidian, see `Settings::open_in_obsidian`).
+    pub obsidian_vaults: Vec<String>,
     /// Set when most notes are not in English and the local English model is
     /// in use: a sentence for people suggesting a multilingual provider.
     pub language_hint: Option<String>,
+}
+
+/// Where "open" takes a note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenTarget {
+    /// The file, in an editor or the default app.
+    File(PathBuf),
+    /// A URL for another app (`obsidian://open?...`).
+    Url(String),
+}
+
+/// One note whole: its text and what Sift knows of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoteView {
+    /// The indexed folder holding it.
+    pub root: String,
+    /// Path relative to that folder, `/`-separated.
+    pub path: String,
+    /// Absolute path (symlinks resolved).
+    pub abs_path: String,
+    /// Display title.
+    pub title: String,
+    /// Tags, lower case.
+    pub tags: Vec<String>,
+    /// Aliases from front matter.
+    pub aliases: Vec<String>,
+    /// Modification time when indexed (Unix seconds).
+    pub modified: i64,
+    /// Date from front matter (Unix seconds), when it has one.
+    pub note_date: Option<i64>,
+    /// The text: the file as is, or the extracted text of a document.
+    pub text: String,
 }
 
 /// Sift's engine over one data folder.
@@ -104,6 +176,8 @@ pub struct Engine {
     embedder: Option<Arc<dyn Embedder>>,
     vectors: RwLock<Option<VectorIndex>>,
     vector_report: OpenReport,
+    /// The fast keyword index (None: it cannot be opened here, FTS5 answers).
+    keywords: RwLock<Option<KeywordIndex>>,
     index_lock: Mutex<()>,
     indexing: AtomicBool,
     vectors_saved: Mutex<Instant>,
@@ -160,6 +234,13 @@ impl Engine {
         if let Some(err) = &vector_report.save_error {
             eprintln!("sift: warning: could not save the vector index (it works in memory): {err}");
         }
+        let keywords = match KeywordIndex::open(&data_dir.join(KEYWORDS_DIR)) {
+            Ok(ki) => Some(ki),
+            Err(e) => {
+                eprintln!("sift: warning: keyword search uses SQLite's index only: {e}");
+                None
+            }
+        };
         Ok(Engine {
             data_dir: data_dir.to_path_buf(),
             settings: RwLock::new(settings),
@@ -171,6 +252,7 @@ impl Engine {
             embedder,
             vectors: RwLock::new(vectors),
             vector_report,
+            keywords: RwLock::new(keywords),
             index_lock: Mutex::new(()),
             indexing: AtomicBool::new(false),
             vectors_saved: Mutex::new(Instant::now()),
@@ -236,7 +318,13 @@ impl Engine {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let (saved, new_stamp, ()) = Settings::update(&self.data_dir, Some((&ours, *stamp)), f)?;
+        let (saved, new_stamp, ()) =
+            Settings::update(&self.data_dir, Some((&ours, *stamp)), |s| {
+                f(s)?;
+                // Exclusion patterns that do not compile are refused, not saved.
+                crate::patterns::check(&s.scan.exclude)?;
+                crate::patterns::check(&s.scan.include)
+            })?;
         *self.settings.write().unwrap_or_else(|e| e.into_inner()) = saved;
         *stamp = new_stamp;
         Ok(())
@@ -260,8 +348,20 @@ impl Engine {
         Ok(path)
     }
 
-    /// Removes a notes folder and everything indexed from it.
+    /// Removes a notes folder and everything indexed from it. Its cached
+    /// vectors no other note uses stay for [`CACHE_GRACE_SECS`]: adding the
+    /// folder back within that embeds (and pays for) nothing.
     pub fn remove_folder(&self, path: &Path) -> Result<()> {
+        self.remove_folder_with(path, false)
+    }
+
+    /// Removes a notes folder like [`Engine::remove_folder`] and deletes its
+    /// cached vectors that no other note uses at once (`sift forget <folder>`).
+    pub fn forget_folder(&self, path: &Path) -> Result<()> {
+        self.remove_folder_with(path, true)
+    }
+
+    fn remove_folder_with(&self, path: &Path, forget_vectors: bool) -> Result<()> {
         let _run = self.index_lock.lock().unwrap_or_else(|e| e.into_inner());
         let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         self.update_settings(|settings| {
@@ -274,18 +374,57 @@ impl Engine {
         let mut conn = self.store.writer();
         if let Some(root_id) = tables::find_root(&conn, &path)? {
             let tx = conn.transaction()?;
-            tables::delete_root(&tx, root_id)?;
+            let hashes = tables::delete_root(&tx, root_id)?;
+            if forget_vectors {
+                tables::forget_unused_vectors(&tx, &hashes)?;
+            }
             tx.commit()?;
         }
-        if let Some(vi) = self
+        drop(conn);
+        // The keyword index applies the removals before the log is trimmed.
+        self.catch_up_keywords();
+        self.save_and_prune(&PrunePolicy::default())?;
+        Ok(())
+    }
+
+    /// Saves the vector index, then deletes what nothing uses any more:
+    /// cached vectors unused for the grace period and the old part of the
+    /// vector removal log (index runs do this when they save).
+    pub fn prune(&self, policy: &PrunePolicy) -> Result<crate::store::PruneReport> {
+        let _run = self.index_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let never = AtomicBool::new(false);
+        let mut lock = LockFile::open(&self.data_dir, WRITER_LOCK)?;
+        let _held = self.hold_writer(&mut lock, &|_| {}, &never)?;
+        self.save_and_prune(policy)
+    }
+
+    /// [`Engine::prune`] for a caller holding the writer lock.
+    fn save_and_prune(&self, policy: &PrunePolicy) -> Result<crate::store::PruneReport> {
+        let conn = self.store.writer();
+        // The removal log is trimmed only up to what the saved vector file
+        // applied; without a vector index here, other files rebuild if behind.
+        let applied = match self
             .vectors
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .as_mut()
         {
-            vi.save(&conn)?;
-        }
-        Ok(())
+            Some(vi) => {
+                vi.save(&conn)?;
+                vi.removal_seq()
+            }
+            None => i64::MAX,
+        };
+        let tx = conn.unchecked_transaction()?;
+        let report = tables::prune(
+            &tx,
+            policy.now,
+            policy.cache_grace_secs,
+            policy.removal_log_keep,
+            applied,
+        )?;
+        tx.commit()?;
+        Ok(report)
     }
 
     /// Indexes every configured folder: changed notes are re-chunked, chunks
@@ -450,8 +589,12 @@ impl Engine {
         } else {
             Ok(())
         };
+        self.catch_up_keywords();
         result?;
         saved?;
+        if save {
+            self.save_and_prune(&PrunePolicy::default())?;
+        }
         report.elapsed_ms = ctx.started.elapsed().as_millis() as u64;
         progress(&Progress {
             phase: Phase::Done,
@@ -497,12 +640,14 @@ impl Engine {
             self.catch_up_vectors()?;
         }
         let vectors = self.vectors.read().unwrap_or_else(|e| e.into_inner());
+        let keywords = self.current_keywords(mode);
         let hits = self.store.read(|conn| {
             crate::panics::catch(
                 || format!("searching for \"{}\"", query.text),
                 || {
                     search::rank_notes(
                         conn,
+                        keywords.as_ref().and_then(|k| k.as_ref()),
                         vectors.as_ref(),
                         query_vector.as_deref(),
                         &terms,
@@ -514,6 +659,12 @@ impl Engine {
                 },
             )?
         })?;
+        let mut hits = hits;
+        if filters.date == search::DateSource::FrontMatter {
+            for hit in hits.iter_mut().filter(|h| h.note_date.is_some()) {
+                hit.date_source = search::DateSource::FrontMatter;
+            }
+        }
         Ok(SearchResults {
             hits,
             took_ms: started.elapsed().as_secs_f64() * 1000.0,
@@ -544,6 +695,34 @@ impl Engine {
         })
     }
 
+    /// Notes of the same indexed folder linking to the note at `path`
+    /// (wikilinks, embeds, Markdown links), most links first.
+    pub fn backlinks(&self, path: &Path, limit: usize) -> Result<Vec<Hit>> {
+        let limit = limit.clamp(1, MAX_LIMIT);
+        let (root_id, rel_path) = self.locate_note(path)?;
+        self.store.read(|conn| {
+            let Some(note_id) = tables::find_note(conn, root_id, &rel_path)? else {
+                return Err(Error::new(
+                    ErrorKind::NotIndexed,
+                    format!("{} is not indexed yet: run `sift index`", path.display()),
+                ));
+            };
+            search::backlinks(conn, note_id, &rel_path, limit)
+        })
+    }
+
+    /// How to open the indexed note at `path`: in Obsidian when the setting
+    /// asks for it and the note is in a vault, else as a file.
+    pub fn open_target(&self, path: &Path) -> Result<OpenTarget> {
+        let file = self.indexed_note(path)?;
+        if self.settings().open_in_obsidian {
+            if let Some(url) = crate::obsidian::open_url(&file) {
+                return Ok(OpenTarget::Url(url));
+            }
+        }
+        Ok(OpenTarget::File(file))
+    }
+
     /// Counts and state for status displays.
     pub fn status(&self) -> Result<Status> {
         self.catch_up_vectors()?;
@@ -571,6 +750,7 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             .map_or(0, |v| v.len() as u64);
+        let keyword_index_current = self.current_keywords(Mode::Keyword).is_some();
         self.store.read(|conn| {
             let (notes, pending, skipped, failed) = tables::state_counts(conn)?;
             let chunks = tables::count_chunks(conn)?;
@@ -597,6 +777,7 @@ impl Engine {
                 indexing,
                 other_writer: other_writer.clone(),
                 vector_rebuilds: tables::vector_rebuilds(conn)?.max(0) as u64,
+                keyword_index_current,
                 warnings: warnings.clone(),
                 unavailable_folders: settings
                     .folders
@@ -607,6 +788,12 @@ impl Engine {
                 budget_usd: settings.budget_usd,
                 month_spent_usd,
                 budget_reached,
+                obsidian_vaults: settings
+                    .folders
+                    .iter()
+                    .filter(|f| crate::obsidian::is_in_vault(f))
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .collect(),
                 data_dir: self.data_dir.to_string_lossy().into_owned(),
                 language_hint: crate::language::hint(conn, embedder_id.as_deref())?,
             })
@@ -617,6 +804,30 @@ impl Engine {
     pub fn file_type_counts(&self) -> Vec<crate::file_types::TypeCount> {
         let settings = self.settings();
         crate::file_types::count_types(&settings.folders, &settings.scan)
+    }
+
+    /// What exclusion patterns would do before they are saved (Settings'
+    /// live count): the notes each pattern matches in the indexed folders, and
+    /// how many the rules together leave out. Nothing is changed.
+    pub fn preview_exclusions(
+        &self,
+        exclude: &[String],
+        include: &[String],
+    ) -> crate::patterns::PatternPreview {
+        let settings = self.settings();
+        let mut scan = settings.scan.clone();
+        scan.exclude.clear();
+        scan.include.clear();
+        let notes: Vec<(PathBuf, Vec<String>)> = settings
+            .folders
+            .iter()
+            .filter(|f| f.is_dir())
+            .map(|f| {
+                let files = crate::scan::scan_folder(f, &scan).files;
+                (f.clone(), files.into_iter().map(|n| n.rel_path).collect())
+            })
+            .collect();
+        crate::patterns::preview(&notes, exclude, include)
     }
 
     /// Every file's state, or only those not indexed.
@@ -662,6 +873,80 @@ impl Engine {
         }
     }
 
+    /// A note path as a person or an assistant gives it: absolute as is;
+    /// relative, joined to the first indexed folder holding such a file (else
+    /// left as is, for the caller to refuse with a reason).
+    pub fn resolve_note_path(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            return path.to_path_buf();
+        }
+        self.settings()
+            .folders
+            .iter()
+            .map(|f| f.join(path))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| path.to_path_buf())
+    }
+
+    /// The whole text of an indexed note with what Sift knows of it (`get
+    /// note` for AI assistants). `path` is absolute, or relative to an indexed
+    /// folder; only notes Sift indexed are read (see [`Engine::indexed_note`]),
+    /// so `../` or a link cannot lead outside the folders. Converted documents
+    /// (PDF, DOCX, ...) give their extracted text.
+    pub fn note(&self, path: &Path) -> Result<NoteView> {
+        let folders = self.settings().folders;
+        let real = self.indexed_note(&self.resolve_note_path(path))?;
+        let root = folders
+            .iter()
+            .filter(|f| real.starts_with(f))
+            .max_by_key(|f| f.as_os_str().len())
+            .cloned()
+            .unwrap_or_default();
+        let rel = crate::scan::relative_path(&real, &root);
+        let meta = self
+            .store
+            .read(|conn| match tables::find_root(conn, &root)? {
+                Some(root_id) => tables::note_meta(conn, root_id, &rel),
+                None => Ok(None),
+            })?;
+        let meta = meta.ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotIndexed,
+                format!("{} is not a note Sift indexed", path.display()),
+            )
+        })?;
+        let scan = self.settings().scan;
+        let read = match crate::extract::read_document(&real, &meta.ext, &scan) {
+            Some(doc) => doc.map(|d| d.note.text),
+            None => {
+                crate::note::read_note_text(&real, scan.max_bytes_for(&meta.ext)).map(|n| n.text)
+            }
+        };
+        let text = read.map_err(|failure| {
+            let why = match failure {
+                crate::note::ReadFailure::Vanished => {
+                    "it was deleted since it was indexed".to_string()
+                }
+                crate::note::ReadFailure::Skipped(reason) => reason,
+            };
+            Error::new(
+                ErrorKind::BadPath,
+                format!("cannot read {}: {why}", real.display()),
+            )
+        })?;
+        Ok(NoteView {
+            root: root.to_string_lossy().into_owned(),
+            path: rel,
+            abs_path: real.to_string_lossy().into_owned(),
+            title: meta.title,
+            tags: meta.tags,
+            aliases: meta.aliases,
+            modified: meta.mtime_ns.div_euclid(1_000_000_000),
+            note_date: meta.note_date,
+            text,
+        })
+    }
+
     /// Whether `path` lies inside an indexed folder (for opening files safely).
     pub fn is_inside_indexed_folder(&self, path: &Path) -> bool {
         let Ok(path) = std::fs::canonicalize(path) else {
@@ -683,6 +968,50 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             .map_or(0, |v| v.len())
+    }
+
+    /// The fast keyword index when it holds exactly what the store holds
+    /// (reloaded first if another process committed to it); None when the
+    /// query needs no keywords or FTS5 must answer (behind, missing).
+    fn current_keywords(&self, mode: Mode) -> Option<RwLockReadGuard<'_, Option<KeywordIndex>>> {
+        if mode == Mode::Semantic {
+            return None;
+        }
+        let current = |ki: &KeywordIndex| self.store.read(|c| ki.is_current(c)).unwrap_or(false);
+        {
+            let guard = self.keywords.read().unwrap_or_else(|e| e.into_inner());
+            match guard.as_ref() {
+                None => return None,
+                Some(ki) if current(ki) => return Some(guard),
+                Some(_) => {}
+            }
+        }
+        {
+            let mut guard = self.keywords.write().unwrap_or_else(|e| e.into_inner());
+            if let Some(ki) = guard.as_mut() {
+                ki.reload();
+            }
+        }
+        let guard = self.keywords.read().unwrap_or_else(|e| e.into_inner());
+        guard.as_ref().is_some_and(current).then_some(guard)
+    }
+
+    /// Brings the fast keyword index up to the store. Only while holding the
+    /// writer lock. A failure is reported, not raised: FTS5 answers meanwhile,
+    /// and the next run tries again (a damaged index is started afresh).
+    fn catch_up_keywords(&self) {
+        let mut guard = self.keywords.write().unwrap_or_else(|e| e.into_inner());
+        let Some(ki) = guard.as_mut() else { return };
+        let result = self.store.read(|conn| ki.catch_up(conn));
+        if let Err(e) = result {
+            eprintln!("sift: warning: rebuilding the keyword index after: {e}");
+            let retried = ki
+                .reset()
+                .and_then(|()| self.store.read(|conn| ki.catch_up(conn)));
+            if let Err(e) = retried {
+                eprintln!("sift: warning: keyword search uses SQLite's index only: {e}");
+            }
+        }
     }
 
     /// Brings the vector index up to the store's generation when another process

@@ -49,12 +49,18 @@ pub enum ErrorKind {
     ReadOnly,
     /// The note has no text to search or compare (empty, or front matter only).
     EmptyNote,
+    /// An archive cannot be imported: not a Sift archive, from a newer Sift,
+    /// cut short, or made by another embedder.
+    IncompatibleArchive,
     /// File-system I/O failed.
     Io,
     /// The metadata database failed.
     Database,
     /// The vector index failed.
     Vectors,
+    /// The fast keyword index failed (keyword search falls back to SQLite's
+    /// full-text index meanwhile).
+    KeywordIndex,
     /// A bug: something that should not happen.
     Internal,
 }
@@ -82,9 +88,11 @@ impl ErrorKind {
             ErrorKind::IndexCorrupt => "index_corrupt",
             ErrorKind::ReadOnly => "read_only",
             ErrorKind::EmptyNote => "empty_note",
+            ErrorKind::IncompatibleArchive => "incompatible_archive",
             ErrorKind::Io => "io",
             ErrorKind::Database => "database",
             ErrorKind::Vectors => "vectors",
+            ErrorKind::KeywordIndex => "keyword_index",
             ErrorKind::Internal => "internal",
         }
     }

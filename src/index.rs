@@ -405,6 +405,14 @@ fn prepare_note(file: &ScannedFile, scan: &ScanSettings) -> Prepared {
             aliases: info.aliases,
             date: info.date,
             content_hash: note.content_hash,
+            links: info
+                .links
+                .iter()
+                .filter_map(|link| {
+                    crate::links::link_key(&file.rel_path, link)
+                        .map(|(key, exact)| (key, exact, link.offset))
+                })
+                .collect(),
         },
         chunks,
     }

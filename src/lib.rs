@@ -8,6 +8,7 @@
 //! queries. [`Engine`] ties one data folder together for the CLI and the app;
 //! [`watch`] follows folders live and feeds changed paths back to it.
 
+pub mod archive;
 pub mod background;
 pub mod chunk;
 pub mod config;
@@ -18,14 +19,19 @@ mod engine;
 pub mod error;
 pub mod extract;
 pub mod file_types;
+pub mod forget;
 mod fsutil;
 pub mod index;
 pub mod keys;
+pub mod keyword_index;
 pub mod language;
+pub mod links;
 pub mod lock;
 pub mod model;
 pub mod note;
+pub mod obsidian;
 pub mod panics;
+pub mod patterns;
 pub mod scan;
 pub mod search;
 pub mod store;
@@ -35,7 +41,10 @@ pub mod watch;
 
 pub use background::CpuShare;
 pub use config::Settings;
-pub use engine::{Engine, Status, MAX_LIMIT, VECTOR_SAVE_EVERY};
+pub use engine::{
+    Engine, NoteView, OpenTarget, PrunePolicy, Status, CACHE_GRACE_SECS, MAX_LIMIT,
+    REMOVAL_LOG_KEEP, VECTOR_SAVE_EVERY,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use index::{ChangeKind, IndexReport, NoteChange, Phase, Progress};
 pub use search::{Hit, Mode, Query, SearchResults};

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use pulldown_cmark::{Event, HeadingLevel, Parser, Tag, TagEnd};
+use pulldown_cmark::{Event, HeadingLevel, LinkType, Parser, Tag, TagEnd};
 use sha2::{Digest, Sha256};
 
 /// Why a file could not be read as a note. Recorded as the file's skip reason.
@@ -80,7 +80,7 @@ pub struct NoteInfo {
     pub tags: Vec<String>,
     /// Aliases from front matter.
     pub aliases: Vec<String>,
-    /// A date from front matter (`date`, `updated`, `modified`, `created`) as Unix seconds.
+    /// The note's own date from front matter (`date`, else `created`) as Unix seconds.
     pub date: Option<i64>,
     /// Headings in document order.
     pub headings: Vec<Heading>,
@@ -88,6 +88,8 @@ pub struct NoteInfo {
     pub body_start: usize,
     /// Byte range of the front matter's YAML, fences excluded.
     pub front_matter: Option<std::ops::Range<usize>>,
+    /// Links to other notes (wikilinks, embeds, Markdown links), in order.
+    pub links: Vec<crate::links::Link>,
 }
 
 impl NoteInfo {
@@ -170,7 +172,25 @@ fn parse_markdown(body: &str, base: usize, info: &mut NoteInfo, tags: &mut Vec<S
             }
             Event::Start(Tag::CodeBlock(_)) => in_code = true,
             Event::End(TagEnd::CodeBlock) => in_code = false,
-            Event::Start(Tag::Link { .. } | Tag::Image { .. }) => in_link += 1,
+            Event::Start(Tag::Link {
+                link_type,
+                dest_url,
+                ..
+            })
+            | Event::Start(Tag::Image {
+                link_type,
+                dest_url,
+                ..
+            }) => {
+                in_link += 1;
+                if !matches!(link_type, LinkType::Email | LinkType::Autolink) {
+                    info.links.push(crate::links::Link {
+                        dest: dest_url.to_string(),
+                        wiki: matches!(link_type, LinkType::WikiLink { .. }),
+                        offset: base + range.start,
+                    });
+                }
+            }
             Event::End(TagEnd::Link | TagEnd::Image) => in_link = in_link.saturating_sub(1),
             Event::Text(t) => {
                 if let Some((_, _, text)) = current.as_mut() {
@@ -267,7 +287,9 @@ fn apply_front_matter(info: &mut NoteInfo, yaml: &str) {
     }
     let mut seen = std::collections::HashSet::new();
     info.aliases.retain(|a| seen.insert(a.clone()));
-    for key in ["updated", "modified", "date", "created"] {
+    // The note's own date (a daily note's day, when a meeting took place),
+    // not when it was last edited: that is the file's modification time.
+    for key in ["date", "created"] {
         if let Some(date) = get(key).and_then(yaml_date) {
             info.date = Some(date);
             break;

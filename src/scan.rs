@@ -57,6 +57,7 @@ pub struct ScanOutcome {
 pub fn scan_folder(root: &Path, settings: &ScanSettings) -> ScanOutcome {
     let mut out = ScanOutcome::default();
     walk_into(root, root, settings, &mut out);
+    apply_patterns(root, settings, &mut out);
     out.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     out.files.dedup_by(|a, b| a.rel_path == b.rel_path);
     out
@@ -121,11 +122,29 @@ pub fn scan_paths(root: &Path, paths: &[PathBuf], settings: &ScanSettings) -> Sc
             }
         }
     }
+    apply_patterns(root, settings, &mut out);
     out.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     out.files.dedup_by(|a, b| a.rel_path == b.rel_path);
     out.skipped.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     out.skipped.dedup_by(|a, b| a.rel_path == b.rel_path);
     out
+}
+
+/// Leaves out what the user's exclusion patterns exclude: as if not there,
+/// so notes indexed before the pattern was added are removed. Patterns that
+/// do not compile (settings.json edited by hand; saving refuses them) exclude
+/// nothing.
+fn apply_patterns(root: &Path, settings: &ScanSettings, out: &mut ScanOutcome) {
+    if settings.exclude.is_empty() {
+        return;
+    }
+    let Ok(rules) = crate::patterns::Patterns::new(root, &settings.exclude, &settings.include)
+    else {
+        return;
+    };
+    out.files.retain(|f| !rules.excludes(&f.rel_path));
+    out.skipped
+        .retain(|s| s.rel_path.is_empty() || !rules.excludes(&s.rel_path));
 }
 
 /// Walks `start` (`root` or a folder inside it), naming files relative to `root`.

@@ -7,7 +7,7 @@ use serde::Serialize;
 use sift::cost::{CostSummary, Estimate};
 use sift::embed::ProviderConfig;
 use sift::store::FileStateRow;
-use sift::{ErrorKind, Hit, Query, SearchResults, Settings, Status};
+use sift::{ErrorKind, Hit, OpenTarget, Query, SearchResults, Settings, Status};
 use tauri::{AppHandle, Manager, State};
 use tauri_plugin_opener::OpenerExt;
 
@@ -179,7 +179,21 @@ pub async fn related(
     blocking(move || engine.related(&Path::new(&root).join(path), limit.clamp(1, 50))).await
 }
 
-/// Opens a note at a line in the user's editor or default app. Only notes Sift
+/// Notes linking to the note `path` (relative to `root`): wikilinks, embeds,
+/// Markdown links.
+#[tauri::command]
+pub async fn backlinks(
+    state: State<'_, AppState>,
+    path: String,
+    root: String,
+    limit: usize,
+) -> CmdResult<Vec<Hit>> {
+    let engine = state.engine();
+    blocking(move || engine.backlinks(&Path::new(&root).join(path), limit.clamp(1, 50))).await
+}
+
+/// Opens a note at a line in the user's editor or default app (in Obsidian,
+/// when the setting asks for it and the note is in a vault). Only notes Sift
 /// indexed, inside an indexed folder (after resolving symlinks), are opened:
 /// anything else is refused with `not_indexed`; an executable file (exec bit, or
 /// a type the OS would run) is refused with `invalid_input`.
@@ -193,12 +207,23 @@ pub async fn open_note(
 ) -> CmdResult<()> {
     let engine = state.engine();
     let requested = PathBuf::from(&abs_path);
-    let file = blocking(move || {
-        let file = engine.indexed_note(&requested)?;
-        crate::open::refuse_executable(&file)?;
-        Ok(file)
+    let target = blocking(move || {
+        let target = engine.open_target(&requested)?;
+        if let OpenTarget::File(file) = &target {
+            crate::open::refuse_executable(file)?;
+        }
+        Ok(target)
     })
     .await?;
+    let file = match target {
+        OpenTarget::File(file) => file,
+        OpenTarget::Url(url) => {
+            return app
+                .opener()
+                .open_url(&url, None::<&str>)
+                .map_err(|e| IpcError::new(ErrorKind::Io, format!("could not open {url}: {e}")))
+        }
+    };
     let is_document = file
         .extension()
         .is_some_and(|e| sift::extract::is_document_ext(&e.to_string_lossy().to_lowercase()));
@@ -226,6 +251,18 @@ pub async fn open_note(
                 )
             }),
     }
+}
+
+/// What exclusion patterns would leave out, before saving them (Settings'
+/// live count per pattern).
+#[tauri::command]
+pub async fn preview_exclusions(
+    state: State<'_, AppState>,
+    exclude: Vec<String>,
+    include: Vec<String>,
+) -> CmdResult<sift::patterns::PatternPreview> {
+    let engine = state.engine();
+    blocking(move || Ok(engine.preview_exclusions(&exclude, &include))).await
 }
 
 /// Files of each readable type in the indexed folders, enabled or not (for

@@ -14,6 +14,7 @@
 
 mod commands;
 mod cost;
+mod data;
 mod embedder;
 mod error;
 mod open;
@@ -57,6 +58,8 @@ fn main() {
             commands::file_type_counts,
             commands::search,
             commands::related,
+            commands::backlinks,
+            commands::preview_exclusions,
             commands::open_note,
             commands::reindex,
             commands::key_status,
@@ -64,6 +67,9 @@ fn main() {
             commands::key_delete,
             commands::cost_summary,
             commands::estimate,
+            data::export_index,
+            data::forget_everything,
+            data::forget_phrase,
         ])
         .run(tauri::generate_context!())
         .expect("error while running Sift");

@@ -154,6 +154,14 @@ impl AppState {
         }
     }
 
+    /// Stops following the folders (before everything is deleted).
+    pub fn stop_watching(&self) {
+        self.watcher
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+    }
+
     /// Runs `f` on the run queue.
     pub fn with_runs<T>(&self, f: impl FnOnce(&mut Runs) -> T) -> T {
         f(&mut self.runs())

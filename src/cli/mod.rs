@@ -11,9 +11,12 @@ macro_rules! out {
     }};
 }
 
+mod archive;
 mod cost;
+mod forget;
 mod index;
 mod key;
+mod mcp;
 mod model;
 mod search;
 mod status;
@@ -48,6 +51,8 @@ pub enum Command {
     Search(search::SearchArgs),
     /// Notes related in meaning to a note.
     Related(search::RelatedArgs),
+    /// Notes linking to a note (wikilinks, embeds, Markdown links).
+    Backlinks(search::RelatedArgs),
     /// What is indexed.
     Status(status::StatusArgs),
     /// Watch a notes folder (or all indexed folders) and index every change live.
@@ -62,8 +67,20 @@ pub enum Command {
         #[command(subcommand)]
         command: key::KeyCommand,
     },
+    /// Serve the Model Context Protocol on stdin/stdout, for AI assistants
+    /// (tools: search, related, get_note, status).
+    Mcp(mcp::McpArgs),
     /// What remote embedding cost (this month, all time) and the price table.
     Cost(cost::CostArgs),
+    /// Write the index to one file: a Sift archive to import elsewhere, or
+    /// points for Qdrant or Chroma.
+    Export(archive::ExportArgs),
+    /// Read a Sift archive into a new data folder: search works at once,
+    /// nothing is embedded again.
+    Import(archive::ImportArgs),
+    /// Remove one folder from the index, or delete everything of Sift's
+    /// (--all: data folder, and on request the model and the API keys).
+    Forget(forget::ForgetArgs),
 }
 
 /// Runs a parsed command line.
@@ -73,11 +90,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Index(args) => index::run(&data_dir, args),
         Command::Search(args) => search::run_search(&data_dir, args),
         Command::Related(args) => search::run_related(&data_dir, args),
+        Command::Backlinks(args) => search::run_backlinks(&data_dir, args),
         Command::Status(args) => status::run(&data_dir, args),
         Command::Watch(args) => watch::run(&data_dir, args),
         Command::Model { command } => model::run(command),
         Command::Key { command } => key::run(command),
         Command::Cost(args) => cost::run(&data_dir, args),
+        Command::Mcp(args) => mcp::run(&data_dir, args),
+        Command::Export(args) => archive::run_export(&data_dir, args),
+        Command::Import(args) => archive::run_import(&data_dir, args),
+        Command::Forget(args) => forget::run(&data_dir, args),
     }
 }
 

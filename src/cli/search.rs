@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 use serde_json::json;
+use sift::search::DateSource;
 use sift::{Hit, Mode, Query, MAX_LIMIT};
 
 #[derive(Debug, Args)]
@@ -25,12 +26,16 @@ pub struct SearchArgs {
     /// Only notes with this tag (repeatable: all must match).
     #[arg(long = "tag")]
     pub tags: Vec<String>,
-    /// Only notes modified on or after this date (YYYY-MM-DD).
+    /// Only notes dated on or after this day (YYYY-MM-DD).
     #[arg(long)]
     pub after: Option<String>,
-    /// Only notes modified on or before this date (YYYY-MM-DD).
+    /// Only notes dated on or before this day (YYYY-MM-DD).
     #[arg(long)]
     pub before: Option<String>,
+    /// Which date --after/--before look at: modified (the file's, default) or
+    /// front-matter (the note's `date:` or `created:`, else modified).
+    #[arg(long, default_value = "modified")]
+    pub date: DateSource,
     /// Only this file type (repeatable), e.g. md, txt.
     #[arg(long = "ext")]
     pub exts: Vec<String>,
@@ -67,6 +72,7 @@ pub fn run_search(data_dir: &Path, args: SearchArgs) -> Result<ExitCode> {
         exts: args.exts,
         after: args.after,
         before: args.before,
+        date: args.date,
     };
     let results = engine.search(&query)?;
     if args.json {
@@ -116,6 +122,24 @@ pub fn run_related(data_dir: &Path, args: RelatedArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+pub fn run_backlinks(data_dir: &Path, args: RelatedArgs) -> Result<ExitCode> {
+    let engine = super::open_engine(data_dir, false)?;
+    note_if_clamped(args.limit);
+    let hits = engine.backlinks(&args.note, args.limit)?;
+    if args.json {
+        let hits: Vec<_> = hits.iter().map(hit_json).collect();
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "hits": hits }))?
+        )?;
+    } else if hits.is_empty() {
+        out!("no notes link here")?;
+    } else {
+        print_hits(&hits)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// A keyword weight: a number from 0 to 1.
 fn parse_weight(text: &str) -> Result<f32, String> {
     match text.trim().parse::<f32>() {
@@ -135,7 +159,7 @@ fn note_if_clamped(limit: usize) {
     }
 }
 
-fn hit_json(hit: &Hit) -> serde_json::Value {
+pub fn hit_json(hit: &Hit) -> serde_json::Value {
     let snippet: String = hit.snippet.iter().map(|p| p.text.as_str()).collect();
     let mut highlights = Vec::new();
     let mut at = 0;
@@ -147,6 +171,7 @@ fn hit_json(hit: &Hit) -> serde_json::Value {
     }
     json!({
         "path": hit.path,
+        "abs_path": hit.abs_path,
         "root": hit.root,
         "title": hit.title,
         "heading_path": hit.heading_path,
@@ -158,7 +183,10 @@ fn hit_json(hit: &Hit) -> serde_json::Value {
         "snippet": snippet,
         "highlights": highlights,
         "tags": hit.tags,
+        "aliases": hit.aliases,
         "modified": hit.modified,
+        "note_date": hit.note_date,
+        "date_source": hit.date_source,
         "ext": hit.ext,
     })
 }
@@ -192,6 +220,12 @@ fn print_hits(hits: &[Hit]) -> std::io::Result<()> {
             })
             .collect();
         out!("    {snippet}")?;
+        if !hit.aliases.is_empty() {
+            out!("    also known as: {}", hit.aliases.join(", "))?;
+        }
+        if let (DateSource::FrontMatter, Some(date)) = (hit.date_source, hit.note_date) {
+            out!("    dated {} (front matter)", day(date))?;
+        }
         let mut why = Vec::new();
         if let Some(rank) = hit.keyword_rank {
             why.push(format!("keyword #{rank}"));
@@ -199,7 +233,17 @@ fn print_hits(hits: &[Hit]) -> std::io::Result<()> {
         if let Some(sim) = hit.vector_similarity {
             why.push(format!("similarity {sim:.2}"));
         }
-        out!("    score {:.4} ({})", hit.score, why.join(", "))?;
+        // Backlinks are ordered by their number of links, not scored.
+        if !why.is_empty() {
+            out!("    score {:.4} ({})", hit.score, why.join(", "))?;
+        }
     }
     Ok(())
+}
+
+/// `YYYY-MM-DD` of Unix seconds.
+fn day(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
 }

@@ -58,6 +58,14 @@ pub fn run(data_dir: &Path, args: StatusArgs) -> Result<ExitCode> {
         status.chunks_without_vectors
     )?;
     out!(
+        "keywords:    {}",
+        if status.keyword_index_current {
+            "fast index current"
+        } else {
+            "answered by SQLite's full-text index until the next index run"
+        }
+    )?;
+    out!(
         "embedder:    {}",
         status
             .embedder_id

@@ -1,7 +1,8 @@
-//! Search filters (folder, tags, modified date, file type) as SQL over `notes n`.
+//! Search filters (folder, tags, date, file type) as SQL over `notes n`.
 
 use chrono::NaiveDate;
 use rusqlite::types::Value;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -35,6 +36,34 @@ pub struct Filters {
     pub after: Option<i64>,
     /// Modified before this Unix time.
     pub before: Option<i64>,
+    /// Which date `after` and `before` look at.
+    pub date: DateSource,
+}
+
+/// Which date of a note the date filter looks at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DateSource {
+    /// The file's modification time.
+    #[default]
+    Modified,
+    /// The note's own date from its front matter (`date`, else `created`);
+    /// the modification time for notes without one.
+    FrontMatter,
+}
+
+impl std::str::FromStr for DateSource {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<DateSource> {
+        match s {
+            "modified" => Ok(DateSource::Modified),
+            "front_matter" | "front-matter" | "note" => Ok(DateSource::FrontMatter),
+            other => Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("unknown date '{other}': use modified or front-matter"),
+            )),
+        }
+    }
 }
 
 impl Filters {
@@ -77,13 +106,17 @@ impl Filters {
             }
             sql.push_str(&format!(" AND n.ext IN ({})", marks.join(", ")));
         }
+        let date = match self.date {
+            DateSource::Modified => "n.mtime_ns",
+            DateSource::FrontMatter => "coalesce(n.note_date * 1000000000, n.mtime_ns)",
+        };
         if let Some(after) = self.after {
             params.push(Value::Integer(after.saturating_mul(1_000_000_000)));
-            sql.push_str(&format!(" AND n.mtime_ns >= ?{}", params.len()));
+            sql.push_str(&format!(" AND {date} >= ?{}", params.len()));
         }
         if let Some(before) = self.before {
             params.push(Value::Integer(before.saturating_mul(1_000_000_000)));
-            sql.push_str(&format!(" AND n.mtime_ns < ?{}", params.len()));
+            sql.push_str(&format!(" AND {date} < ?{}", params.len()));
         }
         (sql, params)
     }

@@ -7,11 +7,13 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension};
 
 use super::filter::Filters;
-use super::keyword::{allowed_chunk_ids, keyword_chunks};
+use super::keyword::{allowed_chunk_ids, keyword_chunks, KeywordChunks};
 use super::snippet::make_snippet;
 use super::terms::{TermSet, Terms};
+use super::DateSource;
 use super::{Hit, Mode, SnippetPart};
 use crate::error::Result;
+use crate::keyword_index::KeywordIndex;
 use crate::note::is_markdown_ext;
 use crate::store::{tables, StoredChunk};
 use crate::text::reader_text;
@@ -48,10 +50,23 @@ pub struct RankedNote {
 /// Other chunks of a note tried for a snippet with a highlight.
 const SNIPPET_ALTERNATIVES: usize = 4;
 
+/// What each ranker found for one query: the input of [`fuse`].
+#[derive(Debug, Clone, Default)]
+pub struct Candidates {
+    /// Keyword chunks, best first: (chunk id, note id, BM25; lower is better).
+    pub keyword: Vec<(i64, i64, f64)>,
+    /// Nearest chunks, best first: (chunk id, note id, cosine similarity).
+    pub semantic: Vec<(i64, i64, f32)>,
+    /// Share of the query's terms held by each note's first keyword chunk
+    /// (hybrid only; empty when the query has fewer than two terms).
+    pub coverage: HashMap<i64, f64>,
+}
+
 /// Ranks notes for a query and returns the top `limit` as hits.
 #[allow(clippy::too_many_arguments)]
 pub fn rank_notes(
     conn: &Connection,
+    fast_keywords: Option<&KeywordIndex>,
     vectors: Option<&VectorIndex>,
     query_vector: Option<&[f32]>,
     terms: &Terms,
@@ -60,18 +75,111 @@ pub fn rank_notes(
     limit: usize,
     keyword_weight: f32,
 ) -> Result<Vec<Hit>> {
+    let found = candidates(
+        conn,
+        fast_keywords,
+        vectors,
+        query_vector,
+        terms,
+        filters,
+        mode,
+        limit,
+    )?;
+    let mut ranked = fuse(&found, mode, keyword_weight);
+    ranked.truncate(limit);
+    build_hits(conn, &ranked, &terms.matcher())
+}
+
+/// Candidate chunks from each ranker the mode uses, enough to fill `limit`
+/// notes, with the keyword chunks' coverage of the query.
+#[allow(clippy::too_many_arguments)]
+pub fn candidates(
+    conn: &Connection,
+    fast_keywords: Option<&KeywordIndex>,
+    vectors: Option<&VectorIndex>,
+    query_vector: Option<&[f32]>,
+    terms: &Terms,
+    filters: &Filters,
+    mode: Mode,
+    limit: usize,
+) -> Result<Candidates> {
     // Chunks, not notes, come back from each ranker: ask for enough to fill `limit`
     // notes even when several chunks of a note rank together.
     let candidates = (limit * 4).max(100);
-    let keyword = if mode == Mode::Semantic {
-        Vec::new()
+    let found = if mode == Mode::Semantic {
+        KeywordChunks::default()
     } else {
-        keyword_chunks(conn, terms, filters, candidates)?
+        keyword_chunks(conn, fast_keywords, terms, filters, candidates)?
     };
+    let keyword = found.chunks;
     let semantic = match (mode, vectors, query_vector) {
         (Mode::Keyword, _, _) | (_, None, _) | (_, _, None) => Vec::new(),
         (_, Some(index), Some(q)) => vector_chunks(conn, index, q, filters, candidates)?,
     };
+    let coverage = if mode == Mode::Hybrid && !semantic.is_empty() {
+        // Each note's first keyword chunk.
+        let mut seen = HashSet::new();
+        let first_chunks: Vec<i64> = keyword
+            .iter()
+            .filter(|(_, note, _)| seen.insert(*note))
+            .map(|(chunk, _, _)| *chunk)
+            .collect();
+        match &found.coverage {
+            // The fast index read it from its postings.
+            Some(known) if terms.matcher().len() >= 2 => first_chunks
+                .iter()
+                .filter_map(|id| known.get(id).map(|c| (*id, *c)))
+                .collect(),
+            Some(_) => HashMap::new(),
+            None => term_coverage(conn, &first_chunks, terms)?,
+        }
+    } else {
+        HashMap::new()
+    };
+    Ok(Candidates {
+        keyword,
+        semantic,
+        coverage,
+    })
+}
+
+/// The knobs of hybrid fusion, for measuring variants (benches/fusion_lab.rs);
+/// searches use [`FusionParams::default`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FusionParams {
+    /// Reciprocal rank fusion's k.
+    pub rrf_k: f64,
+    /// Power of a note's coverage applied to its keyword credit.
+    pub coverage_power: i32,
+    /// Below this best coverage, the keyword list earns nothing at all.
+    pub confidence_floor: f64,
+}
+
+impl Default for FusionParams {
+    fn default() -> Self {
+        FusionParams {
+            rrf_k: RRF_K,
+            coverage_power: 2,
+            confidence_floor: 0.0,
+        }
+    }
+}
+
+/// Fuses the rankers' candidates into notes, best first (all of them; the
+/// caller keeps the top).
+pub fn fuse(found: &Candidates, mode: Mode, keyword_weight: f32) -> Vec<RankedNote> {
+    fuse_with(found, mode, keyword_weight, &FusionParams::default())
+}
+
+/// [`fuse`] with explicit knobs.
+pub fn fuse_with(
+    found: &Candidates,
+    mode: Mode,
+    keyword_weight: f32,
+    params: &FusionParams,
+) -> Vec<RankedNote> {
+    let (keyword, semantic, coverage) = (&found.keyword, &found.semantic, &found.coverage);
+    let rrf_k = params.rrf_k;
     // Every note is *somewhat* similar to any query: a note found only by
     // meaning must come close to the best match to be listed at all.
     let best_similarity = semantic.first().map_or(0.0, |c| c.2).max(f32::EPSILON);
@@ -94,7 +202,7 @@ pub fn rank_notes(
             entry.keyword_rank = Some(note_rank);
             entry.keyword_chunk = chunk_id;
         }
-        entry.add_chunk(chunk_id, w_kw / (RRF_K + chunk_rank as f64 + 1.0));
+        entry.add_chunk(chunk_id, w_kw / (rrf_k + chunk_rank as f64 + 1.0));
     }
     let mut note_rank = 0;
     for (chunk_rank, &(chunk_id, note_id, similarity)) in semantic.iter().enumerate() {
@@ -104,22 +212,8 @@ pub fn rank_notes(
             entry.vector_rank = Some(note_rank);
             entry.similarity = Some(similarity);
         }
-        entry.add_chunk(chunk_id, w_vec / (RRF_K + chunk_rank as f64 + 1.0));
+        entry.add_chunk(chunk_id, w_vec / (rrf_k + chunk_rank as f64 + 1.0));
     }
-
-    // In hybrid mode a keyword rank earns credit by how much of the query the
-    // note matched (squared: one shared word out of three is weak evidence;
-    // "rest" in a recipe is no answer to "how do I get better rest at night").
-    let coverage = if mode == Mode::Hybrid && !semantic.is_empty() {
-        let first_chunks: Vec<i64> = notes
-            .values()
-            .filter(|s| s.keyword_rank.is_some())
-            .map(|s| s.keyword_chunk)
-            .collect();
-        term_coverage(conn, &first_chunks, terms)?
-    } else {
-        HashMap::new()
-    };
 
     // How much the keyword list as a whole can be trusted: when no note holds
     // most of the query's words (a paraphrased question), keyword ranks are
@@ -128,17 +222,23 @@ pub fn rank_notes(
     // question) whose best note holds half its words is still good keyword
     // evidence; one holding a fifth of them is mostly filler-word overlap.
     // Measured on both our eval set and SciFact (BENCHMARKS.md).
-    let keyword_confidence = coverage.values().copied().fold(0.0, f64::max).sqrt();
+    let best_coverage = coverage.values().copied().fold(0.0, f64::max);
     let keyword_confidence = if coverage.is_empty() {
         1.0
+    } else if best_coverage < params.confidence_floor {
+        0.0
     } else {
-        keyword_confidence
+        best_coverage.sqrt()
     };
     let mut ranked: Vec<RankedNote> = notes
         .into_iter()
         .filter(|(_, s)| s.keyword_rank.is_some() || s.similarity.is_some_and(|sim| sim >= floor))
         .map(|(note_id, s)| {
-            let rrf = |rank: Option<usize>, w: f64| rank.map_or(0.0, |r| w / (RRF_K + r as f64));
+            let rrf = |rank: Option<usize>, w: f64| rank.map_or(0.0, |r| w / (rrf_k + r as f64));
+            // In hybrid mode a keyword rank earns credit by how much of the
+            // query the note matched (squared: one shared word out of three is
+            // weak evidence; "rest" in a recipe is no answer to "how do I get
+            // better rest at night").
             let cov = coverage.get(&s.keyword_chunk).copied().unwrap_or(1.0);
             let score = match mode {
                 Mode::Semantic => s.similarity.unwrap_or(0.0) as f64,
@@ -149,7 +249,7 @@ pub fn rank_notes(
                     let relative = s
                         .similarity
                         .map_or(0.0, |sim| (sim / best_similarity).max(0.0));
-                    keyword_confidence * cov.powi(2) * rrf(s.keyword_rank, w_kw)
+                    keyword_confidence * cov.powi(params.coverage_power) * rrf(s.keyword_rank, w_kw)
                         + relative as f64 * rrf(s.vector_rank, w_vec)
                 }
             };
@@ -176,8 +276,7 @@ pub fn rank_notes(
             )
             .then(a.note_id.cmp(&b.note_id))
     });
-    ranked.truncate(limit);
-    build_hits(conn, &ranked, &terms.matcher())
+    ranked
 }
 
 /// Notes whose meaning is closest to note `note_id` (its mean chunk vector).
@@ -330,7 +429,11 @@ fn note_of_chunk(conn: &Connection, chunk_id: i64) -> Result<Option<i64>> {
     Ok(stmt.query_row([chunk_id], |r| r.get(0)).optional()?)
 }
 
-fn build_hits(conn: &Connection, ranked: &[RankedNote], terms: &TermSet) -> Result<Vec<Hit>> {
+pub(crate) fn build_hits(
+    conn: &Connection,
+    ranked: &[RankedNote],
+    terms: &TermSet,
+) -> Result<Vec<Hit>> {
     let ids: Vec<i64> = ranked
         .iter()
         .flat_map(|r| std::iter::once(r.chunk_id).chain(r.other_chunks.iter().copied()))
@@ -379,7 +482,10 @@ fn build_hits(conn: &Connection, ranked: &[RankedNote], terms: &TermSet) -> Resu
                 keyword_rank: r.keyword_rank,
                 vector_similarity: r.vector_similarity,
                 tags: c.tags.clone(),
+                aliases: c.aliases.clone(),
                 modified: c.modified,
+                note_date: c.note_date,
+                date_source: DateSource::Modified,
                 ext: c.ext.clone(),
                 chunk_id: c.id,
             })

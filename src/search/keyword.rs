@@ -1,6 +1,8 @@
-//! Keyword search: SQLite FTS5 with BM25 ranking.
+//! Keyword search with BM25 ranking: the fast keyword index when it holds
+//! what the store holds, SQLite's FTS5 table otherwise (same terms, same
+//! ranking function).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension};
@@ -8,21 +10,76 @@ use rusqlite::{Connection, OptionalExtension};
 use super::filter::Filters;
 use super::terms::Terms;
 use crate::error::Result;
+use crate::keyword_index::KeywordIndex;
 
 /// Weight of the title/heading column relative to the body in BM25.
 const CONTEXT_WEIGHT: f64 = 2.0;
 
-/// The best `limit` chunks for `terms` as (chunk id, note id, bm25 score; lower is
-/// better), best first. Filters apply inside the query, so they never starve results.
+/// Chunks found by keywords, best first, and (from the fast index) the share
+/// of the query's terms each holds.
+#[derive(Debug, Default)]
+pub struct KeywordChunks {
+    /// (chunk id, note id, bm25 score; lower is better).
+    pub chunks: Vec<(i64, i64, f64)>,
+    /// Coverage by chunk id, when the engine could read it cheaply.
+    pub coverage: Option<HashMap<i64, f64>>,
+}
+
+/// The best `limit` chunks for `terms`, from `fast` when given (the caller
+/// checked it is current), else from FTS5. Filters apply inside the query, so
+/// they never starve results.
 pub fn keyword_chunks(
+    conn: &Connection,
+    fast: Option<&KeywordIndex>,
+    terms: &Terms,
+    filters: &Filters,
+    limit: usize,
+) -> Result<KeywordChunks> {
+    if terms.is_empty() {
+        return Ok(KeywordChunks::default());
+    }
+    let Some(fast) = fast else {
+        return Ok(KeywordChunks {
+            chunks: fts_chunks(conn, terms, filters, limit)?,
+            coverage: None,
+        });
+    };
+    let allowed: Option<HashSet<i64>> = if filters.is_empty() {
+        None
+    } else {
+        Some(allowed_chunk_ids(conn, filters)?.into_iter().collect())
+    };
+    let found = match fast.search(terms, allowed.as_ref(), limit) {
+        Ok(found) => found,
+        // Damaged on disk, or its files went away under a reload: SQLite
+        // answers, and the writer's next catch-up starts it afresh.
+        Err(e) => {
+            eprintln!("sift: warning: keyword index failed, using SQLite's: {e}");
+            return Ok(KeywordChunks {
+                chunks: fts_chunks(conn, terms, filters, limit)?,
+                coverage: None,
+            });
+        }
+    };
+    let coverage = found.iter().map(|m| (m.chunk_id, m.coverage)).collect();
+    let mut chunks: Vec<(i64, i64, f64)> = found
+        .into_iter()
+        .map(|m| (m.chunk_id, m.note_id, m.score))
+        .collect();
+    boost_title_matches(conn, terms, &mut chunks)?;
+    Ok(KeywordChunks {
+        chunks,
+        coverage: Some(coverage),
+    })
+}
+
+/// The best `limit` chunks by SQLite's FTS5 table.
+fn fts_chunks(
     conn: &Connection,
     terms: &Terms,
     filters: &Filters,
     limit: usize,
 ) -> Result<Vec<(i64, i64, f64)>> {
-    if terms.is_empty() {
-        return Ok(Vec::new());
-    }
     let (filter_sql, filter_params) = filters.sql();
     let mut params: Vec<Value> = vec![Value::Text(terms.fts_query())];
     // Filter params are numbered from ?1 in Filters::sql; shift them past ours.

@@ -2,6 +2,7 @@
 //! (reciprocal rank fusion), with filters, per-note grouping, snippets and
 //! "related notes".
 
+mod backlinks;
 pub mod filter;
 mod fusion;
 pub mod keyword;
@@ -10,8 +11,11 @@ pub mod terms;
 
 use serde::{Deserialize, Serialize};
 
-pub use filter::Filters;
-pub use fusion::{rank_notes, related_notes, RankedNote};
+pub use backlinks::backlinks;
+pub use filter::{DateSource, Filters};
+pub use fusion::{
+    candidates, fuse, fuse_with, rank_notes, related_notes, Candidates, FusionParams, RankedNote,
+};
 pub use snippet::SnippetPart;
 
 use crate::error::Result;
@@ -66,6 +70,9 @@ pub struct Query {
     pub after: Option<String>,
     /// Modified on or before (YYYY-MM-DD, inclusive).
     pub before: Option<String>,
+    /// Which date `after` and `before` look at: the file's modification time
+    /// (default) or the note's front-matter date where it has one.
+    pub date: DateSource,
 }
 
 impl Default for Query {
@@ -80,6 +87,7 @@ impl Default for Query {
             exts: Vec::new(),
             after: None,
             before: None,
+            date: DateSource::Modified,
         }
     }
 }
@@ -116,6 +124,7 @@ impl Query {
             before: nonempty(&self.before)
                 .map(|d| filter::parse_date(&d).map(|t| t + 86_400))
                 .transpose()?,
+            date: self.date,
         })
     }
 }
@@ -148,8 +157,15 @@ pub struct Hit {
     pub vector_similarity: Option<f32>,
     /// Note tags.
     pub tags: Vec<String>,
+    /// The note's aliases (front matter), other names it goes by.
+    pub aliases: Vec<String>,
     /// Modification time (Unix seconds).
     pub modified: i64,
+    /// The note's own date from front matter (`date`, else `created`).
+    pub note_date: Option<i64>,
+    /// Which date the query's date filter used for this note: its front-matter
+    /// date when asked for and present, else its modification time.
+    pub date_source: DateSource,
     /// File extension.
     pub ext: String,
     /// Best chunk id.

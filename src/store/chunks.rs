@@ -22,6 +22,10 @@ pub struct StoredChunk {
     pub title: String,
     /// Note tags.
     pub tags: Vec<String>,
+    /// Note aliases.
+    pub aliases: Vec<String>,
+    /// The note's front-matter date (Unix seconds).
+    pub note_date: Option<i64>,
     /// Note extension.
     pub ext: String,
     /// Note modification time (Unix seconds).
@@ -97,7 +101,7 @@ pub fn replace_chunks(
 
 /// Writes chunk `id`'s entry in the keyword index: the terms of its context
 /// and of its body as a reader sees it, by the one word rule.
-fn insert_keyword_terms(
+pub fn insert_keyword_terms(
     conn: &Connection,
     id: i64,
     context: &str,
@@ -264,7 +268,7 @@ pub fn count_chunks(conn: &Connection) -> Result<u64> {
 pub fn load_chunks(conn: &Connection, ids: &[i64]) -> Result<Vec<StoredChunk>> {
     let mut stmt = conn.prepare_cached(
         "SELECT c.id, c.note_id, r.path, n.rel_path, n.title, n.tags, n.ext,
-                n.mtime_ns, c.heading_path, c.line_start, c.body, c.page
+                n.mtime_ns, c.heading_path, c.line_start, c.body, c.page, n.aliases, n.note_date
          FROM chunks c JOIN notes n ON n.id = c.note_id JOIN roots r ON r.id = n.root_id
          WHERE c.id = ?1",
     )?;
@@ -285,6 +289,8 @@ pub fn load_chunks(conn: &Connection, ids: &[i64]) -> Result<Vec<StoredChunk>> {
                 line_start: r.get::<_, i64>(9)? as usize,
                 body: r.get(10)?,
                 page: r.get(11)?,
+                aliases: serde_json::from_str(&r.get::<_, String>(12)?).unwrap_or_default(),
+                note_date: r.get(13)?,
             });
         }
     }

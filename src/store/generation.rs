@@ -75,3 +75,53 @@ fn to_hash(bytes: &[u8]) -> [u8; 32] {
     hash[..n].copy_from_slice(&bytes[..n]);
     hash
 }
+
+/// Highest `vector_removals` entry ever logged, 0 for none (from the
+/// sequence, so pruning old entries does not move it back).
+pub fn last_removal_seq(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'vector_removals'), 0)",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// A chunk's keyword terms, as stored in the FTS5 table.
+pub struct KeywordTerms {
+    /// Chunk id.
+    pub chunk_id: i64,
+    /// Its note.
+    pub note_id: i64,
+    /// Terms of the title, aliases and headings.
+    pub context: String,
+    /// Terms of the body as a reader sees it.
+    pub body: String,
+}
+
+/// Keyword terms of up to `limit` chunks with `after < id <= upto`, in id order.
+pub fn keyword_terms_after(
+    conn: &Connection,
+    after: i64,
+    upto: i64,
+    limit: usize,
+) -> Result<Vec<KeywordTerms>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.id, c.note_id, f.context, f.body
+         FROM chunks c JOIN chunks_fts f ON f.rowid = c.id
+         WHERE c.id > ?1 AND c.id <= ?2 ORDER BY c.id LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![after, upto, limit as i64], |r| {
+        Ok(KeywordTerms {
+            chunk_id: r.get(0)?,
+            note_id: r.get(1)?,
+            context: r.get(2)?,
+            body: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Oldest `vector_removals` entry still logged (None: the log is empty).
+pub fn oldest_removal_seq(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn.query_row("SELECT min(seq) FROM vector_removals", [], |r| r.get(0))?)
+}

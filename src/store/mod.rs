@@ -8,6 +8,7 @@ mod cache;
 mod chunks;
 mod generation;
 mod notes;
+mod prune;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use rusqlite::{Connection, OpenFlags};
 pub use cache::{decode_vector, encode_vector};
 pub use chunks::{ChunkRow, StoredChunk};
 pub use notes::{FileStateRow, NoteContent, NoteRow};
+pub use prune::PruneReport;
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -98,4 +100,5 @@ pub mod tables {
     pub use super::chunks::*;
     pub use super::generation::*;
     pub use super::notes::*;
+    pub use super::prune::*;
 }

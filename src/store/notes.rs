@@ -37,6 +37,9 @@ pub struct NoteContent {
     pub date: Option<i64>,
     /// SHA-256 of the file bytes.
     pub content_hash: [u8; 32],
+    /// Links to other notes: key, whether the key is a whole path, byte
+    /// offset (see [`crate::links`]).
+    pub links: Vec<(String, bool, usize)>,
 }
 
 /// One file's state, for `sift status --files`.
@@ -83,8 +86,19 @@ pub fn roots(conn: &Connection) -> Result<Vec<(i64, PathBuf)>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Removes a root and everything indexed under it.
-pub fn delete_root(conn: &Connection, root_id: i64) -> Result<()> {
+/// Removes a root and everything indexed under it: notes, tags, chunks with
+/// their keyword entries (a trigger) and their vectors (the removal log).
+/// Returns the embed hashes of its chunks: their cached vectors stay for the
+/// grace period unless the caller forgets them ([`super::prune::forget_unused_vectors`]).
+pub fn delete_root(conn: &Connection, root_id: i64) -> Result<Vec<Vec<u8>>> {
+    let hashes: Vec<Vec<u8>> = {
+        let mut stmt = conn.prepare(
+            "SELECT DISTINCT c.embed_hash FROM chunks c JOIN notes n ON n.id = c.note_id
+             WHERE n.root_id = ?1",
+        )?;
+        let rows = stmt.query_map([root_id], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
     let ids: Vec<i64> = {
         let mut stmt = conn.prepare("SELECT id FROM notes WHERE root_id = ?1")?;
         let rows = stmt.query_map([root_id], |r| r.get(0))?;
@@ -94,7 +108,7 @@ pub fn delete_root(conn: &Connection, root_id: i64) -> Result<()> {
         delete_note(conn, id)?;
     }
     conn.execute("DELETE FROM roots WHERE id = ?1", [root_id])?;
-    Ok(())
+    Ok(hashes)
 }
 
 /// Every note row of a root, by relative path.
@@ -217,6 +231,13 @@ pub fn set_indexed(conn: &Connection, id: i64, content: &NoteContent, now: i64) 
     for tag in &content.tags {
         stmt.execute(params![id, tag])?;
     }
+    conn.execute("DELETE FROM note_links WHERE note_id = ?1", [id])?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO note_links(note_id, target, exact, byte_offset) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (target, exact, offset) in &content.links {
+        stmt.execute(params![id, target, exact, *offset as i64])?;
+    }
     Ok(())
 }
 
@@ -225,6 +246,8 @@ pub fn delete_note(conn: &Connection, id: i64) -> Result<()> {
     conn.prepare_cached("DELETE FROM chunks WHERE note_id = ?1")?
         .execute([id])?;
     conn.prepare_cached("DELETE FROM note_tags WHERE note_id = ?1")?
+        .execute([id])?;
+    conn.prepare_cached("DELETE FROM note_links WHERE note_id = ?1")?
         .execute([id])?;
     conn.prepare_cached("DELETE FROM notes WHERE id = ?1")?
         .execute([id])?;
@@ -324,4 +347,52 @@ pub fn fail_notes_with_chunk_hash(
         )?;
     }
     Ok(notes.into_iter().map(|(_, path)| path).collect())
+}
+
+/// What the store holds about one indexed note, for showing it whole.
+#[derive(Debug, Clone)]
+pub struct NoteMeta {
+    /// File extension.
+    pub ext: String,
+    /// Display title.
+    pub title: String,
+    /// Tags, lower case.
+    pub tags: Vec<String>,
+    /// Aliases from front matter.
+    pub aliases: Vec<String>,
+    /// Modification time when last seen (nanoseconds).
+    pub mtime_ns: i64,
+    /// Front-matter date (Unix seconds).
+    pub note_date: Option<i64>,
+}
+
+/// The stored facts of the note at `rel_path` under root `root_id`.
+pub fn note_meta(conn: &Connection, root_id: i64, rel_path: &str) -> Result<Option<NoteMeta>> {
+    let row = conn
+        .query_row(
+            "SELECT ext, title, tags, aliases, mtime_ns, note_date FROM notes
+             WHERE root_id = ?1 AND rel_path = ?2",
+            params![root_id, rel_path],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    Ok(row.map(
+        |(ext, title, tags, aliases, mtime_ns, note_date)| NoteMeta {
+            ext,
+            title,
+            tags: serde_json::from_str(&tags).unwrap_or_default(),
+            aliases: serde_json::from_str(&aliases).unwrap_or_default(),
+            mtime_ns,
+            note_date,
+        },
+    ))
 }

@@ -144,6 +144,34 @@ UPDATE notes SET content_hash = NULL
     WHERE ext IN ('pdf', 'docx', 'odt', 'html', 'htm', 'xhtml');
 "#;
 
+/// Links between notes (issue 16, Obsidian backlinks): one row per link a
+/// note holds, keyed as [`crate::links`] says. Markdown notes are read again
+/// at the next run to fill it (their chunks' vectors come from the cache).
+const V6_NOTE_LINKS: &str = r#"
+CREATE TABLE note_links (
+    note_id     INTEGER NOT NULL REFERENCES notes(id),
+    target      TEXT NOT NULL,
+    exact       INTEGER NOT NULL,
+    byte_offset INTEGER NOT NULL
+);
+CREATE INDEX note_links_target ON note_links(target);
+CREATE INDEX note_links_note ON note_links(note_id);
+UPDATE notes SET content_hash = NULL WHERE ext IN ('md', 'markdown');
+"#;
+
+/// The embedding cache and the removal log stop growing without bound
+/// (`store::prune`): a cache entry no chunk uses is stamped with when it was
+/// found unused and deleted after a grace period (an undo or a branch switch
+/// within it embeds nothing); the removal log is trimmed, and a vector file
+/// older than the trim point is rebuilt from the cache.
+const V7_PRUNING: &str = r#"
+ALTER TABLE embed_cache ADD COLUMN unused_since INTEGER;
+CREATE INDEX embed_cache_unused ON embed_cache(unused_since) WHERE unused_since IS NOT NULL;
+INSERT INTO store_meta(key, value) VALUES
+    ('removals_pruned_through', 0),
+    ('removals_checked_through', 0);
+"#;
+
 /// Brings `conn` to [`SCHEMA_VERSION`], refusing databases from a newer Sift.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -151,7 +179,15 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     if version == SCHEMA_VERSION {
         return Ok(());
     }
-    let migrations: &[&str] = &[V1, V2, V3, V4_GENERATION, V5_PAGES];
+    let migrations: &[&str] = &[
+        V1,
+        V2,
+        V3,
+        V4_GENERATION,
+        V5_PAGES,
+        V6_NOTE_LINKS,
+        V7_PRUNING,
+    ];
     // One process migrates; others opening the same new database at the same
     // moment wait for it (IMMEDIATE takes the write lock) and then see the
     // version it reached, instead of creating the tables a second time.

@@ -1,7 +1,7 @@
 //! Crash safety: real `sift index` and `sift watch` processes are killed with
 //! SIGKILL at random moments across many iterations while the folder keeps
-//! changing, and restarted. After every kill, the next start finds SQLite, FTS5
-//! and the usearch index in agreement; at the end every note is searchable, the
+//! changing, and restarted. After every kill, the next start finds SQLite, FTS5,
+//! the fast keyword index (once caught up) and the usearch index in agreement; at the end every note is searchable, the
 //! index equals a fresh one, and no text was embedded twice.
 //!
 //! The binary embeds with its test-only fake (`SIFT_TEST_EMBEDDER=fake:<log>`),
@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use sift::keyword_index::KeywordIndex;
 use sift::store::Store;
 use sift::vectors::VectorIndex;
 use sift::{Engine, Mode, Query, Settings};
@@ -177,6 +178,10 @@ impl Run<'_> {
 /// Opens the data folder as the next start would and checks that the three
 /// stores agree. Returns (chunks, chunks with vectors, vector index rebuilt?).
 fn check_agreement(data: &Path) -> (usize, usize, bool) {
+    if !data.join("sift.db").exists() {
+        // Killed before it created the data folder: nothing to disagree.
+        return (0, 0, false);
+    }
     let store = Store::open(&data.join("sift.db")).unwrap();
     let conn = store.writer();
     let ok: String = conn
@@ -225,6 +230,24 @@ fn check_agreement(data: &Path) -> (usize, usize, bool) {
     for id in &with_vectors {
         assert!(vectors.contains(*id), "chunk {id} lacks its vector");
     }
+
+    // The fast keyword index, as the next writer finds it (behind, or cut off
+    // mid-commit) and catches it up: exactly the store's chunks.
+    let mut keywords = KeywordIndex::open(&data.join("keywords")).unwrap();
+    keywords.catch_up(&conn).unwrap();
+    assert!(keywords.is_current(&conn).unwrap());
+    let ids: Vec<i64> = {
+        let mut stmt = conn.prepare("SELECT id FROM chunks ORDER BY id").unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    };
+    assert_eq!(
+        keywords.chunk_ids().unwrap(),
+        ids,
+        "keyword index holds the store's chunks"
+    );
     (chunks, with_vectors.len(), report.rebuilt)
 }
 

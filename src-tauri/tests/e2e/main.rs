@@ -792,3 +792,92 @@ async fn switching_provider_reindexes_in_the_background_then_swaps() {
     assert_eq!(hits["hits"][0]["path"], "journal/sleep.txt", "{hits}");
     app.quit().await;
 }
+
+/// Issue 16: the fixture folder is an Obsidian vault (`.obsidian/`): a hit
+/// shows its aliases and the notes linking to it; Settings offers opening in
+/// Obsidian; an exclusion pattern's live count comes before saving, and saving
+/// takes the notes out of the results.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn obsidian_links_aliases_and_exclusions_with_a_live_count() {
+    let Some((tools, _serial)) = tools().await else {
+        return;
+    };
+    let folders = Folders::new();
+    std::fs::write(
+        folders.notes.join("projects/allotment.md"),
+        "---\naliases: [Veg patch]\n---\n# Allotment\n\nThe allotment plot by the river: rhubarb and beans.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        folders.notes.join("journal/2024-03-09.md"),
+        "# Saturday again\n\nDug the [[allotment|plot]] all morning, then [planned beds](../projects/allotment.md).\n",
+    )
+    .unwrap();
+    let app = App::launch(
+        &tools,
+        &folders,
+        Launch {
+            with_notes: true,
+            ..Launch::default()
+        },
+    )
+    .await;
+    app.wait_indexed(FIXTURE_NOTES + 2).await;
+
+    app.click("#mode-keyword").await;
+    let rows = app.search("rhubarb").await;
+    assert_eq!(paths(&rows), ["projects/allotment.md"], "{rows:?}");
+    let aliases = app
+        .js("return document.querySelector('.result .result-aliases')?.textContent")
+        .await;
+    assert!(
+        aliases.as_str().unwrap_or("").contains("Veg patch"),
+        "{aliases}"
+    );
+    app.click(".result .links-toggle").await;
+    let linking = app
+        .wait_js(
+            "notes linking here",
+            "return [...document.querySelectorAll('.backlink-hit')].map((l) => l.dataset.path)",
+        )
+        .await;
+    assert_eq!(linking, json!(["journal/2024-03-09.md"]));
+    app.screenshot("08-links-here").await;
+
+    app.nav("settings").await;
+    app.el("#open-in-obsidian").await;
+    app.type_into("#exclude-patterns", "recipes/").await;
+    let count = app
+        .wait_js(
+            "the live count of recipes/",
+            "return document.querySelector('.pattern-count[data-pattern=\"recipes/\"]')?.dataset.files",
+        )
+        .await;
+    // recipes/ holds pancakes.md and xss.md.
+    assert_eq!(count, json!("2"));
+    let total = app
+        .js("return document.querySelector('#exclusion-total')?.dataset.excluded")
+        .await;
+    assert_eq!(total, json!("2"));
+    app.screenshot("09-exclusions-live-count").await;
+    // Nothing is saved until asked.
+    let saved = std::fs::read_to_string(folders.data.join("settings.json")).unwrap_or_default();
+    assert!(!saved.contains("recipes/"), "{saved}");
+    app.click("#exclusions-save").await;
+    app.wait_js(
+        "the exclusions saved",
+        "return document.querySelector('#exclusions .ok-text') !== null",
+    )
+    .await;
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folders.data.join("settings.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved["scan"]["exclude"], json!(["recipes/"]));
+
+    app.nav("search").await;
+    app.click("#mode-keyword").await;
+    app.type_into("#search-input", "eggs flour").await;
+    app.wait_results("recipes/ to leave the results", |rows| rows.is_empty())
+        .await;
+    app.quit().await;
+}

@@ -4,12 +4,16 @@ import type {
   CostRow,
   CostSummary,
   Estimate,
+  ExportFormat,
+  Exported,
   FileState,
+  Forgotten,
   Hit,
   IpcError,
   KeyStatus,
   Mode,
   NotesChanged,
+  PatternPreview,
   Progress,
   Provider,
   Query,
@@ -35,6 +39,10 @@ export interface Backend {
   fileTypeCounts(): Promise<TypeCount[]>;
   search(query: Query): Promise<SearchResults>;
   related(path: string, root: string, limit: number): Promise<Hit[]>;
+  /** Notes each exclusion pattern matches, before saving (nothing changes). */
+  previewExclusions(exclude: string[], include: string[]): Promise<PatternPreview>;
+  /** Notes linking to this one (wikilinks, embeds, Markdown links). */
+  backlinks(path: string, root: string, limit: number): Promise<Hit[]>;
   /** `page`: open a PDF at that page where the viewer supports it. */
   openNote(absPath: string, line: number, page?: number | null): Promise<void>;
   reindex(): Promise<void>;
@@ -52,6 +60,13 @@ export interface Backend {
 
   /** Native folder picker in the shell, which adds the folder; null when the user cancels. */
   pickFolder(): Promise<Settings | null>;
+
+  /** Native save dialog in the shell, then the export; null when the user cancels. */
+  exportIndex(format: ExportFormat): Promise<Exported | null>;
+  /** The words the user types to confirm forgetEverything. */
+  forgetPhrase(): Promise<string>;
+  /** Deletes everything of Sift's once `confirmation` is the phrase; the app closes after. */
+  forgetEverything(confirmation: string, model: boolean, keys: boolean): Promise<Forgotten>;
 }
 
 /** Normalises anything a command rejected with into `{ code, message }`. */
@@ -125,6 +140,12 @@ export class TauriBackend implements Backend {
   related(path: string, root: string, limit: number) {
     return this.call<Hit[]>("related", { path, root, limit });
   }
+  backlinks(path: string, root: string, limit: number) {
+    return this.call<Hit[]>("backlinks", { path, root, limit });
+  }
+  previewExclusions(exclude: string[], include: string[]) {
+    return this.call<PatternPreview>("preview_exclusions", { exclude, include });
+  }
   async openNote(absPath: string, line: number, page: number | null = null) {
     await this.call<null>("open_note", page ? { abs_path: absPath, line, page } : { abs_path: absPath, line });
   }
@@ -145,6 +166,12 @@ export class TauriBackend implements Backend {
   onNotesChanged(cb: (e: NotesChanged) => void) { return this.listen("notes-changed", cb); }
 
   pickFolder() { return this.call<Settings | null>("pick_folder"); }
+
+  exportIndex(format: ExportFormat) { return this.call<Exported | null>("export_index", { format }); }
+  forgetPhrase() { return this.call<string>("forget_phrase"); }
+  forgetEverything(confirmation: string, model: boolean, keys: boolean) {
+    return this.call<Forgotten>("forget_everything", { confirmation, model, keys });
+  }
 }
 
 // ---------------------------------------------------------------- Mock
@@ -159,6 +186,9 @@ export interface MockNote {
   modified?: number;
   /** Page of its hits (a PDF). */
   page?: number;
+  aliases?: string[];
+  /** Front-matter date, Unix seconds. */
+  note_date?: number;
 }
 
 export interface MockOptions {
@@ -406,7 +436,7 @@ export class MockBackend implements Backend {
     if (q.folder && !note.path.startsWith(q.folder.replace(/^\/+/, ""))) return false;
     if (q.tags?.length && !q.tags.every((t) => (note.tags ?? []).includes(t))) return false;
     if (q.exts?.length && !q.exts.includes(ext)) return false;
-    const mod = note.modified ?? 0;
+    const mod = q.date === "front_matter" && note.note_date !== undefined ? note.note_date : (note.modified ?? 0);
     if (q.after && mod < Date.parse(q.after) / 1000) return false;
     if (q.before && mod >= Date.parse(q.before) / 1000 + 86400) return false;
     return true;
@@ -448,7 +478,10 @@ export class MockBackend implements Backend {
       keyword_rank: krank,
       vector_similarity: vsim,
       tags: note.tags ?? [],
+      aliases: note.aliases ?? [],
       modified: note.modified ?? 0,
+      note_date: note.note_date ?? null,
+      date_source: "modified",
       ext,
     };
   }
@@ -498,6 +531,7 @@ export class MockBackend implements Backend {
       return this.toHit(n, q.text, terms, Math.round(score * 1000) / 1000, r ?? null, vsim.get(n) ?? null);
     });
     scored.sort((a, b) => b.score - a.score);
+    if (q.date === "front_matter") for (const h of scored) if (h.note_date != null) h.date_source = "front_matter";
     return {
       hits: scored.slice(0, q.limit),
       took_ms: Math.max(1, Math.round(performance.now() - started)),
@@ -522,6 +556,46 @@ export class MockBackend implements Backend {
         .sort((a, b) => b.s - a.s)
         .slice(0, limit)
         .map((x, i) => this.toHit(x.n, "", [], Math.round((0.9 - i * 0.05) * 1000) / 1000, null, Math.round((0.9 - i * 0.05) * 1000) / 1000));
+    });
+  }
+
+  previewExclusions(exclude: string[], include: string[]) {
+    return this.run("preview_exclusions", { exclude, include }, () => {
+      // A stand-in for the engine's .gitignore matching: `dir/` a folder, `*` any name part.
+      const compile = (p: string): RegExp | string => {
+        if (/[[\]]/.test(p)) return `'${p}' is not a valid pattern`;
+        const body = p.replace(/\/$/, "/**").replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*\*/g, "\u0000").replace(/\*/g, "[^/]*").replace(/\u0000/g, ".*");
+        return new RegExp(p.includes("/") && !p.endsWith("/") ? `^${body}$` : `(^|/)${body}(/|$)`);
+      };
+      const count = (p: string) => {
+        const re = compile(p);
+        return typeof re === "string"
+          ? { pattern: p, files: 0, error: re }
+          : { pattern: p, files: this.notes.filter((n) => re.test(n.path)).length, error: null };
+      };
+      const ex = exclude.map(compile);
+      const inc = include.map(compile);
+      const ok = [...ex, ...inc].every((r) => typeof r !== "string");
+      const hit = (rs: (RegExp | string)[], path: string) => rs.some((r) => typeof r !== "string" && r.test(path));
+      return {
+        exclude: exclude.map(count),
+        include: include.map(count),
+        notes_total: this.notes.length,
+        notes_excluded: ok ? this.notes.filter((n) => hit(ex, n.path) && !hit(inc, n.path)).length : 0,
+      };
+    });
+  }
+
+  backlinks(path: string, root: string, limit: number) {
+    return this.run("backlinks", { path, root, limit }, () => {
+      const me = this.notes.find((n) => n.path === path && n.root === root);
+      if (!me) throw { code: "not_indexed", message: "That note is not indexed." } satisfies IpcError;
+      const name = (me.path.split("/").pop() ?? me.path).replace(/\.md$/i, "").toLowerCase();
+      return this.notes
+        .filter((n) => n !== me && n.root === root)
+        .filter((n) => [...n.body.matchAll(/\[\[([^\]|#]+)/g)].some((m) => (m[1] ?? "").trim().toLowerCase().split("/").pop() === name))
+        .slice(0, limit)
+        .map((n) => this.toHit(n, "", [], 1, null, null));
     });
   }
 
@@ -595,7 +669,43 @@ export class MockBackend implements Backend {
       return this.settings;
     });
   }
+
+  /** What the save dialog answers (null: cancelled). */
+  exportPath: string | null = "/home/you/sift-index.jsonl.gz";
+  forgotten = false;
+
+  exportIndex(format: ExportFormat) {
+    return this.run("export_index", { format }, () => {
+      if (!this.exportPath) return null;
+      const chunks = this.currentStatus().chunks;
+      return {
+        path: this.exportPath,
+        report: {
+          counts: { roots: this.settings.folders.length, notes: this.notes.length, chunks, vectors: chunks, ledger: 0 },
+          embedders: [{ id: "local/all-MiniLM-L6-v2", dimensions: 384, vectors: chunks }],
+          bytes: chunks * 3000,
+        },
+      };
+    });
+  }
+  forgetPhrase() { return this.run("forget_phrase", undefined, () => MOCK_FORGET_PHRASE); }
+  forgetEverything(confirmation: string, model: boolean, keys: boolean) {
+    return this.run("forget_everything", { confirmation, model, keys }, () => {
+      if (confirmation.trim() !== MOCK_FORGET_PHRASE) {
+        throw { code: "invalid_input", message: `type "${MOCK_FORGET_PHRASE}" to confirm; nothing was deleted` };
+      }
+      this.forgotten = true;
+      const keysDeleted = keys ? [...this.keys.keys()] : [];
+      if (keys) this.keys.clear();
+      this.notes = [];
+      this.settings = { ...DEFAULT_SETTINGS, folders: [] };
+      return { removed: ["/home/you/.local/share/sift"], keys_deleted: keysDeleted, left: [], keychain_note: null };
+    });
+  }
 }
+
+/** The phrase the shell asks for (sift::forget::CONFIRM_PHRASE). */
+const MOCK_FORGET_PHRASE = "delete everything";
 
 export function sumRows(rows: CostRow[]): CostRow {
   return rows.reduce<CostRow>(

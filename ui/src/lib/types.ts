@@ -13,10 +13,15 @@ export interface Query {
   folder?: string;
   tags?: string[];
   exts?: string[];
-  /** "YYYY-MM-DD", modified date. */
+  /** "YYYY-MM-DD", inclusive; which date: see `date`. */
   after?: string;
   before?: string;
+  /** Which date after/before look at: the file's modification time (default)
+   *  or the note's front-matter date (`date:`/`created:`), else modified. */
+  date?: DateSource;
 }
+
+export type DateSource = "modified" | "front_matter";
 
 export interface SnippetPart {
   text: string;
@@ -39,8 +44,14 @@ export interface Hit {
   keyword_rank: number | null;
   vector_similarity: number | null;
   tags: string[];
+  /** Other names of the note (front matter `aliases`). */
+  aliases?: string[];
   /** Unix seconds. */
   modified: number;
+  /** The note's own date from front matter (Unix seconds). */
+  note_date?: number | null;
+  /** Which date the query's date filter used for this note. */
+  date_source?: DateSource;
   ext: string;
 }
 
@@ -94,8 +105,11 @@ export interface Status {
   budget_reached?: boolean;
   /** Times the vector file was rebuilt from the embedding cache. */
   vector_rebuilds?: number;
+  keyword_index_current?: boolean;
   /** Set when most notes are not English and the local English model is in use. */
   language_hint?: string | null;
+  /** Indexed folders that are Obsidian vaults (or inside one). */
+  obsidian_vaults?: string[];
 }
 
 /** Files of one readable type in the indexed folders (command `file_type_counts`). */
@@ -107,10 +121,30 @@ export interface TypeCount {
   enabled: boolean;
 }
 
-/** Scanner rules; the UI edits `extensions` and passes the rest back untouched. */
+/** Scanner rules; the UI edits `extensions`, `exclude` and `include` and passes the rest back untouched. */
 export interface ScanSettings {
   extensions: string[];
+  /** .gitignore-style patterns of notes to leave out, relative to each folder. */
+  exclude?: string[];
+  /** Notes kept even when an exclude pattern matches them. */
+  include?: string[];
   [field: string]: unknown;
+}
+
+/** How many notes one exclusion pattern matches (command `preview_exclusions`). */
+export interface PatternCount {
+  pattern: string;
+  files: number;
+  /** Why the pattern cannot be used (not a valid glob). */
+  error: string | null;
+}
+
+/** What exclusion rules would do before they are saved. */
+export interface PatternPreview {
+  exclude: PatternCount[];
+  include: PatternCount[];
+  notes_total: number;
+  notes_excluded: number;
 }
 
 export type FileStateKind = "indexed" | "pending" | "skipped" | "failed";
@@ -143,6 +177,8 @@ export interface Settings {
   budget_usd: number | null;
   shortcut: string;
   keyword_weight: number;
+  /** Open notes of an Obsidian vault in Obsidian (obsidian://open). */
+  open_in_obsidian?: boolean;
   /** How much of the CPU indexing may use; its threads always run at lowered priority. */
   indexing_cpu?: CpuShare;
   /** Scanner rules (the shell always sends them); file types are chosen here. */
@@ -197,3 +233,23 @@ export interface IpcError {
 export interface NotesChanged {
   paths: string[];
 }
+
+/** What an export wrote (`export_index`). */
+export interface Exported {
+  path: string;
+  report: {
+    counts: { roots: number; notes: number; chunks: number; vectors: number; ledger: number };
+    embedders: { id: string; dimensions: number; vectors: number }[];
+    bytes: number;
+  };
+}
+
+/** What `forget_everything` deleted, and what it left (not Sift's). */
+export interface Forgotten {
+  removed: string[];
+  keys_deleted: string[];
+  left: string[];
+  keychain_note: string | null;
+}
+
+export type ExportFormat = "sift" | "qdrant" | "chroma";

@@ -46,6 +46,9 @@ describe("TauriBackend speaks the docs/ipc.md contract", () => {
     await b.keyDelete("openai");
     await b.costSummary();
     await b.estimate({ provider: "openai", model: "m" });
+    await b.exportIndex("qdrant");
+    await b.forgetPhrase();
+    await b.forgetEverything("delete everything", true, false);
     expect(invoke.mock.calls).toEqual([
       ["get_settings", undefined],
       ["save_settings", { settings }],
@@ -64,6 +67,9 @@ describe("TauriBackend speaks the docs/ipc.md contract", () => {
       ["key_delete", { provider: "openai" }],
       ["cost_summary", undefined],
       ["estimate", { provider: { provider: "openai", model: "m" } }],
+      ["export_index", { format: "qdrant" }],
+      ["forget_phrase", undefined],
+      ["forget_everything", { confirmation: "delete everything", model: true, keys: false }],
     ]);
   });
 

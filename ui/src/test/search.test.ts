@@ -240,6 +240,35 @@ describe("search window", () => {
     expect(b.callsOf("open_note")).toHaveLength(1);
   });
 
+  it("shows aliases, lists notes linking here, and filters by a note's own date", async () => {
+    const b = mockBackend();
+    b.notes.push(
+      { root: ROOT, path: "garden/Allotment.md", aliases: ["Veg patch"], modified: 1_717_000_000, note_date: 1_600_000_000, body: "# Allotment\nCompost heaps." },
+      { root: ROOT, path: "daily/2024-03-02.md", modified: 1_717_000_000, body: "# Saturday\nDug the [[Allotment|plot]] all day." },
+    );
+    await renderApp(b);
+    type($("#search-input"), "compost");
+    await advance(130);
+    const hit = $$(".result").find((r) => r.dataset.path === "garden/Allotment.md")!;
+    expect($(".result-aliases", hit).textContent).toContain("Veg patch");
+    click($(".links-toggle", hit));
+    await flush();
+    expect(b.callsOf("backlinks")[0]).toEqual({ path: "garden/Allotment.md", root: ROOT, limit: 20 });
+    expect($$(".backlink-hit", hit).map((l) => l.dataset.path)).toEqual(["daily/2024-03-02.md"]);
+
+    // 2020-09-13 is the note's front-matter date; the file was modified in 2024.
+    type($("#filter-after"), "2020-09-01");
+    type($("#filter-before"), "2020-09-30");
+    await advance(130);
+    expect($$(".result")).toHaveLength(0);
+    type($("#filter-date-source"), "front_matter");
+    await advance(130);
+    const dated = $$(".result");
+    expect(dated.map((r) => r.dataset.path)).toEqual(["garden/Allotment.md"]);
+    expect($(".result-date", dated[0]!).dataset.dateSource).toBe("front_matter");
+    expect(b.callsOf("search").at(-1)).toMatchObject({ query: { date: "front_matter", after: "2020-09-01" } });
+  });
+
   it("shows open_note errors", async () => {
     const b = mockBackend();
     b.failNext.set("open_note", { code: "not_indexed", message: "Outside your folders." });

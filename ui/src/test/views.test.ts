@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import type { Settings } from "../lib/types";
-import { $, $$, click, flush, mockBackend, NOTES, renderApp, ROOT, type } from "./helpers";
+import { $, $$, advance, click, flush, mockBackend, NOTES, renderApp, ROOT, type } from "./helpers";
 
 async function openSettings(b: ReturnType<typeof mockBackend>) {
   await renderApp(b);
@@ -295,6 +295,50 @@ describe("settings", () => {
     expect((b.callsOf("save_settings") as { settings: Settings }[])[1]!.settings.budget_usd).toBeNull();
   });
 
+  it("offers opening in Obsidian only when a folder is a vault, and saves the choice", async () => {
+    const plain = mockBackend();
+    await openSettings(plain);
+    expect(document.querySelector("#open-in-obsidian")).toBeNull();
+    document.body.innerHTML = "";
+
+    const b = mockBackend();
+    b.statusOverrides = { obsidian_vaults: [ROOT] };
+    await openSettings(b);
+    const box = $("#open-in-obsidian") as HTMLInputElement;
+    expect(box.checked).toBe(false);
+    click(box);
+    click($("#settings-save"));
+    await flush();
+    const saved = (b.callsOf("save_settings") as { settings: Settings }[])[0]!.settings;
+    expect(saved.open_in_obsidian).toBe(true);
+  });
+
+  it("counts the notes each exclusion pattern matches as it is typed, then saves the patterns", async () => {
+    vi.useFakeTimers();
+    const b = mockBackend();
+    await openSettings(b);
+    type($("#exclude-patterns"), "projects/\n*.txt\n[bad");
+    await advance(300);
+    const counts = () => $$(".pattern-count").map((li) => [li.dataset.pattern, li.dataset.files]);
+    expect(counts()).toEqual([
+      ["projects/", "2"],
+      ["*.txt", "1"],
+      ["[bad", "0"],
+    ]);
+    expect($$(".pattern-count")[2]!.textContent).toContain("not a valid pattern");
+    expect(($("#exclusions-save") as HTMLButtonElement).disabled).toBe(true);
+
+    type($("#exclude-patterns"), "projects/\n*.txt");
+    type($("#include-patterns"), "projects/pricing.md");
+    await advance(300);
+    expect($("#exclusion-total").dataset.excluded).toBe("2");
+    expect(b.callsOf("save_settings")).toHaveLength(0);
+    click($("#exclusions-save"));
+    await flush();
+    const saved = (b.callsOf("save_settings") as { settings: Settings }[])[0]!.settings;
+    expect(saved.scan).toMatchObject({ exclude: ["projects/", "*.txt"], include: ["projects/pricing.md"] });
+  });
+
   it("adds and removes folders", async () => {
     const b = mockBackend();
     await openSettings(b);
@@ -458,5 +502,68 @@ describe("source hygiene", () => {
       const src = readFileSync(f, "utf8");
       expect(src, f).not.toMatch(/\{@html|innerHTML|outerHTML|insertAdjacentHTML|document\.write/);
     }
+  });
+});
+
+describe("settings: your data", () => {
+  it("exports through the shell's save dialog and says what was written", async () => {
+    const b = mockBackend();
+    await openSettings(b);
+    click($("#export-sift"));
+    await flush();
+    expect(b.callsOf("export_index")).toEqual([{ format: "sift" }]);
+    expect($("#export-done").textContent).toContain("/home/you/sift-index.jsonl.gz");
+    expect($("#export-done").textContent).toContain("chunks");
+
+    b.exportPath = null; // the user cancels the dialog
+    click($("#export-chroma"));
+    await flush();
+    expect(b.callsOf("export_index")).toEqual([{ format: "sift" }, { format: "chroma" }]);
+    expect(document.querySelector("#export-done")).toBeNull();
+
+    b.failNext.set("export_index", { code: "bad_path", message: "cannot write /ro/x: read-only" });
+    click($("#export-qdrant"));
+    await flush();
+    expect($("#export-error").textContent).toContain("read-only");
+  });
+
+  it("deletes everything only after the phrase is typed, and clears recent searches", async () => {
+    const b = mockBackend({ keys: { openai: "sk-test-0123456789abcdefghij" } });
+    localStorage.setItem("sift.recent", JSON.stringify(["pricing"]));
+    await openSettings(b);
+    click($("#forget-start"));
+    await flush();
+    const go = $("#forget-go") as HTMLButtonElement;
+    expect(go.disabled).toBe(true);
+    type($("#forget-confirm"), "delete");
+    await flush();
+    expect(go.disabled).toBe(true);
+    expect(b.callsOf("forget_everything")).toHaveLength(0);
+
+    click($("#forget-keys"));
+    type($("#forget-confirm"), "delete everything");
+    await flush();
+    expect(go.disabled).toBe(false);
+    click(go);
+    await flush();
+    expect(b.callsOf("forget_everything")).toEqual([
+      { confirmation: "delete everything", model: false, keys: true },
+    ]);
+    expect(b.forgotten).toBe(true);
+    expect(localStorage.getItem("sift.recent")).toBeNull();
+    expect($("#forget-done").textContent).toContain("openai");
+  });
+
+  it("cancelling the confirmation deletes nothing", async () => {
+    const b = mockBackend();
+    await openSettings(b);
+    click($("#forget-start"));
+    await flush();
+    type($("#forget-confirm"), "delete everything");
+    click($("#forget-cancel"));
+    await flush();
+    expect(document.querySelector("#forget-confirm")).toBeNull();
+    expect(b.callsOf("forget_everything")).toHaveLength(0);
+    expect(b.forgotten).toBe(false);
   });
 });

@@ -1,0 +1,348 @@
+//! Fusion variants on every eval set we have, in one run (figures, not
+//! pass/fail): each query's candidates are gathered once from the real
+//! rankers, then every variant fuses them, so variants differ only in fusion.
+//!
+//! ```text
+//! SIFT_MODEL_DIR=... cargo bench --bench fusion_lab -- [WORK_DIR] [SCIFACT_DIR] [--scifact]
+//! ```
+//! Sets: our eval notes (tests/fixtures/eval, tuned on), BEIR SciFact (tuned
+//! on) and the real-notes questions (tests/fixtures/realnotes/questions.json:
+//! HELD OUT, printed beside, never used to choose). Metrics: MRR@10 by query
+//! kind (keyword / question) on the note sets, nDCG@10 on SciFact. The work dir
+//! keeps each set's index and embedding cache, so reruns embed nothing.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use sift::embed::Embedder;
+use sift::keyword_index::KeywordIndex;
+use sift::search::{
+    candidates, fuse, fuse_with, terms::Terms, Candidates, Filters, FusionParams, Mode, RankedNote,
+};
+use sift::vectors::VectorIndex;
+use sift::{Engine, Settings};
+
+#[derive(Deserialize)]
+struct EvalQuery {
+    query: String,
+    kind: String,
+    relevant: Vec<String>,
+}
+
+/// One query with what the rankers found and what is relevant (path -> grade).
+struct Case {
+    kind: String,
+    found: Candidates,
+    relevant: HashMap<String, u32>,
+}
+
+struct EvalSet {
+    name: &'static str,
+    held_out: bool,
+    /// nDCG@10 instead of MRR@10.
+    graded: bool,
+    cases: Vec<Case>,
+    /// note id -> path.
+    paths: HashMap<i64, String>,
+}
+
+type Variant = (&'static str, Box<dyn Fn(&Candidates) -> Vec<RankedNote>>);
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let work = PathBuf::from(
+        args.first()
+            .cloned()
+            .unwrap_or_else(|| "/var/tmp/sift-fusion-lab".to_string()),
+    );
+    let scifact = PathBuf::from(args.get(1).cloned().unwrap_or_else(|| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/scifact").to_string()
+    }));
+    let model_dir = std::env::var_os("SIFT_MODEL_DIR")
+        .map(PathBuf::from)
+        .or_else(|| sift::model::resolve_model_dir(None))
+        .expect("set SIFT_MODEL_DIR or run `sift model fetch`");
+    let model: Arc<dyn Embedder> =
+        Arc::new(sift::embed::local::LocalEmbedder::load(&model_dir).expect("model loads"));
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+
+    let sets = vec![
+        note_set(
+            "eval (ours, tuned on)",
+            false,
+            &fixtures.join("eval/notes"),
+            &fixtures.join("eval/queries.json"),
+            &work.join("eval"),
+            &model,
+        ),
+        note_set(
+            "real notes (HELD OUT)",
+            true,
+            &fixtures.join("realnotes"),
+            &fixtures.join("realnotes/questions.json"),
+            &work.join("realnotes"),
+            &model,
+        ),
+    ];
+    let mut sets = sets;
+    // SciFact's 11.5k chunks take ten minutes to embed the first time.
+    if std::env::args().any(|a| a == "--scifact") {
+        sets.push(scifact_set(&scifact, &work.join("scifact"), &model));
+    }
+
+    let variants: Vec<Variant> = vec![
+        ("keyword only", Box::new(|c| fuse(c, Mode::Keyword, 0.5))),
+        ("semantic only", Box::new(|c| fuse(c, Mode::Semantic, 0.5))),
+        (
+            "hybrid (current default)",
+            Box::new(|c| fuse(c, Mode::Hybrid, 0.5)),
+        ),
+    ];
+    for set in &sets {
+        println!(
+            "\n{} — {} queries{}",
+            set.name,
+            set.cases.len(),
+            if set.held_out {
+                " (never tuned on)"
+            } else {
+                ""
+            }
+        );
+        for (name, variant) in &variants {
+            println!("  {name:<34} {}", score(set, variant.as_ref()));
+        }
+    }
+}
+
+/// The set's metric for one variant, by query kind.
+fn score(set: &EvalSet, variant: &dyn Fn(&Candidates) -> Vec<RankedNote>) -> String {
+    let mut by_kind: HashMap<&str, (f64, usize)> = HashMap::new();
+    for case in &set.cases {
+        let ranked: Vec<&str> = variant(&case.found)
+            .iter()
+            .take(10)
+            .filter_map(|r| set.paths.get(&r.note_id).map(String::as_str))
+            .collect();
+        let value = if set.graded {
+            ndcg10(&ranked, &case.relevant)
+        } else {
+            ranked
+                .iter()
+                .position(|p| case.relevant.contains_key(*p))
+                .map_or(0.0, |i| 1.0 / (i + 1) as f64)
+        };
+        let e = by_kind.entry(case.kind.as_str()).or_default();
+        e.0 += value;
+        e.1 += 1;
+    }
+    let mut kinds: Vec<_> = by_kind.into_iter().collect();
+    kinds.sort_by_key(|(k, _)| *k);
+    let metric = if set.graded { "nDCG@10" } else { "MRR@10" };
+    kinds
+        .iter()
+        .map(|(k, (sum, n))| format!("{k} {metric} {:.4}", sum / *n as f64))
+        .collect::<Vec<_>>()
+        .join("   ")
+}
+
+/// Indexes `notes` (cached in `data`) and gathers every query's candidates.
+fn gather(
+    data: &Path,
+    notes: &Path,
+    queries: Vec<(String, String, HashMap<String, u32>)>,
+    model: &Arc<dyn Embedder>,
+) -> (Vec<Case>, HashMap<i64, String>) {
+    let engine = Engine::open_with(data, Settings::default(), Some(model.clone())).unwrap();
+    engine.add_folder(notes).unwrap();
+    engine.index(&|_| {}, &AtomicBool::new(false)).unwrap();
+    drop(engine);
+    let store = sift::store::Store::open(&data.join("sift.db")).unwrap();
+    let (vectors, _) = store
+        .read(|c| {
+            VectorIndex::open(
+                &data.join("vectors"),
+                model.id(),
+                model.dimensions(),
+                c,
+                false,
+            )
+        })
+        .unwrap();
+    let fast = KeywordIndex::open(&data.join("keywords")).unwrap();
+    assert!(store.read(|c| fast.is_current(c)).unwrap());
+    let paths: HashMap<i64, String> = store
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT id, rel_path FROM notes")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+        .unwrap();
+    let cases = queries
+        .into_iter()
+        .map(|(text, kind, relevant)| {
+            let qv = model.embed_query(&text).unwrap();
+            let found = store
+                .read(|c| {
+                    candidates(
+                        c,
+                        Some(&fast),
+                        Some(&vectors),
+                        Some(&qv),
+                        &Terms::parse(&text),
+                        &Filters::default(),
+                        Mode::Hybrid,
+                        10,
+                    )
+                })
+                .unwrap();
+            Case {
+                kind,
+                found,
+                relevant,
+            }
+        })
+        .collect();
+    (cases, paths)
+}
+
+fn note_set(
+    name: &'static str,
+    held_out: bool,
+    source: &Path,
+    queries: &Path,
+    work: &Path,
+    model: &Arc<dyn Embedder>,
+) -> EvalSet {
+    let notes = work.join("notes");
+    if !notes.exists() {
+        // Only the note folders (not questions.json, SOURCE.md, LICENSE).
+        copy_dirs(source, &notes);
+    }
+    let queries: Vec<EvalQuery> =
+        serde_json::from_str(&fs::read_to_string(queries).unwrap()).unwrap();
+    let queries = queries
+        .into_iter()
+        .map(|q| {
+            let rel = q.relevant.into_iter().map(|p| (p, 1)).collect();
+            (q.query, q.kind, rel)
+        })
+        .collect();
+    let (cases, paths) = gather(&work.join("data"), &notes, queries, model);
+    EvalSet {
+        name,
+        held_out,
+        graded: false,
+        cases,
+        paths,
+    }
+}
+
+fn scifact_set(scifact: &Path, work: &Path, model: &Arc<dyn Embedder>) -> EvalSet {
+    let notes = work.join("notes");
+    if !notes.exists() {
+        fs::create_dir_all(&notes).unwrap();
+        for line in BufReader::new(fs::File::open(scifact.join("corpus.jsonl")).unwrap()).lines() {
+            let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+            fs::write(
+                notes.join(format!("{}.md", v["_id"].as_str().unwrap())),
+                format!(
+                    "# {}\n\n{}\n",
+                    v["title"].as_str().unwrap_or(""),
+                    v["text"].as_str().unwrap_or("")
+                ),
+            )
+            .unwrap();
+        }
+    }
+    let mut texts: HashMap<String, String> = HashMap::new();
+    for line in BufReader::new(fs::File::open(scifact.join("queries.jsonl")).unwrap()).lines() {
+        let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        texts.insert(
+            v["_id"].as_str().unwrap().to_string(),
+            v["text"].as_str().unwrap().to_string(),
+        );
+    }
+    let mut qrels: HashMap<String, HashMap<String, u32>> = HashMap::new();
+    for line in BufReader::new(fs::File::open(scifact.join("qrels/test.tsv")).unwrap())
+        .lines()
+        .skip(1)
+    {
+        let line = line.unwrap();
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols.len() == 3 {
+            qrels
+                .entry(cols[0].to_string())
+                .or_default()
+                .insert(format!("{}.md", cols[1]), cols[2].parse().unwrap_or(0));
+        }
+    }
+    let mut ids: Vec<&String> = qrels.keys().collect();
+    ids.sort();
+    let queries = ids
+        .into_iter()
+        .map(|id| (texts[id].clone(), "claim".to_string(), qrels[id].clone()))
+        .collect();
+    let (cases, paths) = gather(&work.join("data"), &notes, queries, model);
+    EvalSet {
+        name: "SciFact (tuned on)",
+        held_out: false,
+        graded: true,
+        cases,
+        paths,
+    }
+}
+
+fn copy_dirs(from: &Path, to: &Path) {
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn ndcg10(ranked: &[&str], rels: &HashMap<String, u32>) -> f64 {
+    let dcg: f64 = ranked
+        .iter()
+        .take(10)
+        .enumerate()
+        .map(|(i, d)| rels.get(*d).copied().unwrap_or(0) as f64 / (i as f64 + 2.0).log2())
+        .sum();
+    let mut ideal: Vec<u32> = rels.values().copied().collect();
+    ideal.sort_unstable_by(|a, b| b.cmp(a));
+    let idcg: f64 = ideal
+        .iter()
+        .take(10)
+        .enumerate()
+        .map(|(i, r)| *r as f64 / (i as f64 + 2.0).log2())
+        .sum();
+    if idcg == 0.0 {
+        0.0
+    } else {
+        dcg / idcg
+    }
+}

@@ -1,0 +1,415 @@
+//! Keyword engines compared in one run (figures, not pass/fail): SQLite FTS5
+//! (the source of truth) and the tantivy keyword index, on the same terms.
+//!
+//! ```text
+//! cargo bench --bench keyword_scale -- [SCIFACT_DIR] [WORK_DIR] [--sizes=10000,100000]
+//! ```
+//! 1. Quality: SciFact indexed by the engine (keyword only), nDCG@10 of each
+//!    engine over the 300 test queries.
+//! 2. Scale: corpora of N chunks recombined from SciFact's real sentences (a
+//!    note title, then 3-7 sentences drawn from the whole corpus), written
+//!    straight into a real store; keyword search latency (p50/p95, ranking,
+//!    title boosts, coverage and snippets included) for both engines over
+//!    the SciFact queries, plus hybrid latency with the query vector given
+//!    (query embedding excluded) over synthetic clustered vectors. Build
+//!    times and index sizes are printed beside.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rusqlite::{params, Connection};
+use sha2::{Digest, Sha256};
+use sift::keyword_index::KeywordIndex;
+use sift::search::{rank_notes, terms::Terms, Filters, Mode};
+use sift::store::{tables, Store};
+use sift::text::index_terms;
+use sift::vectors::VectorIndex;
+use sift::{Engine, Settings};
+
+const DIMS: usize = 384;
+const SYNTHETIC_EMBEDDER: &str = "bench-synthetic-clusters";
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let sizes: Vec<usize> = std::env::args()
+        .find_map(|a| a.strip_prefix("--sizes=").map(str::to_string))
+        .unwrap_or_else(|| "10000,100000".to_string())
+        .split(',')
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let scifact = PathBuf::from(args.first().cloned().unwrap_or_else(|| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/scifact").to_string()
+    }));
+    let work = PathBuf::from(args.get(1).cloned().unwrap_or_else(|| {
+        std::env::temp_dir()
+            .join("sift-bench-keywords")
+            .to_string_lossy()
+            .into_owned()
+    }));
+    fs::create_dir_all(&work).unwrap();
+    let docs = read_corpus(&scifact.join("corpus.jsonl"));
+    let queries = read_queries(&scifact.join("queries.jsonl"));
+    let qrels = read_qrels(&scifact.join("qrels/test.tsv"));
+    let test_queries: Vec<(&String, &String)> = queries
+        .iter()
+        .filter(|(id, _)| qrels.contains_key(*id))
+        .collect();
+
+    quality(&work, &docs, &test_queries, &qrels);
+    let texts: Vec<&str> = test_queries.iter().map(|(_, t)| t.as_str()).collect();
+    for n in sizes {
+        scale(&work, &docs, &texts, n);
+    }
+}
+
+struct Doc {
+    id: String,
+    title: String,
+    text: String,
+}
+
+/// nDCG@10 of both engines on SciFact as the engine indexes it.
+fn quality(
+    work: &Path,
+    docs: &[Doc],
+    queries: &[(&String, &String)],
+    qrels: &HashMap<String, HashMap<String, u32>>,
+) {
+    let notes = work.join("scifact-notes");
+    if !notes.exists() {
+        fs::create_dir_all(&notes).unwrap();
+        for d in docs {
+            fs::write(
+                notes.join(format!("{}.md", d.id)),
+                format!("# {}\n\n{}\n", d.title, d.text),
+            )
+            .unwrap();
+        }
+    }
+    let data = work.join("scifact-data");
+    let engine = Engine::open_with(&data, Settings::default(), None).unwrap();
+    engine.add_folder(&notes).unwrap();
+    let started = Instant::now();
+    engine
+        .index(&|_| {}, &AtomicBool::new(false))
+        .expect("index SciFact");
+    println!(
+        "SciFact indexed (keyword only) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let fast = KeywordIndex::open(&data.join("keywords")).unwrap();
+    let store = engine.store();
+    assert!(store.read(|c| fast.is_current(c)).unwrap(), "index current");
+    println!(
+        "\nSciFact keyword nDCG@10 ({} test queries):",
+        queries.len()
+    );
+    for (name, engine_index) in [("FTS5", None), ("tantivy", Some(&fast))] {
+        let mut total = 0.0;
+        for (qid, text) in queries {
+            let hits = store
+                .read(|c| {
+                    rank_notes(
+                        c,
+                        engine_index,
+                        None,
+                        None,
+                        &Terms::parse(text),
+                        &Filters::default(),
+                        Mode::Keyword,
+                        100,
+                        0.5,
+                    )
+                })
+                .unwrap();
+            let ranked: Vec<String> = hits
+                .iter()
+                .map(|h| h.path.trim_end_matches(".md").to_string())
+                .collect();
+            total += ndcg_at(&ranked, &qrels[*qid], 10);
+        }
+        println!("  {name:<8} {:.4}", total / queries.len() as f64);
+    }
+}
+
+/// Latency of both engines at `n` chunks of recombined real text.
+fn scale(work: &Path, docs: &[Doc], queries: &[&str], n: usize) {
+    let dir = work.join(format!("scale-{n}"));
+    let db = dir.join("sift.db");
+    let fresh = !db.exists();
+    fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(&db).unwrap();
+    if fresh {
+        let started = Instant::now();
+        let bytes = fill_store(&store.writer(), docs, n);
+        println!(
+            "\n{n} chunks: store written in {:.1} s ({:.0} MB of text)",
+            started.elapsed().as_secs_f64(),
+            bytes as f64 / 1e6
+        );
+    } else {
+        println!("\n{n} chunks: store reused from {}", dir.display());
+    }
+    let started = Instant::now();
+    let mut fast = KeywordIndex::open(&dir.join("keywords")).unwrap();
+    let added = store.read(|c| fast.catch_up(c)).unwrap();
+    println!(
+        "  tantivy: caught up {added} chunks in {:.1} s, index {:.0} MB; FTS5 + store {:.0} MB",
+        started.elapsed().as_secs_f64(),
+        dir_size(&dir.join("keywords")) as f64 / 1e6,
+        fs::metadata(&db).map(|m| m.len()).unwrap_or(0) as f64 / 1e6,
+    );
+    let started = Instant::now();
+    let (vectors, _) = store
+        .read(|c| VectorIndex::open(&dir.join("vectors"), SYNTHETIC_EMBEDDER, DIMS, c, true))
+        .unwrap();
+    println!(
+        "  vectors: {} opened in {:.1} s",
+        vectors.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let mut rng = StdRng::seed_from_u64(7);
+    let centers = centers(docs.len());
+    let query_vectors: Vec<Vec<f32>> = queries
+        .iter()
+        .map(|_| noisy(&centers[rng.random_range(0..centers.len())], &mut rng))
+        .collect();
+    // The first 100 test queries, after 20 unmeasured ones warm the caches.
+    let measured = &queries[..queries.len().min(100)];
+    let run = |fast: Option<&KeywordIndex>, mode: Mode| -> Vec<f64> {
+        let mut samples = Vec::new();
+        let warm_up = measured.iter().take(20).map(|t| (false, t));
+        for (q, (keep, text)) in warm_up
+            .chain(measured.iter().map(|t| (true, t)))
+            .enumerate()
+        {
+            let terms = Terms::parse(text);
+            let qv = &query_vectors[q % query_vectors.len()];
+            let t = Instant::now();
+            store
+                .read(|c| {
+                    rank_notes(
+                        c,
+                        fast,
+                        Some(&vectors),
+                        Some(qv),
+                        &terms,
+                        &Filters::default(),
+                        mode,
+                        10,
+                        0.5,
+                    )
+                })
+                .unwrap();
+            if keep {
+                samples.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        samples
+    };
+    let report = |label: &str, mut s: Vec<f64>| {
+        s.sort_by(f64::total_cmp);
+        let p = |q: f64| s[((s.len() - 1) as f64 * q).round() as usize];
+        println!(
+            "  {label:<22} p50 {:>7.2} ms  p95 {:>7.2} ms",
+            p(0.5),
+            p(0.95)
+        );
+        p(0.5)
+    };
+    let kw_fts = report("keyword, FTS5", run(None, Mode::Keyword));
+    let kw_fast = report("keyword, tantivy", run(Some(&fast), Mode::Keyword));
+    let hy_fts = report("hybrid, FTS5", run(None, Mode::Hybrid));
+    let hy_fast = report("hybrid, tantivy", run(Some(&fast), Mode::Hybrid));
+    let sem = report("semantic only", run(None, Mode::Semantic));
+    println!(
+        "  ratios (FTS5 / tantivy, p50): keyword {:.1}x, hybrid {:.1}x; semantic alone {:.2} ms",
+        kw_fts / kw_fast,
+        hy_fts / hy_fast,
+        sem
+    );
+}
+
+/// Writes `n` chunks (3 per note) of recombined SciFact sentences straight
+/// into the store's tables, with their keyword terms and synthetic vectors.
+fn fill_store(conn: &Connection, docs: &[Doc], n: usize) -> usize {
+    let sentences: Vec<(usize, &str)> = docs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, d)| {
+            d.text
+                .split(". ")
+                .filter(|s| s.len() > 20)
+                .map(move |s| (i, s))
+        })
+        .collect();
+    let centers = centers(docs.len());
+    let mut rng = StdRng::seed_from_u64(42);
+    let tx = conn.unchecked_transaction().unwrap();
+    tx.execute("INSERT INTO roots(path) VALUES ('/bench')", [])
+        .unwrap();
+    let root: i64 = tx.last_insert_rowid();
+    let mut bytes = 0;
+    let mut note_id = 0;
+    for i in 0..n {
+        let doc = rng.random_range(0..docs.len());
+        if i % 3 == 0 {
+            tx.execute(
+                "INSERT INTO notes(root_id, rel_path, ext, size, mtime_ns, title, state, indexed_at)
+                 VALUES (?1, ?2, 'md', 0, 0, ?3, 'indexed', 0)",
+                params![root, format!("n{i}.md"), docs[doc].title],
+            )
+            .unwrap();
+            note_id = tx.last_insert_rowid();
+        }
+        let title = tx
+            .query_row("SELECT title FROM notes WHERE id = ?1", [note_id], |r| {
+                r.get::<_, String>(0)
+            })
+            .unwrap();
+        let count = rng.random_range(3..=7);
+        let body: Vec<&str> = (0..count)
+            .map(|_| sentences[rng.random_range(0..sentences.len())].1)
+            .collect();
+        let body = body.join(". ") + ".";
+        bytes += body.len();
+        let hash: [u8; 32] = Sha256::digest(format!("{i}:{body}")).into();
+        tx.execute(
+            "INSERT INTO chunks(note_id, seq, byte_start, byte_end, line_start, line_end,
+                                heading_path, context, embed_prefix, body, embed_hash)
+             VALUES (?1, ?2, 0, ?3, 1, 1, '[]', ?4, '', ?5, ?6)",
+            params![
+                note_id,
+                (i % 3) as i64,
+                body.len() as i64,
+                title,
+                body,
+                &hash[..]
+            ],
+        )
+        .unwrap();
+        let id = tx.last_insert_rowid();
+        tx.execute(
+            "INSERT INTO chunks_fts(rowid, context, body) VALUES (?1, ?2, ?3)",
+            params![id, index_terms(&title), index_terms(&body)],
+        )
+        .unwrap();
+        let v = noisy(&centers[doc], &mut rng);
+        tables::put_vectors(&tx, SYNTHETIC_EMBEDDER, &[(hash, v.as_slice())]).unwrap();
+    }
+    tx.commit().unwrap();
+    bytes
+}
+
+/// One random unit vector per SciFact document: the topics synthetic chunk
+/// vectors cluster around (HNSW on uniform noise is harder than on real
+/// embeddings, on clusters closer to them).
+fn centers(n: usize) -> Vec<Vec<f32>> {
+    let mut rng = StdRng::seed_from_u64(1);
+    (0..n)
+        .map(|_| unit((0..DIMS).map(|_| rng.random::<f32>() - 0.5).collect()))
+        .collect()
+}
+
+fn noisy(center: &[f32], rng: &mut StdRng) -> Vec<f32> {
+    unit(
+        center
+            .iter()
+            .map(|c| c + 0.6 * (rng.random::<f32>() - 0.5))
+            .collect(),
+    )
+}
+
+fn unit(mut v: Vec<f32>) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-9);
+    v.iter_mut().for_each(|x| *x /= norm);
+    v
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn read_corpus(path: &Path) -> Vec<Doc> {
+    BufReader::new(fs::File::open(path).expect("corpus.jsonl"))
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(&l.unwrap()).unwrap();
+            Doc {
+                id: v["_id"].as_str().unwrap().to_string(),
+                title: v["title"].as_str().unwrap_or("").to_string(),
+                text: v["text"].as_str().unwrap_or("").to_string(),
+            }
+        })
+        .collect()
+}
+
+fn read_queries(path: &Path) -> HashMap<String, String> {
+    BufReader::new(fs::File::open(path).expect("queries.jsonl"))
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(&l.unwrap()).unwrap();
+            (
+                v["_id"].as_str().unwrap().to_string(),
+                v["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn read_qrels(path: &Path) -> HashMap<String, HashMap<String, u32>> {
+    let mut out: HashMap<String, HashMap<String, u32>> = HashMap::new();
+    for line in BufReader::new(fs::File::open(path).expect("qrels"))
+        .lines()
+        .skip(1)
+    {
+        let line = line.unwrap();
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols.len() == 3 {
+            out.entry(cols[0].to_string())
+                .or_default()
+                .insert(cols[1].to_string(), cols[2].parse().unwrap_or(0));
+        }
+    }
+    out
+}
+
+fn ndcg_at(ranked: &[String], rels: &HashMap<String, u32>, k: usize) -> f64 {
+    let dcg: f64 = ranked
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(i, id)| {
+            let rel = *rels.get(id).unwrap_or(&0) as f64;
+            (2f64.powf(rel) - 1.0) / ((i + 2) as f64).log2()
+        })
+        .sum();
+    let mut ideal: Vec<u32> = rels.values().copied().collect();
+    ideal.sort_unstable_by(|a, b| b.cmp(a));
+    let idcg: f64 = ideal
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(i, &rel)| (2f64.powf(rel as f64) - 1.0) / ((i + 2) as f64).log2())
+        .sum();
+    if idcg == 0.0 {
+        0.0
+    } else {
+        dcg / idcg
+    }
+}

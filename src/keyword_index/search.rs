@@ -1,0 +1,159 @@
+//! Queries against the keyword index: BM25 top k, and which query terms each
+//! found chunk holds (its coverage), read from the postings instead of
+//! re-reading and re-tokenizing the chunk's text.
+
+use std::collections::{HashMap, HashSet};
+
+use tantivy::collector::{FilterCollector, TopDocs};
+use tantivy::query::{BooleanQuery, PhraseQuery, Query, TermQuery};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DocAddress, DocId, DocSet, Term, TERMINATED};
+
+use super::{kw_err, KeywordIndex};
+use crate::error::Result;
+use crate::search::terms::Terms;
+
+/// One chunk found by a keyword query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeywordMatch {
+    /// Chunk id.
+    pub chunk_id: i64,
+    /// Its note.
+    pub note_id: i64,
+    /// BM25 score, negated as FTS5 gives it (lower is better).
+    pub score: f64,
+    /// Share of the query's distinct terms the chunk holds (title, aliases,
+    /// headings and body).
+    pub coverage: f64,
+}
+
+impl KeywordIndex {
+    /// The best `limit` chunks for `terms`, best first, only among `allowed`
+    /// chunk ids when given (filters apply inside the search, so they never
+    /// starve results).
+    pub fn search(
+        &self,
+        terms: &Terms,
+        allowed: Option<&HashSet<i64>>,
+        limit: usize,
+    ) -> Result<Vec<KeywordMatch>> {
+        let Some(query) = self.query(terms) else {
+            return Ok(Vec::new());
+        };
+        let searcher = self.reader.searcher();
+        let top = TopDocs::with_limit(limit.max(1)).order_by_score();
+        let found: Vec<(f32, DocAddress)> = match allowed {
+            None => searcher.search(&query, &top).map_err(kw_err)?,
+            Some(allowed) => {
+                let allowed = allowed.clone();
+                let only = FilterCollector::new(
+                    "chunk_id".to_string(),
+                    move |id: u64| allowed.contains(&(id as i64)),
+                    top,
+                );
+                searcher.search(&query, &only).map_err(kw_err)?
+            }
+        };
+        let coverage = self.coverage(terms, &found)?;
+        let mut out = Vec::with_capacity(found.len());
+        for (i, (score, addr)) in found.iter().enumerate() {
+            let segment = searcher.segment_reader(addr.segment_ord);
+            let fast = segment.fast_fields();
+            let chunk_id = fast.u64("chunk_id").map_err(kw_err)?.first(addr.doc_id);
+            let note_id = fast.u64("note_id").map_err(kw_err)?.first(addr.doc_id);
+            if let (Some(chunk_id), Some(note_id)) = (chunk_id, note_id) {
+                out.push(KeywordMatch {
+                    chunk_id: chunk_id as i64,
+                    note_id: note_id as i64,
+                    score: -(*score as f64),
+                    coverage: coverage[i],
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// A union of the query's words and phrases over the terms field.
+    fn query(&self, terms: &Terms) -> Option<Box<dyn Query>> {
+        let field = self.fields.terms;
+        let mut parts: Vec<Box<dyn Query>> = terms
+            .words
+            .iter()
+            .map(|w| {
+                Box::new(TermQuery::new(
+                    Term::from_field_text(field, w),
+                    IndexRecordOption::WithFreqs,
+                )) as Box<dyn Query>
+            })
+            .collect();
+        for phrase in &terms.phrases {
+            let words: Vec<Term> = phrase
+                .iter()
+                .map(|w| Term::from_field_text(field, w))
+                .collect();
+            parts.push(Box::new(PhraseQuery::new(words)));
+        }
+        match parts.len() {
+            0 => None,
+            1 => parts.pop(),
+            _ => Some(Box::new(BooleanQuery::union(parts))),
+        }
+    }
+
+    /// For each found document, the share of the query's distinct terms
+    /// (words and phrase words) it holds: one pass over each term's postings
+    /// per segment, seeking only to the found documents.
+    fn coverage(&self, terms: &Terms, found: &[(f32, DocAddress)]) -> Result<Vec<f64>> {
+        let distinct: HashSet<&String> = terms
+            .words
+            .iter()
+            .chain(terms.phrases.iter().flatten())
+            .collect();
+        let mut held = vec![0usize; found.len()];
+        if distinct.is_empty() {
+            return Ok(vec![0.0; found.len()]);
+        }
+        // Found documents per segment, in document order (postings only seek forward).
+        let mut by_segment: HashMap<u32, Vec<(DocId, usize)>> = HashMap::new();
+        for (i, (_, addr)) in found.iter().enumerate() {
+            by_segment
+                .entry(addr.segment_ord)
+                .or_default()
+                .push((addr.doc_id, i));
+        }
+        let searcher = self.reader.searcher();
+        for (segment_ord, mut docs) in by_segment {
+            docs.sort_unstable();
+            let inverted = searcher
+                .segment_reader(segment_ord)
+                .inverted_index(self.fields.terms)
+                .map_err(kw_err)?;
+            for term in &distinct {
+                let term = Term::from_field_text(self.fields.terms, term);
+                let Some(mut postings) = inverted
+                    .read_postings(&term, IndexRecordOption::Basic)
+                    .map_err(kw_err)?
+                else {
+                    continue;
+                };
+                for &(doc, i) in &docs {
+                    let at = if postings.doc() >= doc {
+                        postings.doc()
+                    } else {
+                        postings.seek(doc)
+                    };
+                    if at == TERMINATED {
+                        break;
+                    }
+                    if at == doc {
+                        held[i] += 1;
+                    }
+                }
+            }
+        }
+        Ok(held
+            .into_iter()
+            .map(|n| n as f64 / distinct.len() as f64)
+            .collect())
+    }
+}

@@ -1,0 +1,229 @@
+//! The fast keyword index (tantivy) against SQLite's FTS5 table, its source of
+//! truth: on real notes nobody here wrote it finds the same chunks and ranks
+//! notes alike; deleted or damaged, searches still answer (from FTS5) and the
+//! next index run rebuilds it; edits and other processes' runs reach it.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use sift::keyword_index::KeywordIndex;
+use sift::search::{rank_notes, terms::Terms, Filters, Mode};
+use sift::{Engine, Settings};
+
+use crate::common::{copy_dir, index, open, search, TestEngine};
+
+/// A keyword-only engine over a copy of the real-notes corpus (English part).
+fn real_notes() -> (tempfile::TempDir, TestEngine) {
+    let notes = tempfile::tempdir().unwrap();
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/realnotes/en"),
+        notes.path(),
+    );
+    let t = open(notes.path(), None);
+    index(&t.engine);
+    (notes, t)
+}
+
+fn chunk_ids(engine: &Engine) -> Vec<i64> {
+    engine
+        .store()
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT id FROM chunks ORDER BY id")?;
+            let ids = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<i64>>>()?;
+            Ok(ids)
+        })
+        .unwrap()
+}
+
+/// Note paths ranked by keywords, by the fast index or (None) by FTS5.
+fn ranked(engine: &Engine, fast: Option<&KeywordIndex>, text: &str, limit: usize) -> Vec<String> {
+    engine
+        .store()
+        .read(|c| {
+            rank_notes(
+                c,
+                fast,
+                None,
+                None,
+                &Terms::parse(text),
+                &Filters::default(),
+                Mode::Keyword,
+                limit,
+                0.5,
+            )
+        })
+        .unwrap()
+        .into_iter()
+        .map(|h| h.path)
+        .collect()
+}
+
+fn titles(engine: &Engine) -> Vec<String> {
+    engine
+        .store()
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT title FROM notes WHERE title != '' ORDER BY id")?;
+            let t = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(t)
+        })
+        .unwrap()
+}
+
+#[test]
+fn fast_index_agrees_with_fts5_on_real_notes() {
+    let (_notes, t) = real_notes();
+    let fast = KeywordIndex::open(&t.data.path().join("keywords")).unwrap();
+    assert!(t.engine.store().read(|c| fast.is_current(c)).unwrap());
+    assert_eq!(fast.chunk_ids().unwrap(), chunk_ids(&t.engine));
+
+    // Single words: the very same notes match (a large limit takes them all).
+    for word in ["collector", "exporter", "sampling", "baggage", "kubernetes"] {
+        let mut a = ranked(&t.engine, Some(&fast), word, 1000);
+        let mut b = ranked(&t.engine, None, word, 1000);
+        assert!(!a.is_empty(), "{word} matches something");
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "notes matching {word}");
+    }
+
+    // Titles as queries: both engines rank the titled note first, and their
+    // top tens mostly agree (BM25's length normalisation differs slightly:
+    // FTS5 weights columns, the fast index counts the title twice).
+    let queries: Vec<String> = titles(&t.engine).into_iter().take(120).collect();
+    let (mut overlap, mut same_first) = (0.0, 0);
+    for q in &queries {
+        let a = ranked(&t.engine, Some(&fast), q, 10);
+        let b = ranked(&t.engine, None, q, 10);
+        let a_set: HashSet<&String> = a.iter().collect();
+        let shared = b.iter().filter(|p| a_set.contains(p)).count();
+        overlap += shared as f64 / b.len().max(1) as f64;
+        same_first += (a.first() == b.first()) as usize;
+    }
+    let overlap = overlap / queries.len() as f64;
+    println!(
+        "{} title queries: top-10 overlap {overlap:.3}, same first {same_first}",
+        queries.len()
+    );
+    assert!(overlap >= 0.8, "top-10 overlap {overlap:.3}");
+    assert!(
+        same_first as f64 >= 0.9 * queries.len() as f64,
+        "same first note for {same_first} of {}",
+        queries.len()
+    );
+}
+
+#[test]
+fn deleted_or_damaged_keyword_index_is_rebuilt_and_searches_still_answer() {
+    let (_notes, t) = real_notes();
+    let data = t.data.path().to_path_buf();
+    let query = "collector pipeline";
+    // What each engine ranks (they may swap neighbours: see above).
+    let by_fast = search(&t.engine, query, Mode::Keyword);
+    let by_fts5 = ranked(&t.engine, None, query, 10);
+    assert!(!by_fast.is_empty());
+    drop(t.engine);
+
+    for damage in ["deleted", "garbage"] {
+        let dir = data.join("keywords");
+        match damage {
+            "deleted" => std::fs::remove_dir_all(&dir).unwrap(),
+            _ => {
+                for entry in std::fs::read_dir(&dir).unwrap() {
+                    let path = entry.unwrap().path();
+                    if path.is_file() {
+                        std::fs::write(&path, b"\0garbage\xff not an index").unwrap();
+                    }
+                }
+            }
+        }
+        let engine = Engine::open_with(&data, Settings::default(), None).unwrap();
+        // FTS5 answers meanwhile, without an error.
+        assert_eq!(
+            search(&engine, query, Mode::Keyword),
+            by_fts5,
+            "{damage}: search before the rebuild"
+        );
+        assert!(!engine.status().unwrap().keyword_index_current);
+        index(&engine);
+        let fast = KeywordIndex::open(&dir).unwrap();
+        assert!(
+            engine.store().read(|c| fast.is_current(c)).unwrap(),
+            "{damage}: rebuilt by the next run"
+        );
+        assert_eq!(fast.chunk_ids().unwrap(), chunk_ids(&engine), "{damage}");
+        assert!(engine.status().unwrap().keyword_index_current);
+        assert_eq!(
+            search(&engine, query, Mode::Keyword),
+            by_fast,
+            "{damage}: search after the rebuild"
+        );
+    }
+}
+
+#[test]
+fn edits_and_other_processes_runs_reach_the_fast_index() {
+    let notes = tempfile::tempdir().unwrap();
+    std::fs::write(
+        notes.path().join("a.md"),
+        "# Garden\n\nTomatoes need sun.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        notes.path().join("b.md"),
+        "# Kitchen\n\nBread wants time.\n",
+    )
+    .unwrap();
+    let writer = open(notes.path(), None);
+    index(&writer.engine);
+    // A second engine on the same data folder: another process that only reads.
+    let reader = Engine::open_with(writer.data.path(), Settings::default(), None).unwrap();
+    assert_eq!(search(&reader, "tomatoes", Mode::Keyword), ["a.md"]);
+
+    std::fs::write(
+        notes.path().join("a.md"),
+        "# Garden\n\nCucumbers need water.\n",
+    )
+    .unwrap();
+    std::fs::remove_file(notes.path().join("b.md")).unwrap();
+    index(&writer.engine);
+    let fast = KeywordIndex::open(&writer.data.path().join("keywords")).unwrap();
+    assert!(writer.engine.store().read(|c| fast.is_current(c)).unwrap());
+    assert_eq!(fast.chunk_ids().unwrap(), chunk_ids(&writer.engine));
+    for engine in [&writer.engine, &reader] {
+        assert_eq!(search(engine, "cucumbers", Mode::Keyword), ["a.md"]);
+        assert!(search(engine, "tomatoes", Mode::Keyword).is_empty());
+        assert!(search(engine, "bread", Mode::Keyword).is_empty());
+    }
+    // The reader answered from the fast index (it reloaded to the writer's commit).
+    assert!(reader.status().unwrap().keyword_index_current);
+}
+
+#[test]
+fn a_trimmed_removal_log_makes_a_lagging_index_start_over() {
+    let notes = tempfile::tempdir().unwrap();
+    for (name, text) in [("a.md", "alpha apples"), ("b.md", "beta bananas")] {
+        std::fs::write(notes.path().join(name), text).unwrap();
+    }
+    let t = open(notes.path(), None);
+    index(&t.engine);
+    let mut fast = KeywordIndex::open(&t.data.path().join("keywords")).unwrap();
+    assert_eq!(fast.chunk_ids().unwrap(), chunk_ids(&t.engine));
+    // Chunks leave while the index lags, and their removals are trimmed
+    // from the log before it catches up.
+    {
+        let c = t.engine.store().writer();
+        c.execute(
+            "DELETE FROM chunks WHERE note_id = (SELECT id FROM notes WHERE rel_path = 'a.md')",
+            [],
+        )
+        .unwrap();
+        c.execute("DELETE FROM vector_removals", []).unwrap();
+    }
+    t.engine.store().read(|c| fast.catch_up(c)).unwrap();
+    assert!(t.engine.store().read(|c| fast.is_current(c)).unwrap());
+    assert_eq!(fast.chunk_ids().unwrap(), chunk_ids(&t.engine));
+}
