@@ -106,6 +106,58 @@ fn main() {
             Box::new(|c| fuse(c, Mode::Hybrid, 0.5)),
         ),
     ];
+    let mut variants = variants;
+    let base = FusionParams::default();
+    let tried: Vec<(&'static str, FusionParams, f32)> = vec![
+        ("keyword weight 0.4", base, 0.4),
+        ("keyword weight 0.6", base, 0.6),
+        (
+            "rrf k 20",
+            FusionParams {
+                rrf_k: 20.0,
+                ..base
+            },
+            0.5,
+        ),
+        (
+            "rrf k 10",
+            FusionParams {
+                rrf_k: 10.0,
+                ..base
+            },
+            0.5,
+        ),
+        (
+            "coverage power 3",
+            FusionParams {
+                coverage_power: 3,
+                ..base
+            },
+            0.5,
+        ),
+        (
+            "no keywords below coverage 0.4",
+            FusionParams {
+                confidence_floor: 0.4,
+                ..base
+            },
+            0.5,
+        ),
+        (
+            "no keywords below coverage 0.6",
+            FusionParams {
+                confidence_floor: 0.6,
+                ..base
+            },
+            0.5,
+        ),
+    ];
+    for (name, params, weight) in tried {
+        variants.push((
+            name,
+            Box::new(move |c| fuse_with(c, Mode::Hybrid, weight, &params)),
+        ));
+    }
     for set in &sets {
         println!(
             "\n{} — {} queries{}",
