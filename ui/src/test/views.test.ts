@@ -528,7 +528,7 @@ describe("settings: your data", () => {
   });
 
   it("deletes everything only after the phrase is typed, and clears recent searches", async () => {
-    const b = mockBackend({ keys: { openai: "sk-test-0123456789abcdefghij" } });
+    const b = mockBackend({ keys: { openai: "placeholder-not-a-key" } });
     localStorage.setItem("sift.recent", JSON.stringify(["pricing"]));
     await openSettings(b);
     click($("#forget-start"));
