@@ -206,6 +206,11 @@ pub struct Launch {
     pub editor: Option<String>,
     /// `SIFT_PDF_VIEWER` for the app.
     pub pdf_viewer: Option<String>,
+    /// Start without the local model: no `SIFT_MODEL_DIR`, and the user cache
+    /// (where a download goes) is the test's empty `xdg-cache`.
+    pub no_model: bool,
+    /// More environment for the app (download sources, `HOME`).
+    pub env: Vec<(String, std::ffi::OsString)>,
 }
 
 /// The app in a window, with its WebDriver session.
@@ -215,6 +220,8 @@ pub struct App {
     driver_group: Group,
     _xvfb: Group,
     pub log: PathBuf,
+    /// The app's X display (`:N`), for tools that drive X directly (xdotool).
+    pub display: String,
 }
 
 impl App {
@@ -254,6 +261,12 @@ impl App {
         if let Some(viewer) = &launch.pdf_viewer {
             cmd.env("SIFT_PDF_VIEWER", viewer);
         }
+        if launch.no_model {
+            cmd.env_remove("SIFT_MODEL_DIR");
+        }
+        for (name, value) in &launch.env {
+            cmd.env(name, value);
+        }
         let group = Group::spawn(&mut cmd).expect("start tauri-driver");
         // tauri-driver starts WebKitWebDriver itself; both must listen.
         wait_for_port(port);
@@ -271,6 +284,7 @@ impl App {
             driver_group: group,
             _xvfb: xvfb,
             log,
+            display,
         };
         app.wait_js(
             "the UI to load",

