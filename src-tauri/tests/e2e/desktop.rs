@@ -180,8 +180,14 @@ async fn closed_to_the_tray_it_keeps_watching_and_the_shortcut_brings_it_back() 
     .await;
     app.wait_indexed(FIXTURE_NOTES).await;
     let log = read(&app.log);
+    let settings = app.invoke("get_settings", json!({})).await.unwrap();
+    let shortcut = settings["shortcut"].as_str().unwrap().to_string();
     assert!(
-        log.contains("global shortcut CmdOrCtrl+Shift+Space shows the window"),
+        ["CmdOrCtrl+Shift+Space", "CommandOrControl+Shift+Space"].contains(&shortcut.as_str()),
+        "the test presses ctrl+shift+space, the setting is {shortcut}"
+    );
+    assert!(
+        log.contains(&format!("global shortcut {shortcut} shows the window")),
         "the shortcut is not registered:\n{log}"
     );
     assert!(!log.contains("no tray"), "no tray:\n{log}");
@@ -244,14 +250,13 @@ async fn closed_to_the_tray_it_keeps_watching_and_the_shortcut_brings_it_back() 
         .unwrap();
     wait_keyword_hit(&app, "quokkabanana", true).await;
 
-    // A real key press of the global shortcut brings the window back, on the
+    // Another key combination does nothing (the window stays hidden)...
+    press(&app, "ctrl+shift+b");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!x.visible(window), "a key other than the shortcut showed the window");
+    // ...a real key press of the global shortcut brings the window back, on the
     // search box (it was left on Settings).
-    let pressed = Command::new("xdotool")
-        .args(["key", "--clearmodifiers", "ctrl+shift+space"])
-        .env("DISPLAY", &app.display)
-        .status()
-        .unwrap();
-    assert!(pressed.success());
+    press(&app, "ctrl+shift+space");
     wait_until("the window to come back", || x.visible(window)).await;
     app.wait_js(
         "the search box to have focus",
@@ -261,6 +266,16 @@ async fn closed_to_the_tray_it_keeps_watching_and_the_shortcut_brings_it_back() 
     .await;
     app.screenshot("21-back-from-the-tray").await;
     app.quit().await;
+}
+
+/// Presses keys on the app's display through XTEST, as a keyboard would.
+fn press(app: &App, keys: &str) {
+    let status = Command::new("xdotool")
+        .args(["key", "--clearmodifiers", keys])
+        .env("DISPLAY", &app.display)
+        .status()
+        .unwrap();
+    assert!(status.success(), "xdotool key {keys}");
 }
 
 /// Polls `done` until it holds.
