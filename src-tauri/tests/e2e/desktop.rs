@@ -253,7 +253,10 @@ async fn closed_to_the_tray_it_keeps_watching_and_the_shortcut_brings_it_back() 
     // Another key combination does nothing (the window stays hidden)...
     press(&app, "ctrl+shift+b");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(!x.visible(window), "a key other than the shortcut showed the window");
+    assert!(
+        !x.visible(window),
+        "a key other than the shortcut showed the window"
+    );
     // ...a real key press of the global shortcut brings the window back, on the
     // search box (it was left on Settings).
     press(&app, "ctrl+shift+space");
