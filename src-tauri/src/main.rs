@@ -46,7 +46,12 @@ fn main() {
                 .open_js_links_on_click(false)
                 .build(),
         )
-        .plugin(tauri_plugin_autostart::Builder::new().build())
+        // Started at login: into the tray, not in the user's face.
+        .plugin(
+            tauri_plugin_autostart::Builder::new()
+                .arg(tray::IN_TRAY_ARG)
+                .build(),
+        )
         .on_window_event(tray::on_window_event)
         .setup(|app| {
             setup(app.handle())?;

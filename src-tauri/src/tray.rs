@@ -17,6 +17,10 @@ const SEARCH: &str = "search";
 const PAUSE: &str = "pause";
 const QUIT: &str = "quit";
 
+/// Command-line flag: start with the window hidden in the tray (start at login
+/// launches Sift with it).
+pub const IN_TRAY_ARG: &str = "--in-tray";
+
 /// Event telling the window that paused/autostart changed (payload: `Background`).
 pub const BACKGROUND_CHANGED: &str = "background-changed";
 
@@ -36,6 +40,12 @@ pub fn install(app: &AppHandle) -> bool {
     match build(app) {
         Ok(tray) => {
             app.manage(tray);
+            if std::env::args().any(|a| a == IN_TRAY_ARG) {
+                if let Some(window) = app.get_webview_window("main") {
+                    let _ = window.hide();
+                }
+                eprintln!("sift: started in the tray");
+            }
             true
         }
         Err(err) => {

@@ -200,6 +200,7 @@ async fn closed_to_the_tray_it_keeps_watching_and_the_shortcut_brings_it_back() 
     wait_until("the autostart entry", || entry.is_file()).await;
     let desktop = std::fs::read_to_string(&entry).unwrap();
     assert!(desktop.contains("sift-desktop"), "{desktop}");
+    assert!(desktop.contains("--in-tray"), "{desktop}");
     app.el("#background-card").await;
     app.js("document.querySelector('#background-card').scrollIntoView()")
         .await;
@@ -268,6 +269,38 @@ async fn closed_to_the_tray_it_keeps_watching_and_the_shortcut_brings_it_back() 
     )
     .await;
     app.screenshot("21-back-from-the-tray").await;
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn started_at_login_it_waits_in_the_tray_and_indexes() {
+    let Some((tools, _serial)) = tools().await else {
+        return;
+    };
+    let folders = Folders::new();
+    let app = App::launch(
+        &tools,
+        &folders,
+        Launch {
+            with_notes: true,
+            args: vec!["--in-tray".into()],
+            ..Launch::default()
+        },
+    )
+    .await;
+    let x = X::connect(&app.display);
+    let window = x.sift_window();
+    assert!(!x.visible(window), "started with the window shown");
+    assert!(read(&app.log).contains("started in the tray"));
+    // Hidden, it still indexes the folders; the shortcut brings it up.
+    app.wait_indexed(FIXTURE_NOTES).await;
+    press(&app, "ctrl+shift+space");
+    wait_until("the window to show", || x.visible(window)).await;
+    app.wait_js(
+        "the search box to have focus",
+        "return document.activeElement?.id === 'search-input'",
+    )
+    .await;
     app.quit().await;
 }
 

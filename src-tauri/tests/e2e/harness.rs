@@ -211,6 +211,8 @@ pub struct Launch {
     pub no_model: bool,
     /// More environment for the app (download sources, `HOME`).
     pub env: Vec<(String, std::ffi::OsString)>,
+    /// Command-line arguments of the app.
+    pub args: Vec<String>,
 }
 
 /// The app in a window, with its WebDriver session.
@@ -274,8 +276,11 @@ impl App {
 
         let mut caps = Capabilities::new();
         caps.set("browserName", "wry").unwrap();
-        caps.set("tauri:options", json!({ "application": APP }))
-            .unwrap();
+        caps.set(
+            "tauri:options",
+            json!({ "application": APP, "args": launch.args }),
+        )
+        .unwrap();
         let driver = WebDriver::new(format!("http://127.0.0.1:{port}"), caps)
             .await
             .unwrap_or_else(|e| panic!("no WebDriver session: {e}\n{}", read(&log)));
