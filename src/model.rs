@@ -408,10 +408,13 @@ fn download_into(
         part.restart()?;
         response = client.get(url).send().map_err(|e| down(e.to_string()))?;
         0
-    } else {
+    } else if status.is_success() {
         // A full answer (the server ignores ranges, or nothing was here).
         part.restart()?;
         0
+    } else {
+        // An error page: the bytes already here stay for the next try.
+        return Err(down(format!("HTTP {status}")));
     };
     if !response.status().is_success() {
         return Err(down(format!("HTTP {}", response.status())));

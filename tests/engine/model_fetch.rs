@@ -332,6 +332,11 @@ fn an_interrupted_download_continues_where_it_stopped() {
     let part = dest.path().join(".model.safetensors.part");
     assert_eq!(std::fs::metadata(&part).unwrap().len(), cut_at);
 
+    // A source answering errors meanwhile does not cost the bytes already here.
+    let down = FileServer::start(HashMap::new(), Behaviour::default());
+    fetch_model_from(dest.path(), &hf_sources(&down, &model), &mut |_| {}).unwrap_err();
+    assert_eq!(std::fs::metadata(&part).unwrap().len(), cut_at);
+
     let mut events: Vec<FetchProgress> = Vec::new();
     fetch_model_from(dest.path(), &sources, &mut |p| events.push(p)).unwrap();
     assert_eq!(
