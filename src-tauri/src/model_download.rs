@@ -140,12 +140,17 @@ pub async fn model_state(app: AppHandle) -> CmdResult<ModelState> {
 
 /// Starts downloading the model in the background (progress via events);
 /// returns at once. A download already running is not started twice; an
-/// installed model is not downloaded again.
+/// installed model is not downloaded again, but switched to when the engine
+/// in use runs without it (e.g. `sift model fetch` put it there meanwhile).
 #[tauri::command]
 pub async fn model_download(app: AppHandle) -> CmdResult<ModelState> {
     let handle = app.clone();
     crate::error::blocking(move || {
-        if installed_dir(&handle.state::<AppState>()).is_some() {
+        let state = handle.state::<AppState>();
+        if installed_dir(&state).is_some() {
+            if !state.engine().status()?.model_available {
+                switch_on(&handle)?;
+            }
             return Ok(());
         }
         {

@@ -49,6 +49,21 @@ describe("model download", () => {
     expect($("#model-resumed").textContent).toContain("continuing from 30.0 MB");
   });
 
+  it("switches to a model that arrived while the app ran", async () => {
+    const b = mockBackend({ modelAvailable: false });
+    // `sift model fetch` put the model there; this engine still runs without it.
+    b.mockModelState = (over = {}) => ({
+      installed: true, dir: "/home/you/.cache/sift/models/all-MiniLM-L6-v2", dest: "/home/you/.cache/sift/models/all-MiniLM-L6-v2",
+      downloading: false, progress: null, error: null, partial_bytes: 0, ...over,
+    });
+    await renderApp(b);
+    expect($("#model-download").textContent).toContain("not using it yet");
+    click($("#model-use"));
+    await flush();
+    expect(b.callsOf("model_download")).toHaveLength(1);
+    expect($("#model-landed").textContent).toContain("meaning search turns on");
+  });
+
   it("is not offered when the model is there", async () => {
     const b = mockBackend();
     await renderApp(b);
