@@ -79,7 +79,10 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
             let paused = app.state::<AppState>().paused();
             set_paused(app, !paused);
         }
-        QUIT => app.exit(0),
+        QUIT => {
+            eprintln!("sift: quit from the tray");
+            app.exit(0);
+        }
         _ => {}
     }
 }

@@ -174,6 +174,7 @@ async fn closed_to_the_tray_it_keeps_watching_and_the_shortcut_brings_it_back() 
         Launch {
             with_notes: true,
             env: vec![("HOME".into(), home.clone().into())],
+            tray_host: true,
             ..Launch::default()
         },
     )
@@ -232,13 +233,16 @@ async fn closed_to_the_tray_it_keeps_watching_and_the_shortcut_brings_it_back() 
     wait_keyword_hit(&app, "zeppelinfjord", true).await;
     assert!(!x.visible(window), "indexing showed the window");
 
-    // Pause indexing (the tray menu's item calls the same function): changes
-    // wait; resuming indexes them.
-    let state = app
-        .invoke("set_indexing_paused", json!({ "paused": true }))
-        .await
-        .unwrap();
-    assert_eq!(state["paused"], json!(true));
+    // Pause indexing from the tray menu (clicked on the tray host): changes
+    // wait, the window says so; resuming indexes them.
+    x.tray_menu(&app, "Pause indexing", 2, None).await;
+    let state = app.invoke("background_state", json!({})).await.unwrap();
+    assert_eq!(state["paused"], json!(true), "{state}");
+    app.wait_js(
+        "the window to show the pause",
+        "return !!document.querySelector('#topbar-paused')",
+    )
+    .await;
     std::fs::write(
         folders.notes.join("paused-note.md"),
         "# Zoo\n\nA quokkabanana smile.\n",
@@ -246,29 +250,39 @@ async fn closed_to_the_tray_it_keeps_watching_and_the_shortcut_brings_it_back() 
     .unwrap();
     tokio::time::sleep(Duration::from_secs(4)).await;
     wait_keyword_hit(&app, "quokkabanana", false).await;
-    app.invoke("set_indexing_paused", json!({ "paused": false }))
-        .await
-        .unwrap();
+    x.tray_menu(&app, "Resume indexing", 2, None).await;
     wait_keyword_hit(&app, "quokkabanana", true).await;
+    let state = app.invoke("background_state", json!({})).await.unwrap();
+    assert_eq!(state["paused"], json!(false), "{state}");
+    assert!(!x.visible(window), "the tray menu showed the window");
 
-    // Another key combination does nothing (the window stays hidden)...
+    // The tray's Search brings the window back on the search box (it was left
+    // on Settings).
+    x.tray_menu(&app, "Search", 1, None).await;
+    wait_until("the window to come back", || x.visible(window)).await;
+    wait_search_focused(&app).await;
+
+    // Hidden again: another key combination does nothing...
+    app.nav("settings").await;
+    x.close(window);
+    wait_until("the window to hide", || !x.visible(window)).await;
     press(&app, "ctrl+shift+b");
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
         !x.visible(window),
         "a key other than the shortcut showed the window"
     );
-    // ...a real key press of the global shortcut brings the window back, on the
-    // search box (it was left on Settings).
+    // ...a real key press of the global shortcut brings it back, on the search box.
     press(&app, "ctrl+shift+space");
     wait_until("the window to come back", || x.visible(window)).await;
-    app.wait_js(
-        "the search box to have focus",
-        "return document.activeElement?.id === 'search-input' \
-         && document.querySelector('#nav-search').getAttribute('aria-current') === 'page'",
-    )
-    .await;
+    wait_search_focused(&app).await;
     app.screenshot("21-back-from-the-tray").await;
+
+    // Quit from the tray menu ends Sift.
+    let shot = crate::harness::screenshot_dir().join("22-tray-menu.png");
+    x.tray_menu(&app, "Quit Sift", 3, Some(&shot)).await;
+    wait_until("Sift to quit", || !x.exists(window)).await;
+    assert!(read(&app.log).contains("quit from the tray"));
     app.quit().await;
 }
 
@@ -314,6 +328,16 @@ fn press(app: &App, keys: &str) {
     assert!(status.success(), "xdotool key {keys}");
 }
 
+/// Waits for the search view with the box focused.
+async fn wait_search_focused(app: &App) {
+    app.wait_js(
+        "the search box to have focus",
+        "return document.activeElement?.id === 'search-input' \
+         && document.querySelector('#nav-search').getAttribute('aria-current') === 'page'",
+    )
+    .await;
+}
+
 /// Polls `done` until it holds.
 async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + TIMEOUT;
@@ -351,13 +375,18 @@ async fn wait_keyword_hit(app: &App, word: &str, found: bool) {
 struct X {
     conn: x11rb::rust_connection::RustConnection,
     root: Window,
+    display: String,
 }
 
 impl X {
     fn connect(display: &str) -> X {
         let (conn, screen) = x11rb::connect(Some(display)).expect("connect to Xvfb");
         let root = conn.setup().roots[screen].root;
-        X { conn, root }
+        X {
+            conn,
+            root,
+            display: display.to_string(),
+        }
     }
 
     fn atom(&self, name: &str) -> u32 {
@@ -372,19 +401,10 @@ impl X {
     /// The top-level window titled "Sift" (no window manager: children of the root).
     fn sift_window(&self) -> Window {
         let tree = self.conn.query_tree(self.root).unwrap().reply().unwrap();
-        let name = |w: Window| -> String {
-            let reply = self
-                .conn
-                .get_property(false, w, AtomEnum::WM_NAME, AtomEnum::ANY, 0, 256)
-                .unwrap()
-                .reply()
-                .unwrap();
-            String::from_utf8_lossy(&reply.value).into_owned()
-        };
         tree.children
             .iter()
             .copied()
-            .find(|&w| name(w) == "Sift")
+            .find(|&w| self.name(w) == "Sift")
             .expect("a window titled Sift")
     }
 
@@ -396,6 +416,109 @@ impl X {
             .reply()
             .unwrap();
         attrs.map_state == MapState::VIEWABLE
+    }
+
+    /// Whether `window` still exists (it goes when the app quits).
+    fn exists(&self, window: Window) -> bool {
+        self.conn
+            .get_window_attributes(window)
+            .map(|cookie| cookie.reply().is_ok())
+            .unwrap_or(false)
+    }
+
+    fn name(&self, window: Window) -> String {
+        self.text_property(window, AtomEnum::WM_NAME)
+    }
+
+    fn text_property(&self, window: Window, property: AtomEnum) -> String {
+        let reply = self
+            .conn
+            .get_property(false, window, property, AtomEnum::ANY, 0, 256)
+            .unwrap()
+            .reply()
+            .unwrap();
+        String::from_utf8_lossy(&reply.value).into_owned()
+    }
+
+    /// Centre (root coordinates) of the app's tray icon, embedded in the tray host.
+    fn tray_icon_center(&self) -> (i16, i16) {
+        let mut stack = vec![self.root];
+        while let Some(w) = stack.pop() {
+            // The tray icon crate names its window's class "tray-icon tray app <id>".
+            if self
+                .text_property(w, AtomEnum::WM_CLASS)
+                .starts_with("tray-icon")
+            {
+                let geometry = self.conn.get_geometry(w).unwrap().reply().unwrap();
+                let at = self
+                    .conn
+                    .translate_coordinates(w, self.root, 0, 0)
+                    .unwrap()
+                    .reply()
+                    .unwrap();
+                return (
+                    at.dst_x + geometry.width as i16 / 2,
+                    at.dst_y + geometry.height as i16 / 2,
+                );
+            }
+            stack.extend(self.conn.query_tree(w).unwrap().reply().unwrap().children);
+        }
+        let tree = Command::new("xwininfo")
+            .args(["-root", "-tree"])
+            .env("DISPLAY", &self.display)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        panic!("no tray icon on the tray host:\n{tree}");
+    }
+
+    /// Whether a popup menu is shown (an override-redirect window, taller than a tooltip).
+    fn menu_open(&self) -> bool {
+        let tree = self.conn.query_tree(self.root).unwrap().reply().unwrap();
+        tree.children.iter().any(|&w| {
+            let Ok(attrs) = self.conn.get_window_attributes(w).unwrap().reply() else {
+                return false;
+            };
+            let tall = self
+                .conn
+                .get_geometry(w)
+                .unwrap()
+                .reply()
+                .is_ok_and(|g| g.height >= 40);
+            attrs.override_redirect && attrs.map_state == MapState::VIEWABLE && tall
+        })
+    }
+
+    /// Clicks the tray icon, picks the `nth` menu item (`label`, for messages)
+    /// with the keyboard, as a user can; with `shot`, saves the screen with
+    /// the menu open first.
+    async fn tray_menu(&self, app: &App, label: &str, nth: usize, shot: Option<&std::path::Path>) {
+        let (cx, cy) = self.tray_icon_center();
+        let status = Command::new("xdotool")
+            .args(["mousemove", &cx.to_string(), &cy.to_string(), "click", "1"])
+            .env("DISPLAY", &app.display)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        wait_until("the tray menu", || self.menu_open()).await;
+        for _ in 0..nth {
+            press(app, "Down");
+        }
+        if let Some(path) = shot {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let status = Command::new("import")
+                .args(["-window", "root"])
+                .arg(path)
+                .env("DISPLAY", &app.display)
+                .status()
+                .unwrap();
+            assert!(status.success(), "import (ImageMagick) failed");
+        }
+        press(app, "Return");
+        wait_until(&format!("the tray menu to close after {label}"), || {
+            !self.menu_open()
+        })
+        .await;
     }
 
     /// Sends WM_DELETE_WINDOW, what a window manager's close button does.

@@ -213,6 +213,9 @@ pub struct Launch {
     pub env: Vec<(String, std::ffi::OsString)>,
     /// Command-line arguments of the app.
     pub args: Vec<String>,
+    /// Run a system tray host on the display (trayer), so the app's tray icon
+    /// is shown and can be clicked.
+    pub tray_host: bool,
 }
 
 /// The app in a window, with its WebDriver session.
@@ -220,6 +223,7 @@ pub struct App {
     pub driver: WebDriver,
     // Dropped in this order: the driver group (driver, app), then the display.
     driver_group: Group,
+    _tray_host: Option<Group>,
     _xvfb: Group,
     pub log: PathBuf,
     /// The app's X display (`:N`), for tools that drive X directly (xdotool).
@@ -231,6 +235,15 @@ impl App {
     pub async fn launch(tools: &Tools, folders: &Folders, launch: Launch) -> App {
         let started = Instant::now();
         let (xvfb, display) = start_xvfb();
+        let tray_host = launch.tray_host.then(|| {
+            let mut cmd = Command::new("trayer");
+            cmd.args(["--edge", "top", "--align", "right", "--widthtype", "pixel"])
+                .args(["--width", "120", "--height", "24", "--SetDockType", "false"])
+                .env("DISPLAY", &display)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            Group::spawn(&mut cmd).expect("start trayer (apt-get install trayer)")
+        });
         let port = free_port();
         let native_port = free_port();
         let log = folders.root.join(format!("app-{port}.log"));
@@ -287,6 +300,7 @@ impl App {
         let app = App {
             driver,
             driver_group: group,
+            _tray_host: tray_host,
             _xvfb: xvfb,
             log,
             display,
@@ -499,11 +513,13 @@ impl App {
         let App {
             driver,
             driver_group,
+            _tray_host,
             _xvfb,
             ..
         } = self;
         let _ = driver.quit().await;
         drop(driver_group);
+        drop(_tray_host);
         drop(_xvfb);
     }
 }
