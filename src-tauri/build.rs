@@ -28,6 +28,7 @@ fn main() {
             "background_state",
             "set_indexing_paused",
             "set_autostart",
+            "restart_app",
         ]),
     ))
     .expect("failed to run tauri-build");

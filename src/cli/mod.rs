@@ -13,6 +13,7 @@ macro_rules! out {
 
 mod archive;
 mod cost;
+mod encrypt;
 mod forget;
 mod index;
 mod key;
@@ -81,6 +82,12 @@ pub enum Command {
     /// Remove one folder from the index, or delete everything of Sift's
     /// (--all: data folder, and on request the model and the API keys).
     Forget(forget::ForgetArgs),
+    /// Encryption at rest: the database and vector files encrypted, the key
+    /// in the OS keychain.
+    Encrypt {
+        #[command(subcommand)]
+        command: encrypt::EncryptCommand,
+    },
 }
 
 /// Runs a parsed command line.
@@ -100,6 +107,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(args) => archive::run_export(&data_dir, args),
         Command::Import(args) => archive::run_import(&data_dir, args),
         Command::Forget(args) => forget::run(&data_dir, args),
+        Command::Encrypt { command } => encrypt::run(&data_dir, command),
     }
 }
 

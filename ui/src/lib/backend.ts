@@ -84,6 +84,8 @@ export interface Backend {
   onBackgroundChanged(cb: (b: Background) => void): Unsubscribe;
   /** The shell brought the window back (global shortcut, tray): show the search box. */
   onFocusSearch(cb: () => void): Unsubscribe;
+  /** Restarts the app (settings applied at start, e.g. encryption at rest). */
+  restartApp(): Promise<void>;
 }
 
 /** Normalises anything a command rejected with into `{ code, message }`. */
@@ -203,6 +205,7 @@ export class TauriBackend implements Backend {
   setAutostart(enabled: boolean) { return this.call<Background>("set_autostart", { enabled }); }
   onBackgroundChanged(cb: (b: Background) => void) { return this.listen("background-changed", cb); }
   onFocusSearch(cb: () => void) { return this.listen<unknown>("focus-search", () => cb()); }
+  restartApp() { return this.call<void>("restart_app"); }
 }
 
 // ---------------------------------------------------------------- Mock
@@ -370,6 +373,8 @@ export class MockBackend implements Backend {
       month_spent_usd: sumRows(this.cost.this_month).dollars,
       budget_reached: false,
       vector_rebuilds: 0,
+      // The mock applies the setting at once, as a restart would.
+      encrypted: this.restarted ? (this.settings.encrypt_at_rest ?? false) : this.encryptedAtStart,
       ...this.statusOverrides,
       language_hint: null,
     };
@@ -712,6 +717,15 @@ export class MockBackend implements Backend {
   /** What the save dialog answers (null: cancelled). */
   exportPath: string | null = "/home/you/sift-index.jsonl.gz";
   forgotten = false;
+  /** Whether the data folder was encrypted when the app started. */
+  encryptedAtStart = false;
+  restarted = false;
+
+  restartApp() {
+    return this.run("restart_app", undefined, () => {
+      this.restarted = true;
+    });
+  }
 
   exportIndex(format: ExportFormat) {
     return this.run("export_index", { format }, () => {
