@@ -160,8 +160,11 @@ fn searches_run_during_a_long_index_and_see_whole_notes_only() {
             slowest.as_secs_f64() * 1000.0
         );
         assert!(searches >= 10, "searches kept running during the run");
+        // Relative to the run, not a fixed time: on a loaded machine a debug
+        // search takes up to a second, but one that waited for the writer
+        // would take most of the run.
         assert!(
-            slowest < run / 4 && slowest < Duration::from_secs(1),
+            slowest < run / 4,
             "a search waited {slowest:?} during a {run:?} run"
         );
     }
