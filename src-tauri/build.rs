@@ -23,6 +23,11 @@ fn main() {
             "export_index",
             "forget_everything",
             "forget_phrase",
+            "model_state",
+            "model_download",
+            "background_state",
+            "set_indexing_paused",
+            "set_autostart",
             "restart_app",
         ]),
     ))

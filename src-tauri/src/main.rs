@@ -12,15 +12,18 @@
 // No console window on Windows release builds.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod background;
 mod commands;
 mod cost;
 mod data;
 mod embedder;
 mod error;
+mod model_download;
 mod open;
 mod runs;
 mod shortcut;
 mod state;
+mod tray;
 
 use std::path::PathBuf;
 
@@ -43,6 +46,13 @@ fn main() {
                 .open_js_links_on_click(false)
                 .build(),
         )
+        // Started at login: into the tray, not in the user's face.
+        .plugin(
+            tauri_plugin_autostart::Builder::new()
+                .arg(tray::IN_TRAY_ARG)
+                .build(),
+        )
+        .on_window_event(tray::on_window_event)
         .setup(|app| {
             setup(app.handle())?;
             Ok(())
@@ -70,6 +80,11 @@ fn main() {
             data::export_index,
             data::forget_everything,
             data::forget_phrase,
+            model_download::model_state,
+            model_download::model_download,
+            background::background_state,
+            background::set_indexing_paused,
+            background::set_autostart,
             data::restart_app,
         ])
         .run(tauri::generate_context!())
@@ -101,6 +116,7 @@ fn setup(app: &AppHandle) -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|e| format!("cannot open the Sift data folder: {e}"))?;
     eprintln!("sift: data folder {}", state.data_dir().display());
     app.manage(state);
+    app.manage(model_download::ModelDownload::default());
     let state = app.state::<AppState>();
 
     if let Some(notes) = env_path("SIFT_NOTES_DIR") {
@@ -116,6 +132,7 @@ fn setup(app: &AppHandle) -> Result<(), Box<dyn std::error::Error>> {
         state.request_index(app);
     }
 
+    tray::install(app);
     if shortcut::install(app) {
         shortcut::register(app, &state.engine().settings().shortcut);
     }

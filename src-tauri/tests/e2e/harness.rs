@@ -206,6 +206,16 @@ pub struct Launch {
     pub editor: Option<String>,
     /// `SIFT_PDF_VIEWER` for the app.
     pub pdf_viewer: Option<String>,
+    /// Start without the local model: no `SIFT_MODEL_DIR`, and the user cache
+    /// (where a download goes) is the test's empty `xdg-cache`.
+    pub no_model: bool,
+    /// More environment for the app (download sources, `HOME`).
+    pub env: Vec<(String, std::ffi::OsString)>,
+    /// Command-line arguments of the app.
+    pub args: Vec<String>,
+    /// Run a system tray host on the display (trayer), so the app's tray icon
+    /// is shown and can be clicked.
+    pub tray_host: bool,
 }
 
 /// The app in a window, with its WebDriver session.
@@ -213,8 +223,11 @@ pub struct App {
     pub driver: WebDriver,
     // Dropped in this order: the driver group (driver, app), then the display.
     driver_group: Group,
+    _tray_host: Option<Group>,
     _xvfb: Group,
     pub log: PathBuf,
+    /// The app's X display (`:N`), for tools that drive X directly (xdotool).
+    pub display: String,
 }
 
 impl App {
@@ -222,6 +235,15 @@ impl App {
     pub async fn launch(tools: &Tools, folders: &Folders, launch: Launch) -> App {
         let started = Instant::now();
         let (xvfb, display) = start_xvfb();
+        let tray_host = launch.tray_host.then(|| {
+            let mut cmd = Command::new("trayer");
+            cmd.args(["--edge", "top", "--align", "right", "--widthtype", "pixel"])
+                .args(["--width", "120", "--height", "24", "--SetDockType", "false"])
+                .env("DISPLAY", &display)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            Group::spawn(&mut cmd).expect("start trayer (apt-get install trayer)")
+        });
         let port = free_port();
         let native_port = free_port();
         let log = folders.root.join(format!("app-{port}.log"));
@@ -254,6 +276,12 @@ impl App {
         if let Some(viewer) = &launch.pdf_viewer {
             cmd.env("SIFT_PDF_VIEWER", viewer);
         }
+        if launch.no_model {
+            cmd.env_remove("SIFT_MODEL_DIR");
+        }
+        for (name, value) in &launch.env {
+            cmd.env(name, value);
+        }
         let group = Group::spawn(&mut cmd).expect("start tauri-driver");
         // tauri-driver starts WebKitWebDriver itself; both must listen.
         wait_for_port(port);
@@ -261,16 +289,21 @@ impl App {
 
         let mut caps = Capabilities::new();
         caps.set("browserName", "wry").unwrap();
-        caps.set("tauri:options", json!({ "application": APP }))
-            .unwrap();
+        caps.set(
+            "tauri:options",
+            json!({ "application": APP, "args": launch.args }),
+        )
+        .unwrap();
         let driver = WebDriver::new(format!("http://127.0.0.1:{port}"), caps)
             .await
             .unwrap_or_else(|e| panic!("no WebDriver session: {e}\n{}", read(&log)));
         let app = App {
             driver,
             driver_group: group,
+            _tray_host: tray_host,
             _xvfb: xvfb,
             log,
+            display,
         };
         app.wait_js(
             "the UI to load",
@@ -480,11 +513,13 @@ impl App {
         let App {
             driver,
             driver_group,
+            _tray_host,
             _xvfb,
             ..
         } = self;
         let _ = driver.quit().await;
         drop(driver_group);
+        drop(_tray_host);
         drop(_xvfb);
     }
 }

@@ -1,6 +1,7 @@
 // The UI's only door to the shell. One method per command in docs/ipc.md,
 // plus event subscriptions and the native folder picker.
 import type {
+  Background,
   CostRow,
   CostSummary,
   Estimate,
@@ -12,6 +13,7 @@ import type {
   IpcError,
   KeyStatus,
   Mode,
+  ModelState,
   NotesChanged,
   PatternPreview,
   Progress,
@@ -67,6 +69,21 @@ export interface Backend {
   forgetPhrase(): Promise<string>;
   /** Deletes everything of Sift's once `confirmation` is the phrase; the app closes after. */
   forgetEverything(confirmation: string, model: boolean, keys: boolean): Promise<Forgotten>;
+
+  /** Whether the local model is there, and how a download goes. */
+  modelState(): Promise<ModelState>;
+  /** Starts downloading the local model in the shell; progress via onModelProgress. */
+  modelDownload(): Promise<ModelState>;
+  onModelProgress(cb: (m: ModelState) => void): Unsubscribe;
+  onModelDone(cb: (m: ModelState) => void): Unsubscribe;
+  onModelError(cb: (e: IpcError) => void): Unsubscribe;
+
+  backgroundState(): Promise<Background>;
+  setIndexingPaused(paused: boolean): Promise<Background>;
+  setAutostart(enabled: boolean): Promise<Background>;
+  onBackgroundChanged(cb: (b: Background) => void): Unsubscribe;
+  /** The shell brought the window back (global shortcut, tray): show the search box. */
+  onFocusSearch(cb: () => void): Unsubscribe;
   /** Restarts the app (settings applied at start, e.g. encryption at rest). */
   restartApp(): Promise<void>;
 }
@@ -174,6 +191,20 @@ export class TauriBackend implements Backend {
   forgetEverything(confirmation: string, model: boolean, keys: boolean) {
     return this.call<Forgotten>("forget_everything", { confirmation, model, keys });
   }
+
+  modelState() { return this.call<ModelState>("model_state"); }
+  modelDownload() { return this.call<ModelState>("model_download"); }
+  onModelProgress(cb: (m: ModelState) => void) { return this.listen("model-progress", cb); }
+  onModelDone(cb: (m: ModelState) => void) { return this.listen("model-done", cb); }
+  onModelError(cb: (e: IpcError) => void) {
+    return this.listen<unknown>("model-error", (p) => cb(toIpcError(p)));
+  }
+
+  backgroundState() { return this.call<Background>("background_state"); }
+  setIndexingPaused(paused: boolean) { return this.call<Background>("set_indexing_paused", { paused }); }
+  setAutostart(enabled: boolean) { return this.call<Background>("set_autostart", { enabled }); }
+  onBackgroundChanged(cb: (b: Background) => void) { return this.listen("background-changed", cb); }
+  onFocusSearch(cb: () => void) { return this.listen<unknown>("focus-search", () => cb()); }
   restartApp() { return this.call<void>("restart_app"); }
 }
 
@@ -274,6 +305,14 @@ export class MockBackend implements Backend {
   private changedL = new Set<Listener<NotesChanged>>();
   /** Set to make the next call of that command reject. */
   failNext = new Map<string, IpcError>();
+  background: Background = { paused: false, autostart: false, tray: true };
+  /** Bytes a mock model download is made of; progress is driven by tests (emitModel*). */
+  modelDownloading = false;
+  private modelL = new Set<Listener<ModelState>>();
+  private modelDoneL = new Set<Listener<ModelState>>();
+  private modelErrorL = new Set<Listener<IpcError>>();
+  private backgroundL = new Set<Listener<Background>>();
+  private focusL = new Set<Listener<void>>();
 
   constructor(opts: MockOptions = {}) {
     this.opts = opts;
@@ -703,6 +742,67 @@ export class MockBackend implements Backend {
     });
   }
   forgetPhrase() { return this.run("forget_phrase", undefined, () => MOCK_FORGET_PHRASE); }
+
+  mockModelState(over: Partial<ModelState> = {}): ModelState {
+    return {
+      installed: this.modelAvailable,
+      dir: this.modelAvailable ? "/home/you/.cache/sift/models/all-MiniLM-L6-v2" : null,
+      dest: "/home/you/.cache/sift/models/all-MiniLM-L6-v2",
+      downloading: this.modelDownloading,
+      progress: null,
+      error: null,
+      partial_bytes: 0,
+      ...over,
+    };
+  }
+  modelState() { return this.run("model_state", undefined, () => this.mockModelState()); }
+  modelDownload() {
+    return this.run("model_download", undefined, () => {
+      if (!this.modelAvailable) this.modelDownloading = true;
+      return this.mockModelState();
+    });
+  }
+  /** Test helpers: a download's progress, its end (the model lands) or its failure. */
+  emitModelProgress(done: number, total: number, resumedFrom = 0) {
+    const m = this.mockModelState({
+      progress: { source: "hugging_face", file: "model.safetensors", done, total, resumed_from: resumedFrom },
+    });
+    this.modelL.forEach((l) => l(m));
+  }
+  emitModelDone() {
+    this.modelDownloading = false;
+    this.modelAvailable = true;
+    const m = this.mockModelState();
+    this.modelDoneL.forEach((l) => l(m));
+  }
+  emitModelError(e: IpcError) {
+    this.modelDownloading = false;
+    this.modelErrorL.forEach((l) => l(e));
+  }
+  onModelProgress(cb: Listener<ModelState>) { return this.sub(this.modelL, cb); }
+  onModelDone(cb: Listener<ModelState>) { return this.sub(this.modelDoneL, cb); }
+  onModelError(cb: Listener<IpcError>) { return this.sub(this.modelErrorL, cb); }
+
+  backgroundState() { return this.run("background_state", undefined, () => this.background); }
+  setIndexingPaused(paused: boolean) {
+    return this.run("set_indexing_paused", { paused }, () => {
+      this.background = { ...this.background, paused };
+      return this.background;
+    });
+  }
+  setAutostart(enabled: boolean) {
+    return this.run("set_autostart", { enabled }, () => {
+      this.background = { ...this.background, autostart: enabled };
+      return this.background;
+    });
+  }
+  emitBackground(b: Partial<Background>) {
+    this.background = { ...this.background, ...b };
+    this.backgroundL.forEach((l) => l(this.background));
+  }
+  emitFocusSearch() { this.focusL.forEach((l) => l()); }
+  onBackgroundChanged(cb: Listener<Background>) { return this.sub(this.backgroundL, cb); }
+  onFocusSearch(cb: () => void) { return this.sub(this.focusL, cb); }
   forgetEverything(confirmation: string, model: boolean, keys: boolean) {
     return this.run("forget_everything", { confirmation, model, keys }, () => {
       if (confirmation.trim() !== MOCK_FORGET_PHRASE) {

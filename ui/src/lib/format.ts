@@ -101,7 +101,7 @@ export const DEFAULT_MODEL: Record<Exclude<ProviderKind, "local">, string> = {
 };
 
 export const MODEL_HINT =
-  "To search by meaning on this computer, download the model once with `sift model fetch` in a terminal and restart Sift — or choose a cloud provider in Settings.";
+  "To search by meaning on this computer, download the model (about 90 MB) with “Download the model” on the Search screen, or with `sift model fetch` in a terminal — or choose a cloud provider in Settings.";
 
 /** What the user can do about an error, by code (never by message text). */
 export function errorHint(code: string): string {

