@@ -49,6 +49,23 @@ describe("welcome / first run", () => {
     expect(document.querySelector("#progress")).toBeNull();
   });
 
+  it("drops a progress panel that outlived its run (a late report after the end)", async () => {
+    vi.useFakeTimers();
+    const b = mockBackend();
+    await renderApp(b);
+    b.indexing = true;
+    b.emitProgress({
+      phase: "embedding", files_done: 0, files_total: 0, chunks_done: 5, chunks_total: 20,
+      current: null, elapsed_ms: 1000, eta_ms: 3000,
+    });
+    await flush();
+    await advance(3500);
+    expect($("#progress")).toBeTruthy(); // quiet, but the shell says it still runs
+    b.indexing = false;
+    await advance(3500);
+    expect(document.querySelector("#progress")).toBeNull();
+  });
+
   it("does nothing when the picker is cancelled, and adds a typed path once confirmed", async () => {
     const b = mockBackend({ settings: { folders: [] }, notes: [], pickFolderResult: null });
     await renderApp(b);
