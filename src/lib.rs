@@ -10,6 +10,7 @@
 
 pub mod archive;
 pub mod background;
+pub mod boilerplate;
 pub mod chunk;
 pub mod config;
 pub mod cost;
