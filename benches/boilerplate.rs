@@ -2,7 +2,7 @@
 //! (figures, not pass/fail).
 //!
 //! ```text
-//! SIFT_MODEL_DIR=... cargo bench --bench boilerplate -- [SCIFACT_DIR] [WORK_DIR]
+//! SIFT_MODEL_DIR=... cargo bench --bench boilerplate -- [SCIFACT_DIR] [WORK_DIR] [--sentences=N]
 //! # or, without a release build (quality does not depend on it):
 //! SIFT_MODEL_DIR=... cargo test --bench boilerplate -- [SCIFACT_DIR] [WORK_DIR]
 //! ```
@@ -232,7 +232,7 @@ fn write_vault(
                 for q in &qrels[*id] {
                     relevant.entry(q.clone()).or_default().insert(rel.clone());
                 }
-                first_sentences(&abstracts[*id], 3).join("\n") + "\n"
+                first_sentences(&abstracts[*id], sentences()).join("\n") + "\n"
             }
             None => {
                 empty.insert(rel.clone());
@@ -250,6 +250,13 @@ fn write_vault(
         .filter_map(|(q, paths)| claims.get(&q).map(|text| (text.clone(), paths)))
         .collect();
     (vault.to_path_buf(), queries, empty)
+}
+
+/// Sentences of each abstract a day holds (`--sentences=N`, default 3).
+fn sentences() -> usize {
+    std::env::args()
+        .find_map(|a| a.strip_prefix("--sentences=").and_then(|n| n.parse().ok()))
+        .unwrap_or(3)
 }
 
 fn first_sentences(text: &str, n: usize) -> Vec<String> {
