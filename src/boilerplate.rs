@@ -11,8 +11,8 @@
 //!   at least [`SHARE`] of a subfolder's notes, and in at least [`MIN_NOTES`],
 //!   is boilerplate there. The hashes are kept in `boilerplate_lines`.
 //! - A chunk's embedded text is its prefix and its body without those lines
-//!   ([`Boilerplate::strip`]); a chunk made only of boilerplate keeps its whole
-//!   text (identical chunks share one cached vector).
+//!   ([`Boilerplate::strip`]): a bare-template day is embedded as its own
+//!   heading (its date); a chunk with no word left keeps its whole text.
 //! - Notes written later (the watcher) are stripped with the stored lines at
 //!   once; chunks whose embedded text changes when the lines change are
 //!   rewritten with new ids (the vector index and the keyword index follow the
@@ -175,7 +175,8 @@ pub fn refresh(
     let mut report = RefreshReport::default();
     let mut new_ids = Vec::new();
     let mut stored_dirs: HashSet<String> = {
-        let mut stmt = tx.prepare("SELECT DISTINCT dir FROM boilerplate_lines WHERE root_id = ?1")?;
+        let mut stmt =
+            tx.prepare("SELECT DISTINCT dir FROM boilerplate_lines WHERE root_id = ?1")?;
         let rows = stmt.query_map([root_id], |r| r.get(0))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
@@ -304,7 +305,11 @@ mod tests {
             bp.strip(body).as_deref(),
             Some("- [ ] call Anna\n\nThe bees swarmed.")
         );
-        assert_eq!(bp.strip("## Tasks\n\nMood:"), None, "nothing left: kept whole");
+        assert_eq!(
+            bp.strip("## Tasks\n\nMood:"),
+            None,
+            "nothing left: kept whole"
+        );
         assert_eq!(bp.strip("Just a line."), None, "nothing dropped");
         assert_eq!(Boilerplate::default().strip(body), None);
     }

@@ -132,7 +132,11 @@ pub struct CompareReport {
 
 /// Picks the sample and estimates, with `other` (an estimator will do:
 /// nothing is embedded), what comparing and switching would cost.
-pub fn plan(engine: &Engine, other: &dyn Embedder, options: &CompareOptions) -> Result<ComparePlan> {
+pub fn plan(
+    engine: &Engine,
+    other: &dyn Embedder,
+    options: &CompareOptions,
+) -> Result<ComparePlan> {
     let current = current_embedder(engine)?;
     check(options)?;
     let queries: Vec<String> = if options.queries.is_empty() {
@@ -189,7 +193,9 @@ pub fn run(engine: &Engine, other: &dyn Embedder, plan: &ComparePlan) -> Result<
         .read(|conn| tables::chunk_hashes(conn, &plan.chunk_ids))?;
     let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
     let hashes: Vec<[u8; 32]> = rows.iter().map(|(_, h)| *h).collect();
-    let texts = engine.store().read(|conn| tables::embed_texts(conn, &ids))?;
+    let texts = engine
+        .store()
+        .read(|conn| tables::embed_texts(conn, &ids))?;
     let budget = engine.settings().budget_usd;
 
     let (current_vectors, _, _) = vectors_for(engine, current.as_ref(), &hashes, &texts, budget)?;
@@ -199,7 +205,9 @@ pub fn run(engine: &Engine, other: &dyn Embedder, plan: &ComparePlan) -> Result<
     let mut comparisons = Vec::with_capacity(plan.queries.len());
     let accounting = RunAccounting::new(engine.data_dir(), other, budget)?;
     let mut query_spent = LedgerEntry::default();
-    let meta = engine.store().read(|conn| tables::load_chunks(conn, &ids))?;
+    let meta = engine
+        .store()
+        .read(|conn| tables::load_chunks(conn, &ids))?;
     let meta: HashMap<i64, &crate::store::StoredChunk> = meta.iter().map(|c| (c.id, c)).collect();
     for query in &plan.queries {
         let q_current = current.embed_query(query)?;
@@ -364,7 +372,10 @@ fn vectors_for(
     let to_send: Vec<String> = unique.iter().map(|(_, t)| t.clone()).collect();
     let result = embedder.embed_documents_with(&to_send, &control, &mut |offset, batch| {
         let part = unique.get(offset..offset + batch.len()).ok_or_else(|| {
-            Error::new(ErrorKind::Internal, "embedder delivered a batch out of range")
+            Error::new(
+                ErrorKind::Internal,
+                "embedder delivered a batch out of range",
+            )
         })?;
         if batch.iter().any(|v| v.len() != embedder.dimensions()) {
             return Err(Error::new(

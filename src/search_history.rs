@@ -64,7 +64,11 @@ impl Engine {
     /// Keeps `query` in the search history (see the module's rules). For the
     /// app's and the CLI's searches, not an assistant's or a benchmark's.
     pub fn remember_search(&self, query: &str) -> Result<()> {
-        record(&self.store().writer(), query, chrono::Utc::now().timestamp())
+        record(
+            &self.store().writer(),
+            query,
+            chrono::Utc::now().timestamp(),
+        )
     }
 
     /// Up to `n` of the latest searches, the latest first.

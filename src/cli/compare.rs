@@ -64,9 +64,7 @@ pub fn run(data_dir: &Path, args: CompareArgs) -> Result<ExitCode> {
         recent_searches: args.recent,
         k: args.k,
     };
-    let cached = engine
-        .store()
-        .read(sift::store::tables::cached_embedders)?;
+    let cached = engine.store().read(sift::store::tables::cached_embedders)?;
     let estimator = sift::embed::build_estimator(&provider, &cached)?;
     let plan = compare::plan(&engine, estimator.as_ref(), &options)?;
     if !args.yes {
@@ -101,7 +99,12 @@ pub fn run(data_dir: &Path, args: CompareArgs) -> Result<ExitCode> {
             let name = |list: &[compare::RankedNote]| {
                 list.get(i).map_or(String::new(), |n| n.path.clone())
             };
-            out!("  {:>2}. {:<40} {}", i + 1, name(&q.current), name(&q.other))?;
+            out!(
+                "  {:>2}. {:<40} {}",
+                i + 1,
+                name(&q.current),
+                name(&q.other)
+            )?;
         }
     }
     out!(
