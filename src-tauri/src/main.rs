@@ -13,6 +13,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod commands;
+mod compare;
 mod cost;
 mod data;
 mod embedder;
@@ -67,6 +68,10 @@ fn main() {
             commands::key_delete,
             commands::cost_summary,
             commands::estimate,
+            compare::compare_plan,
+            compare::compare_run,
+            compare::search_history,
+            compare::clear_search_history,
             data::export_index,
             data::forget_everything,
             data::forget_phrase,
