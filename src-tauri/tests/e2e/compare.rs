@@ -95,6 +95,8 @@ async fn comparing_providers_shows_cost_then_results_side_by_side_and_switches_n
         .js("return document.querySelectorAll('#compare-results script, #compare-results img, #compare-results b').length")
         .await;
     assert_eq!(injected, json!(0));
+    app.js("document.querySelector('#compare-results').scrollIntoView(); return true")
+        .await;
     app.screenshot("compare-02-results").await;
     let sent: usize = server.successes().iter().map(|l| l.inputs.len()).sum();
     assert!(
