@@ -392,7 +392,9 @@ impl App {
         self.click(&format!("#nav-{view}")).await;
         self.wait_js(
             &format!("the {view} view"),
-            &format!("return document.querySelector('#nav-{view}').getAttribute('aria-current') === 'page'"),
+            // A view still loading (aria-busy) may grow and move what the
+            // next click aims at.
+            &format!("return document.querySelector('#nav-{view}').getAttribute('aria-current') === 'page' && !document.querySelector('.page[aria-busy=\"true\"]')"),
         )
         .await;
     }

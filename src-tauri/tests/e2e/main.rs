@@ -698,11 +698,13 @@ async fn switching_provider_reindexes_in_the_background_then_swaps() {
         "all chunks are new to this embedder: {chunks}"
     );
     app.click("#provider-confirm-yes").await;
-    app.wait_js(
-        "the switch to start",
-        "return !document.querySelector('#provider-confirm')",
-    )
-    .await;
+    let started = app
+        .wait_js(
+            "the switch to start",
+            "const e = document.querySelector('#provider-error'); if (e) return 'error: ' + e.textContent; return !document.querySelector('#provider-confirm')",
+        )
+        .await;
+    assert_eq!(started, json!(true), "the switch was refused");
 
     // While the new engine indexes, the old one answers, by meaning too.
     let during = app.invoke("status", json!({})).await.unwrap();

@@ -135,6 +135,20 @@ describe("status view", () => {
 });
 
 describe("settings", () => {
+  it("is busy until the cards above the provider have loaded, so nothing moves under a click", async () => {
+    const b = mockBackend();
+    const real = b.fileTypeCounts.bind(b);
+    let release: () => void = () => {};
+    vi.spyOn(b, "fileTypeCounts").mockImplementation(
+      () => new Promise((resolve) => (release = () => resolve(real()))),
+    );
+    await openSettings(b);
+    expect($("#settings-view").getAttribute("aria-busy")).toBe("true");
+    release();
+    await flush();
+    expect($("#settings-view").getAttribute("aria-busy")).toBe("false");
+  });
+
   it("asks for confirmation with an estimate before switching provider", async () => {
     const b = mockBackend({ keys: { openai: "sk-test-1234567890" } });
     await openSettings(b);
