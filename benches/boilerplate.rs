@@ -140,7 +140,7 @@ struct Metrics {
 
 fn evaluate(
     engine: &Engine,
-    queries: &[(String, HashSet<String>)],
+    queries: &Queries,
     empty: &HashSet<String>,
     mode: Mode,
 ) -> Metrics {
@@ -174,12 +174,12 @@ fn evaluate(
     }
 }
 
-/// Writes the vault; returns its folder, the queries with the paths of their
-/// relevant notes, and the paths of the bare-template days.
-fn write_vault(
-    scifact: &Path,
-    vault: &Path,
-) -> (PathBuf, Vec<(String, HashSet<String>)>, HashSet<String>) {
+/// Queries with the paths of their relevant notes.
+type Queries = Vec<(String, HashSet<String>)>;
+
+/// Writes the vault; returns its folder, the queries, and the paths of the
+/// bare-template days.
+fn write_vault(scifact: &Path, vault: &Path) -> (PathBuf, Queries, HashSet<String>) {
     // Claims and the abstracts they are about (test and train).
     let mut qrels: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for split in ["test", "train"] {

@@ -345,6 +345,9 @@ fn missing_texts(engine: &Engine, embedder_id: &str, ids: &[i64]) -> Result<Vec<
     })
 }
 
+/// Vectors by the hash of their embedded text.
+type VectorsByHash = HashMap<[u8; 32], Vec<f32>>;
+
 /// Vectors of the sample's texts for `embedder`: from the cache, the rest
 /// embedded (under the cap), cached and booked. Returns them by text hash,
 /// what was booked, and how many texts the cache served.
@@ -354,7 +357,7 @@ fn vectors_for(
     hashes: &[[u8; 32]],
     texts: &[String],
     budget: Option<f64>,
-) -> Result<(HashMap<[u8; 32], Vec<f32>>, LedgerEntry, usize)> {
+) -> Result<(VectorsByHash, LedgerEntry, usize)> {
     let mut vectors = engine
         .store()
         .read(|conn| tables::cached_vectors(conn, embedder.id(), hashes))?;
@@ -414,7 +417,7 @@ fn rank(
     query: &[f32],
     ids: &[i64],
     hashes: &[[u8; 32]],
-    vectors: &HashMap<[u8; 32], Vec<f32>>,
+    vectors: &VectorsByHash,
     meta: &HashMap<i64, &crate::store::StoredChunk>,
     k: usize,
 ) -> Vec<RankedNote> {

@@ -52,15 +52,15 @@ async fn comparing_providers_shows_cost_then_results_side_by_side_and_switches_n
             "const e = document.querySelector('#compare-error'); if (e) return 'error: ' + e.textContent; return document.querySelector('#compare-cost-tokens')?.textContent ?? null",
         )
         .await;
-    assert!(
-        !tokens.as_str().unwrap().starts_with("error"),
-        "{tokens}"
-    );
+    assert!(!tokens.as_str().unwrap().starts_with("error"), "{tokens}");
     let chunks = app
         .js("return document.querySelector('#compare-chunks').textContent")
         .await;
     assert!(
-        chunks.as_str().unwrap().starts_with(&FIXTURE_NOTES.to_string()),
+        chunks
+            .as_str()
+            .unwrap()
+            .starts_with(&FIXTURE_NOTES.to_string()),
         "every chunk is in the sample: {chunks}"
     );
     assert!(server.log().is_empty(), "the estimate sent nothing");
