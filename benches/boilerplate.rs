@@ -138,12 +138,7 @@ struct Metrics {
     empty_first: usize,
 }
 
-fn evaluate(
-    engine: &Engine,
-    queries: &Queries,
-    empty: &HashSet<String>,
-    mode: Mode,
-) -> Metrics {
+fn evaluate(engine: &Engine, queries: &Queries, empty: &HashSet<String>, mode: Mode) -> Metrics {
     let (mut mrr, mut recall, mut empty_in_top, mut empty_first) = (0.0, 0.0, 0usize, 0);
     for (text, relevant) in queries {
         let results = engine

@@ -9,7 +9,9 @@
 //! - After a full run over a folder changed anything, [`refresh`] counts, per
 //!   subfolder, in how many notes each normalized line appears. A line found in
 //!   at least [`SHARE`] of a subfolder's notes, and in at least [`MIN_NOTES`],
-//!   is boilerplate there. The hashes are kept in `boilerplate_lines`.
+//!   is boilerplate, and is left out in every folder of that indexed folder
+//!   (a note moved to another folder keeps its embedded text and vector). The
+//!   hashes are kept in `boilerplate_lines`.
 //! - A chunk's embedded text is its prefix and its body without those lines
 //!   ([`Boilerplate::strip`]): a bare-template day is embedded as its own
 //!   heading (its date); a chunk with no word left keeps its whole text.
@@ -56,19 +58,20 @@ pub fn folder_of(rel_path: &str) -> &str {
     rel_path.rsplit_once('/').map_or("", |(dir, _)| dir)
 }
 
-/// The boilerplate lines of one folder.
+/// The boilerplate lines of one indexed folder.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Boilerplate {
     lines: HashSet<i64>,
 }
 
 impl Boilerplate {
-    /// The stored boilerplate lines of folder `dir` of root `root_id`.
-    pub fn load(conn: &Connection, root_id: i64, dir: &str) -> Result<Boilerplate> {
-        let mut stmt = conn
-            .prepare_cached("SELECT hash FROM boilerplate_lines WHERE root_id = ?1 AND dir = ?2")?;
+    /// The stored boilerplate lines of root `root_id` (found in any of its
+    /// folders).
+    pub fn load(conn: &Connection, root_id: i64) -> Result<Boilerplate> {
+        let mut stmt =
+            conn.prepare_cached("SELECT hash FROM boilerplate_lines WHERE root_id = ?1")?;
         let lines = stmt
-            .query_map(params![root_id, dir], |r| r.get(0))?
+            .query_map([root_id], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         Ok(Boilerplate { lines })
     }
@@ -152,6 +155,10 @@ pub fn counted(conn: &Connection, root_id: i64) -> Result<Option<bool>> {
 /// vectors). With `enabled` false (`scan.strip_boilerplate` off), no line is
 /// boilerplate: every chunk is embedded whole again. One transaction: readers
 /// see the old or the new state.
+///
+/// Lines are found per folder but left out in every folder of the root: a
+/// daily note moved to an archive folder keeps its embedded text (and its
+/// cached vector).
 pub fn refresh(
     conn: &mut Connection,
     root_id: i64,
@@ -172,48 +179,38 @@ pub fn refresh(
                 .push(id);
         }
     }
-    let mut report = RefreshReport::default();
-    let mut new_ids = Vec::new();
-    let mut stored_dirs: HashSet<String> = {
-        let mut stmt =
-            tx.prepare("SELECT DISTINCT dir FROM boilerplate_lines WHERE root_id = ?1")?;
-        let rows = stmt.query_map([root_id], |r| r.get(0))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    for (dir, notes) in &by_dir {
-        let found = if enabled && notes.len() >= MIN_NOTES {
-            count_lines(&tx, notes)?
-        } else {
-            Boilerplate::default()
-        };
-        let stored = Boilerplate::load(&tx, root_id, dir)?;
-        stored_dirs.remove(dir);
-        report.lines += found.lines.len();
-        if found == stored {
-            continue;
-        }
-        tx.execute(
-            "DELETE FROM boilerplate_lines WHERE root_id = ?1 AND dir = ?2",
-            params![root_id, dir],
-        )?;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO boilerplate_lines(root_id, dir, hash, notes) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for hash in &found.lines {
-                insert.execute(params![root_id, dir, hash, notes.len() as i64])?;
+    let mut found: Vec<(&str, i64, usize)> = Vec::new();
+    if enabled {
+        for (dir, notes) in &by_dir {
+            if notes.len() >= MIN_NOTES {
+                for line in count_lines(&tx, notes)?.lines {
+                    found.push((dir, line, notes.len()));
+                }
             }
         }
-        for &note in notes {
-            new_ids.extend(rewrite_note(&tx, note, &found)?);
-        }
     }
-    // Folders with no indexed note left.
-    for dir in stored_dirs {
+    let all = Boilerplate {
+        lines: found.iter().map(|(_, line, _)| *line).collect(),
+    };
+    let stored = Boilerplate::load(&tx, root_id)?;
+    let mut new_ids = Vec::new();
+    if all != stored {
         tx.execute(
-            "DELETE FROM boilerplate_lines WHERE root_id = ?1 AND dir = ?2",
-            params![root_id, dir],
+            "DELETE FROM boilerplate_lines WHERE root_id = ?1",
+            [root_id],
         )?;
+        let mut insert = tx.prepare_cached(
+            "INSERT OR IGNORE INTO boilerplate_lines(root_id, dir, hash, notes)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (dir, hash, notes) in &found {
+            insert.execute(params![root_id, dir, hash, *notes as i64])?;
+        }
+        for notes in by_dir.values() {
+            for &note in notes {
+                new_ids.extend(rewrite_note(&tx, note, &all)?);
+            }
+        }
     }
     tx.execute(
         "INSERT INTO boilerplate_roots(root_id, counted_at, enabled) VALUES (?1, ?2, ?3)
@@ -222,7 +219,10 @@ pub fn refresh(
         params![root_id, now, enabled],
     )?;
     tx.commit()?;
-    report.chunks_rewritten = new_ids.len();
+    let report = RefreshReport {
+        lines: all.lines.len(),
+        chunks_rewritten: new_ids.len(),
+    };
     Ok((report, new_ids))
 }
 

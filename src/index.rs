@@ -566,8 +566,7 @@ fn write_note(
             // Template lines already known in this folder are not embedded.
             let mut chunks = chunks;
             if strip_boilerplate {
-                let dir = crate::boilerplate::folder_of(&file.rel_path);
-                crate::boilerplate::Boilerplate::load(tx, root_id, dir)?.apply(&mut chunks);
+                crate::boilerplate::Boilerplate::load(tx, root_id)?.apply(&mut chunks);
             }
             let ids = tables::replace_chunks(tx, id, &content.title, &content.aliases, &chunks)?;
             tables::set_indexed(tx, id, &content, now)?;

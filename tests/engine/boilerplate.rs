@@ -216,4 +216,23 @@ fn template_lines_are_not_embedded_and_the_day_with_the_content_wins() {
         chunks + 1
     );
     assert_eq!(t.engine.vector_count(), chunks + 1);
+
+    // A day moved to a folder of its own keeps its embedded text: nothing sent.
+    std::fs::create_dir(notes.path().join("Archive")).unwrap();
+    std::fs::rename(
+        notes.path().join(&days[3]),
+        notes.path().join("Archive/moved.md"),
+    )
+    .unwrap();
+    let moved = index(&t.engine);
+    assert_eq!((moved.notes_indexed, moved.chunks_embedded), (1, 0));
+    let hits = t
+        .engine
+        .search(&Query {
+            mode: Mode::Semantic,
+            ..Query::new("a novel about a lighthouse")
+        })
+        .unwrap()
+        .hits;
+    assert_eq!(hits[0].path, "Archive/moved.md");
 }
