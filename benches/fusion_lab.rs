@@ -226,6 +226,7 @@ fn gather(
                 model.dimensions(),
                 c,
                 false,
+                None,
             )
         })
         .unwrap();

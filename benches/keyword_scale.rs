@@ -170,7 +170,16 @@ fn scale(work: &Path, docs: &[Doc], queries: &[&str], n: usize) {
     );
     let started = Instant::now();
     let (vectors, _) = store
-        .read(|c| VectorIndex::open(&dir.join("vectors"), SYNTHETIC_EMBEDDER, DIMS, c, true))
+        .read(|c| {
+            VectorIndex::open(
+                &dir.join("vectors"),
+                SYNTHETIC_EMBEDDER,
+                DIMS,
+                c,
+                true,
+                None,
+            )
+        })
         .unwrap();
     println!(
         "  vectors: {} opened in {:.1} s",

@@ -71,7 +71,8 @@ fn main() {
     let store = Store::open(&dir.join("index.db")).expect("store");
     let conn = store.writer();
     let vdir = dir.join("vectors");
-    let (mut index, _) = VectorIndex::open(&vdir, EMBEDDER, DIMS, &conn, true).expect("index");
+    let (mut index, _) =
+        VectorIndex::open(&vdir, EMBEDDER, DIMS, &conn, true, None).expect("index");
 
     // Ingest: the index alone (what `sift index` does after embedding), then its save.
     let rss_before = rss_kb();
@@ -186,7 +187,7 @@ fn probe(dir: &Path) {
     let store = Store::open(&dir.join("index.db")).expect("store");
     let conn = store.writer();
     let (index, report) =
-        VectorIndex::open(&dir.join("vectors"), EMBEDDER, DIMS, &conn, false).expect("index");
+        VectorIndex::open(&dir.join("vectors"), EMBEDDER, DIMS, &conn, false, None).expect("index");
     let open_ms = t.elapsed().as_secs_f64() * 1e3;
     let t2 = Instant::now();
     let hits = index.search(&q, K, None).expect("search");

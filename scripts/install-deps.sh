@@ -9,7 +9,7 @@ sudo_cmd=()
 if command -v apt-get >/dev/null 2>&1; then
     pkgs=(build-essential pkg-config file curl libwebkit2gtk-4.1-dev fonts-dejavu-core
           xvfb xauth webkit2gtk-driver imagemagick keyutils dbus gnome-keyring libdbus-1-dev
-          python3 python3-venv python3-pip)
+          python3 python3-venv python3-pip libssl-dev)
     missing=()
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

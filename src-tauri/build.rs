@@ -27,6 +27,7 @@ fn main() {
             "export_index",
             "forget_everything",
             "forget_phrase",
+            "restart_app",
         ]),
     ))
     .expect("failed to run tauri-build");

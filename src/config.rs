@@ -108,6 +108,10 @@ pub struct Settings {
     /// How much of the CPU indexing may use (all cores, half, one); its
     /// threads run at lowered priority whatever the share.
     pub indexing_cpu: crate::background::CpuShare,
+    /// Keep the database and vector files encrypted, the key in the OS
+    /// keychain ([`crate::encryption`]). Applied when a process opens the data
+    /// folder with no other Sift process in it.
+    pub encrypt_at_rest: bool,
 }
 
 impl Default for Settings {
@@ -121,6 +125,7 @@ impl Default for Settings {
             shortcut: "CommandOrControl+Shift+Space".into(),
             open_in_obsidian: false,
             indexing_cpu: crate::background::CpuShare::All,
+            encrypt_at_rest: false,
         }
     }
 }

@@ -106,6 +106,8 @@ pub struct Status {
     /// keyword search is answered by SQLite's full-text index, slower, until
     /// the next index run catches it up).
     pub keyword_index_current: bool,
+    /// The database and vector files are encrypted (key in the OS keychain).
+    pub encrypted: bool,
     /// Problems found with the data folder's files (a damaged settings file set
     /// aside), for people.
     pub warnings: Vec<String>,
@@ -209,6 +211,27 @@ impl Engine {
             Ok((on_disk, stamp, _)) if on_disk == settings => stamp,
             _ => None,
         };
+        // Encryption turned on or off (here or by another process) is applied
+        // before the database opens, when no other process has it open.
+        match crate::encryption::reconcile(data_dir, settings.encrypt_at_rest) {
+            Ok(crate::encryption::Reconciled::Encrypted) => {
+                eprintln!("sift: the index is now encrypted (key in the OS keychain)")
+            }
+            Ok(crate::encryption::Reconciled::Decrypted) => {
+                eprintln!("sift: the index is no longer encrypted")
+            }
+            Ok(crate::encryption::Reconciled::Waiting) => eprintln!(
+                "sift: encryption is turned {} once no other Sift process has this data folder open",
+                if settings.encrypt_at_rest { "on" } else { "off" }
+            ),
+            Ok(crate::encryption::Reconciled::Unchanged) => {}
+            // The database stays as it was and opens as such (an encrypted
+            // one without its key fails below with that reason).
+            Err(e) => eprintln!(
+                "sift: warning: could not turn encryption {}: {e}",
+                if settings.encrypt_at_rest { "on" } else { "off" }
+            ),
+        }
         let store = Store::open(&data_dir.join(crate::data_dir::DB_FILE))?;
         let (vectors, vector_report) = match &embedder {
             Some(e) => {
@@ -223,6 +246,7 @@ impl Engine {
                     e.dimensions(),
                     &conn,
                     held.is_some(),
+                    store.key(),
                 )?;
                 (Some(vi), report)
             }
@@ -234,11 +258,17 @@ impl Engine {
         if let Some(err) = &vector_report.save_error {
             eprintln!("sift: warning: could not save the vector index (it works in memory): {err}");
         }
-        let keywords = match KeywordIndex::open(&data_dir.join(KEYWORDS_DIR)) {
-            Ok(ki) => Some(ki),
-            Err(e) => {
-                eprintln!("sift: warning: keyword search uses SQLite's index only: {e}");
-                None
+        // An encrypted index keeps its keywords in the encrypted database
+        // (FTS5): tantivy's files would hold every word in the clear.
+        let keywords = if store.key().is_some() {
+            None
+        } else {
+            match KeywordIndex::open(&data_dir.join(KEYWORDS_DIR)) {
+                Ok(ki) => Some(ki),
+                Err(e) => {
+                    eprintln!("sift: warning: keyword search uses SQLite's index only: {e}");
+                    None
+                }
             }
         };
         Ok(Engine {
@@ -778,6 +808,7 @@ impl Engine {
                 other_writer: other_writer.clone(),
                 vector_rebuilds: tables::vector_rebuilds(conn)?.max(0) as u64,
                 keyword_index_current,
+                encrypted: self.store.key().is_some(),
                 warnings: warnings.clone(),
                 unavailable_folders: settings
                     .folders

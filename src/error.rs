@@ -52,6 +52,9 @@ pub enum ErrorKind {
     /// An archive cannot be imported: not a Sift archive, from a newer Sift,
     /// cut short, or made by another embedder.
     IncompatibleArchive,
+    /// The index is encrypted and its key is not in this keychain (another
+    /// user account or machine, or the keychain item was deleted).
+    EncryptionKeyMissing,
     /// File-system I/O failed.
     Io,
     /// The metadata database failed.
@@ -93,6 +96,7 @@ impl ErrorKind {
             ErrorKind::Database => "database",
             ErrorKind::Vectors => "vectors",
             ErrorKind::KeywordIndex => "keyword_index",
+            ErrorKind::EncryptionKeyMissing => "encryption_key_missing",
             ErrorKind::Internal => "internal",
         }
     }

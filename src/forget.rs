@@ -53,6 +53,8 @@ fn is_sift_entry(name: &str) -> bool {
         crate::cost::prices::PRICES_FILE,
         crate::lock::WRITER_LOCK,
         crate::lock::SETTINGS_LOCK,
+        crate::lock::OPEN_LOCK,
+        crate::encryption::key::KEY_ID_FILE,
     ];
     let prefixes = [
         "sift.db-",
@@ -83,6 +85,14 @@ pub fn forget_all(data_dir: &Path, options: ForgetOptions, keys: &KeyStore) -> R
                 ),
             ));
         };
+        // The data key opens nothing once the folder is gone: it always goes.
+        match crate::encryption::key::delete(data_dir) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::KeychainUnavailable => {
+                out.keychain_note = Some(e.message().to_string());
+            }
+            Err(e) => return Err(e),
+        }
         let entries = std::fs::read_dir(data_dir).map_err(|e| Error::io(data_dir, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(data_dir, e))?;

@@ -113,11 +113,7 @@ impl std::fmt::Debug for KeyStore {
 impl KeyStore {
     /// The OS keychain, items under service [`SERVICE`] (or `$SIFT_KEYRING_SERVICE`).
     pub fn os() -> Self {
-        let service = std::env::var(ENV_SERVICE)
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(|| SERVICE.to_string());
-        Self::os_with_service(&service)
+        Self::os_with_service(&os_service())
     }
 
     /// The OS keychain, items under `service`.
@@ -348,6 +344,15 @@ fn check_provider(provider: &str) -> Result<()> {
     }
 }
 
+/// The keychain service Sift's items live under: [`SERVICE`], or
+/// `$SIFT_KEYRING_SERVICE`.
+pub(crate) fn os_service() -> String {
+    std::env::var(ENV_SERVICE)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| SERVICE.to_string())
+}
+
 fn entry(service: &str, provider: &str) -> Result<keyring::Entry> {
     keyring::Entry::new(service, provider).map_err(|e| keychain_error("open the keychain", e))
 }
@@ -358,7 +363,7 @@ const NO_PLAINTEXT: &str = "Sift keeps API keys only in the OS keychain (macOS K
 
 /// A keyring failure as an error that says what to do. Never includes secrets:
 /// keyring errors carry none, except `Ambiguous`/`BadEncoding`, which are not shown.
-fn keychain_error(action: &str, err: keyring::Error) -> Error {
+pub(crate) fn keychain_error(action: &str, err: keyring::Error) -> Error {
     use keyring::Error as K;
     let message = match err {
         K::NoStorageAccess(e) => format!(

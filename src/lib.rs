@@ -17,6 +17,7 @@ pub mod config;
 pub mod cost;
 pub mod data_dir;
 pub mod embed;
+pub mod encryption;
 mod engine;
 pub mod error;
 pub mod extract;

@@ -28,6 +28,10 @@ pub const WRITER_LOCK: &str = "writer.lock";
 /// File name of the settings lock in the data folder.
 pub const SETTINGS_LOCK: &str = "settings.lock";
 
+/// File name of the open lock: every process with the database open holds it
+/// shared; turning encryption on or off needs it alone ([`try_open_exclusive`]).
+pub const OPEN_LOCK: &str = "open.lock";
+
 /// How often a waiting process tries the lock again (and checks for cancel).
 const POLL: Duration = Duration::from_millis(25);
 
@@ -171,6 +175,36 @@ pub fn busy_error(holder: Holder) -> Error {
             holder.describe()
         ),
     )
+}
+
+/// Holds [`OPEN_LOCK`] shared while the returned file lives, waiting while
+/// encryption is being turned on or off. `None` where the lock file cannot
+/// be made (a read-only data folder): then nothing can migrate it either.
+pub fn share_open(data_dir: &Path) -> Option<File> {
+    let file = open_lock_file(data_dir).ok()?;
+    file.lock_shared().ok()?;
+    Some(file)
+}
+
+/// [`OPEN_LOCK`] held alone, or `None` while any process has the database
+/// open (this one included).
+pub fn try_open_exclusive(data_dir: &Path) -> Result<Option<File>> {
+    let path = data_dir.join(OPEN_LOCK);
+    let file = open_lock_file(data_dir).map_err(|e| open_error(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(path, e)),
+    }
+}
+
+fn open_lock_file(data_dir: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(data_dir.join(OPEN_LOCK))
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
 use crate::config::VECTOR_FORMAT_VERSION;
+use crate::encryption::{seal, DataKey};
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::{decode_vector, tables};
 
@@ -95,6 +96,8 @@ pub struct VectorIndex {
     max_chunk_id: i64,
     /// Chunks looked at that had no cached vector yet, with their text hash.
     pending: HashMap<i64, [u8; 32]>,
+    /// Seals the file when the data folder is encrypted.
+    key: Option<DataKey>,
 }
 
 impl VectorIndex {
@@ -107,6 +110,7 @@ impl VectorIndex {
         dimensions: usize,
         conn: &Connection,
         may_save: bool,
+        key: Option<&DataKey>,
     ) -> Result<(VectorIndex, OpenReport)> {
         if may_save {
             // A full disk is reported by the save below, not here.
@@ -130,13 +134,14 @@ impl VectorIndex {
             store_id: 0,
             max_chunk_id: 0,
             pending: HashMap::new(),
+            key: key.cloned(),
         };
         {
             // One snapshot of the store for the whole reconciliation.
             let tx = conn.unchecked_transaction()?;
             vi.store_id = tables::store_id(&tx)?;
             let generation = tables::generation(&tx)?;
-            let loaded = load_file(&vi.path, embedder_id, dimensions, vi.store_id)
+            let loaded = load_file(&vi.path, embedder_id, dimensions, vi.store_id, key)
                 .and_then(|(index, label)| {
                     if label.generation > generation {
                         Err(format!(
@@ -218,6 +223,7 @@ impl VectorIndex {
         embedder_id: &str,
         dimensions: usize,
         conn: &Connection,
+        key: Option<&DataKey>,
     ) -> Result<usize> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let tx = conn.unchecked_transaction()?;
@@ -233,6 +239,7 @@ impl VectorIndex {
             store_id: tables::store_id(&tx)?,
             max_chunk_id: tables::max_chunk_id(&tx)?,
             pending: HashMap::new(),
+            key: key.cloned(),
         };
         let added = vi.add_missing_from_cache(&tx)?;
         vi.write_file()?;
@@ -503,6 +510,9 @@ impl VectorIndex {
     }
 
     fn write_temp(&self, tmp: &Path) -> Result<()> {
+        if let Some(key) = &self.key {
+            return self.write_sealed(tmp, key);
+        }
         let save_err =
             |e: String| Error::new(ErrorKind::Vectors, format!("cannot save vectors: {e}"));
         self.index
@@ -531,6 +541,38 @@ impl VectorIndex {
         trailer.extend_from_slice(&(trailer.len() as u32).to_le_bytes());
         trailer.extend_from_slice(MAGIC);
         file.write_all(&trailer)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| save_err(format!("{}: {e}", tmp.display())))
+    }
+
+    /// The same file, built in memory and sealed whole: no plain byte of it
+    /// reaches the disk.
+    fn write_sealed(&self, tmp: &Path, key: &DataKey) -> Result<()> {
+        let save_err =
+            |e: String| Error::new(ErrorKind::Vectors, format!("cannot save vectors: {e}"));
+        let mut bytes = vec![0u8; self.index.serialized_length()];
+        self.index
+            .save_to_buffer(&mut bytes)
+            .map_err(|e| save_err(e.to_string()))?;
+        let label = Label {
+            format: VECTOR_FORMAT_VERSION,
+            embedder_id: self.embedder_id.clone(),
+            dimensions: self.dimensions,
+            count: self.index.size(),
+            removal_seq: self.removal_seq,
+            generation: self.generation,
+            store_id: self.store_id,
+            graph_bytes: bytes.len() as u64,
+            crc32: crc32fast::hash(&bytes),
+        };
+        let json = serde_json::to_vec(&label)
+            .map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
+        bytes.extend_from_slice(&json);
+        bytes.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(MAGIC);
+        let sealed = seal::seal(key, &bytes);
+        let mut file = std::fs::File::create(tmp).map_err(|e| Error::io(tmp, e))?;
+        file.write_all(&sealed)
             .and_then(|()| file.sync_all())
             .map_err(|e| save_err(format!("{}: {e}", tmp.display())))
     }
@@ -639,11 +681,77 @@ fn read_label(file: &mut std::fs::File) -> std::result::Result<Label, String> {
     Ok(label)
 }
 
+/// The label at the end of a whole vector file held in memory.
+fn label_in(bytes: &[u8]) -> std::result::Result<Label, String> {
+    let len = bytes.len();
+    if len < 12 || &bytes[len - 8..] != MAGIC {
+        return Err("the vector file has no label (damaged or of an older Sift)".into());
+    }
+    let label_len =
+        u32::from_le_bytes(bytes[len - 12..len - 8].try_into().expect("4 bytes")) as usize;
+    if label_len + 12 > len {
+        return Err("the vector file's label is damaged".into());
+    }
+    let label: Label = serde_json::from_slice(&bytes[len - 12 - label_len..len - 12])
+        .map_err(|e| format!("the vector file's label is damaged: {e}"))?;
+    if label.graph_bytes as usize + label_len + 12 != len {
+        return Err("the vector file's length does not match its label".into());
+    }
+    Ok(label)
+}
+
+/// Whether the label fits this embedder and database.
+fn check_label(
+    label: &Label,
+    embedder_id: &str,
+    dimensions: usize,
+    store_id: i64,
+) -> std::result::Result<(), String> {
+    if label.format != VECTOR_FORMAT_VERSION
+        || label.embedder_id != embedder_id
+        || label.dimensions != dimensions
+    {
+        return Err("the vector file's label does not match this embedder".into());
+    }
+    if label.store_id != store_id {
+        return Err("the vector file belongs to another database".into());
+    }
+    Ok(())
+}
+
+/// Loads a sealed vector file (an encrypted data folder).
+fn load_sealed(
+    mut file: std::fs::File,
+    key: Option<&DataKey>,
+    embedder_id: &str,
+    dimensions: usize,
+    store_id: i64,
+) -> std::result::Result<(Index, Label), String> {
+    let Some(key) = key else {
+        return Err("the vector file is encrypted but the database is not".into());
+    };
+    let mut sealed = Vec::new();
+    file.read_to_end(&mut sealed).map_err(|e| e.to_string())?;
+    let bytes = seal::open(key, &sealed).map_err(|e| format!("the vector file: {e}"))?;
+    let label = label_in(&bytes)?;
+    check_label(&label, embedder_id, dimensions, store_id)?;
+    let graph = &bytes[..label.graph_bytes as usize];
+    if crc32fast::hash(graph) != label.crc32 {
+        return Err("the vector file is damaged (checksum mismatch)".into());
+    }
+    let index = new_index(dimensions).map_err(|e| e.to_string())?;
+    index
+        .load_from_buffer(graph)
+        .map_err(|e| format!("the vector file is damaged: {e}"))?;
+    Ok((index, label))
+}
+
 fn load_file(
     path: &Path,
     embedder_id: &str,
     dimensions: usize,
     store_id: i64,
+    key: Option<&DataKey>,
 ) -> std::result::Result<(Index, Label), String> {
     // A writer may rename a new file over this one while it is read: the
     // checksum is taken on an open handle, and the load is redone if the
@@ -654,16 +762,26 @@ fn load_file(
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(NO_FILE.into()),
             Err(e) => return Err(format!("cannot read the vector file: {e}")),
         };
+        let mut head = [0u8; 8];
+        if file.read_exact(&mut head).is_ok() && seal::is_sealed(&head) {
+            // Read whole from one handle: a rename over it cannot tear it.
+            file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
+            return load_sealed(file, key, embedder_id, dimensions, store_id).and_then(
+                |(index, label)| {
+                    if index.size() == label.count {
+                        Ok((index, label))
+                    } else {
+                        Err(format!(
+                            "the vector file holds {} vectors, its label says {}",
+                            index.size(),
+                            label.count
+                        ))
+                    }
+                },
+            );
+        }
         let label = read_label(&mut file)?;
-        if label.format != VECTOR_FORMAT_VERSION
-            || label.embedder_id != embedder_id
-            || label.dimensions != dimensions
-        {
-            return Err("the vector file's label does not match this embedder".into());
-        }
-        if label.store_id != store_id {
-            return Err("the vector file belongs to another database".into());
-        }
+        check_label(&label, embedder_id, dimensions, store_id)?;
         let (_, crc) = checksum(&mut file, Some(label.graph_bytes)).map_err(|e| e.to_string())?;
         if crc != label.crc32 {
             return Err("the vector file is damaged (checksum mismatch)".into());

@@ -117,6 +117,16 @@ pub async fn forget_everything(
     Ok(forgotten)
 }
 
+/// Restarts the app, so settings applied at start (encryption at rest) take
+/// effect: the database is rewritten while no process has it open.
+#[tauri::command]
+pub fn restart_app(app: AppHandle) {
+    let state = app.state::<AppState>();
+    state.stop_watching();
+    state.stop_index_run();
+    app.restart();
+}
+
 /// The phrase the page shows and the user types.
 #[tauri::command]
 pub async fn forget_phrase() -> CmdResult<String> {

@@ -75,6 +75,7 @@ fn main() {
             data::export_index,
             data::forget_everything,
             data::forget_phrase,
+            data::restart_app,
         ])
         .run(tauri::generate_context!())
         .expect("error while running Sift");
@@ -90,6 +91,16 @@ fn setup(app: &AppHandle) -> Result<(), Box<dyn std::error::Error>> {
     let embedders = EmbedderFactory::new(sift::keys::KeyStore::os(), bundled);
     if let Some(dir) = embedders.bundled_model() {
         eprintln!("sift: bundled model in {}", dir.display());
+    }
+    // Encryption turned on or off in Settings is applied at start; after a
+    // restart the old process may hold the folder a moment longer.
+    if let Ok(settings) = sift::Settings::load(&data_dir) {
+        let wait = std::time::Duration::from_secs(5);
+        if let Err(e) =
+            sift::encryption::reconcile_within(&data_dir, settings.encrypt_at_rest, wait)
+        {
+            eprintln!("sift: warning: could not apply the encryption setting: {e}");
+        }
     }
     let state = AppState::open(data_dir, embedders)
         .map_err(|e| format!("cannot open the Sift data folder: {e}"))?;

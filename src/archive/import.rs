@@ -111,6 +111,7 @@ pub fn import(
             id,
             *dimensions,
             &conn,
+            store.key(),
         )?;
     }
     Ok(ImportReport {

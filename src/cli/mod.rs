@@ -14,6 +14,7 @@ macro_rules! out {
 mod archive;
 mod compare;
 mod cost;
+mod encrypt;
 mod forget;
 mod index;
 mod key;
@@ -87,6 +88,12 @@ pub enum Command {
     /// Remove one folder from the index, or delete everything of Sift's
     /// (--all: data folder, and on request the model and the API keys).
     Forget(forget::ForgetArgs),
+    /// Encryption at rest: the database and vector files encrypted, the key
+    /// in the OS keychain.
+    Encrypt {
+        #[command(subcommand)]
+        command: encrypt::EncryptCommand,
+    },
 }
 
 /// Runs a parsed command line.
@@ -108,6 +115,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Forget(args) => forget::run(&data_dir, args),
         Command::Compare(args) => compare::run(&data_dir, args),
         Command::History(args) => compare::run_history(&data_dir, args),
+        Command::Encrypt { command } => encrypt::run(&data_dir, command),
     }
 }
 

@@ -61,8 +61,18 @@ pub fn run(data_dir: &Path, args: StatusArgs) -> Result<ExitCode> {
         "keywords:    {}",
         if status.keyword_index_current {
             "fast index current"
+        } else if status.encrypted {
+            "SQLite's full-text index, inside the encrypted database"
         } else {
             "answered by SQLite's full-text index until the next index run"
+        }
+    )?;
+    out!(
+        "encryption:  {}",
+        if status.encrypted {
+            "on (database and vector files; key in the OS keychain)"
+        } else {
+            "off"
         }
     )?;
     out!(

@@ -21,25 +21,42 @@ pub use chunks::{ChunkRow, StoredChunk};
 pub use notes::{FileStateRow, NoteContent, NoteRow};
 pub use prune::PruneReport;
 
+use crate::encryption::DataKey;
 use crate::error::{Error, ErrorKind, Result};
 
 /// The SQLite database of one data folder.
 pub struct Store {
     path: PathBuf,
+    /// The SQLCipher key of an encrypted database.
+    key: Option<DataKey>,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Shared hold of the data folder's open lock: no one re-encrypts the
+    /// database under this process.
+    _open: Option<std::fs::File>,
 }
 
 impl Store {
     /// Opens (creating and migrating if needed) the database at `path`.
+    /// An encrypted database is opened with its key from the OS keychain.
     pub fn open(path: &Path) -> Result<Store> {
-        let mut conn = open_connection(path, false)?;
+        let open = path.parent().and_then(crate::lock::share_open);
+        let key = crate::encryption::key_for_db(path)?;
+        let mut conn = open_connection(path, false, key.as_ref())?;
         schema::migrate(&mut conn).map_err(|e| e.in_database(path))?;
         Ok(Store {
             path: path.to_path_buf(),
+            key,
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
+            _open: open,
         })
+    }
+
+    /// The data key when the database is encrypted (the vector files are
+    /// sealed with it too).
+    pub fn key(&self) -> Option<&DataKey> {
+        self.key.as_ref()
     }
 
     /// The database file.
@@ -57,7 +74,7 @@ impl Store {
         let conn = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match conn {
             Some(conn) => conn,
-            None => open_connection(&self.path, true)?,
+            None => open_connection(&self.path, true, self.key.as_ref())?,
         };
         let out = f(&conn).map_err(|e| match e.kind() {
             ErrorKind::IndexCorrupt | ErrorKind::ReadOnly => e.in_database(&self.path),
@@ -71,11 +88,15 @@ impl Store {
     }
 }
 
-fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
-    open_sqlite(path, read_only).map_err(|e| Error::from(e).in_database(path))
+fn open_connection(path: &Path, read_only: bool, key: Option<&DataKey>) -> Result<Connection> {
+    open_sqlite(path, read_only, key).map_err(|e| Error::from(e).in_database(path))
 }
 
-fn open_sqlite(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
+fn open_sqlite(
+    path: &Path,
+    read_only: bool,
+    key: Option<&DataKey>,
+) -> rusqlite::Result<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
@@ -84,6 +105,9 @@ fn open_sqlite(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
     let conn = Connection::open_with_flags(path, flags)?;
+    if let Some(key) = key {
+        crate::encryption::migrate::apply_key(&conn, key)?;
+    }
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     if !read_only {
         conn.pragma_update(None, "journal_mode", "WAL")?;

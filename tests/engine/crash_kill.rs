@@ -209,8 +209,15 @@ fn check_agreement(data: &Path) -> (usize, usize, bool) {
         .unwrap();
     assert_eq!(duplicates, 0, "no duplicate chunks");
 
-    let (vectors, report) =
-        VectorIndex::open(&data.join("vectors"), FAKE_ID, FAKE_DIMENSIONS, &conn, true).unwrap();
+    let (vectors, report) = VectorIndex::open(
+        &data.join("vectors"),
+        FAKE_ID,
+        FAKE_DIMENSIONS,
+        &conn,
+        true,
+        None,
+    )
+    .unwrap();
     let with_vectors: Vec<i64> = {
         let mut stmt = conn
             .prepare(

@@ -21,6 +21,7 @@ mod cost_ledger;
 mod crash_kill;
 mod degraded;
 mod embed_local;
+mod encryption;
 mod exclusions;
 mod file_types;
 mod forget_all;

@@ -77,6 +77,8 @@ export interface Backend {
   forgetPhrase(): Promise<string>;
   /** Deletes everything of Sift's once `confirmation` is the phrase; the app closes after. */
   forgetEverything(confirmation: string, model: boolean, keys: boolean): Promise<Forgotten>;
+  /** Restarts the app (settings applied at start, e.g. encryption at rest). */
+  restartApp(): Promise<void>;
 }
 
 /** Normalises anything a command rejected with into `{ code, message }`. */
@@ -190,6 +192,7 @@ export class TauriBackend implements Backend {
   forgetEverything(confirmation: string, model: boolean, keys: boolean) {
     return this.call<Forgotten>("forget_everything", { confirmation, model, keys });
   }
+  restartApp() { return this.call<void>("restart_app"); }
 }
 
 // ---------------------------------------------------------------- Mock
@@ -349,6 +352,8 @@ export class MockBackend implements Backend {
       month_spent_usd: sumRows(this.cost.this_month).dollars,
       budget_reached: false,
       vector_rebuilds: 0,
+      // The mock applies the setting at once, as a restart would.
+      encrypted: this.restarted ? (this.settings.encrypt_at_rest ?? false) : this.encryptedAtStart,
       ...this.statusOverrides,
       language_hint: null,
     };
@@ -741,6 +746,15 @@ export class MockBackend implements Backend {
   /** What the save dialog answers (null: cancelled). */
   exportPath: string | null = "/home/you/sift-index.jsonl.gz";
   forgotten = false;
+  /** Whether the data folder was encrypted when the app started. */
+  encryptedAtStart = false;
+  restarted = false;
+
+  restartApp() {
+    return this.run("restart_app", undefined, () => {
+      this.restarted = true;
+    });
+  }
 
   exportIndex(format: ExportFormat) {
     return this.run("export_index", { format }, () => {

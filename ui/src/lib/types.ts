@@ -106,6 +106,8 @@ export interface Status {
   /** Times the vector file was rebuilt from the embedding cache. */
   vector_rebuilds?: number;
   keyword_index_current?: boolean;
+  /** The database and vector files are encrypted (key in the OS keychain). */
+  encrypted?: boolean;
   /** Set when most notes are not English and the local English model is in use. */
   language_hint?: string | null;
   /** Indexed folders that are Obsidian vaults (or inside one). */
@@ -181,6 +183,8 @@ export interface Settings {
   open_in_obsidian?: boolean;
   /** How much of the CPU indexing may use; its threads always run at lowered priority. */
   indexing_cpu?: CpuShare;
+  /** Keep the database and vector files encrypted (applied at the next start). */
+  encrypt_at_rest?: boolean;
   /** Scanner rules (the shell always sends them); file types are chosen here. */
   scan?: ScanSettings;
 }

@@ -149,6 +149,28 @@ describe("settings", () => {
     expect($("#settings-view").getAttribute("aria-busy")).toBe("false");
   });
 
+  it("turns encryption at rest on: saved at once, applied by the restart it offers", async () => {
+    const b = mockBackend();
+    await openSettings(b);
+    const box = $("#encrypt-at-rest") as HTMLInputElement;
+    expect(box.checked).toBe(false);
+    expect($("#encryption-state").textContent).toContain("not encrypted");
+    expect(document.querySelector("#restart-app")).toBeNull();
+
+    click(box);
+    await flush();
+    const saved = b.callsOf("save_settings") as { settings: Settings }[];
+    expect(saved.at(-1)!.settings.encrypt_at_rest).toBe(true);
+    expect($("#encryption-state").textContent).toContain("encrypts it when it starts again");
+    expect(b.callsOf("restart_app")).toHaveLength(0);
+
+    click($("#restart-app"));
+    await flush();
+    expect(b.callsOf("restart_app")).toHaveLength(1);
+    expect($("#encryption-state").textContent).toContain("The index is encrypted.");
+    expect(document.querySelector("#restart-app")).toBeNull();
+  });
+
   it("asks for confirmation with an estimate before switching provider", async () => {
     const b = mockBackend({ keys: { openai: "sk-test-1234567890" } });
     await openSettings(b);
