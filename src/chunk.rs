@@ -42,7 +42,10 @@ pub struct Chunk {
     pub page: Option<u32>,
     /// The chunk's own text (a slice of the note).
     pub body: String,
-    /// What the embedder sees: prefix + body.
+    /// The body as embedded when it differs from `body`: without template
+    /// boilerplate lines ([`crate::boilerplate`]); `None`: the body as is.
+    pub embed_body: Option<String>,
+    /// What the embedder sees: prefix + body (or `embed_body`).
     pub embed_text: String,
     /// SHA-256 of `embed_text`: the embedding cache key.
     pub embed_hash: [u8; 32],
@@ -207,6 +210,7 @@ fn make_chunk(
         heading_path,
         page: None,
         body: piece.to_string(),
+        embed_body: None,
         embed_text,
         embed_hash,
         body_terms,

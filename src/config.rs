@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Version of the SQLite schema; bump with a migration in `store::schema`.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// Version of the vector index file layout (one file: label, checksum, usearch graph).
 pub const VECTOR_FORMAT_VERSION: u32 = 2;
@@ -37,6 +37,10 @@ pub struct ScanSettings {
     pub exclude: Vec<String>,
     /// Notes kept even when an exclude pattern matches them.
     pub include: Vec<String>,
+    /// Leave template boilerplate (lines repeated in many notes of a folder)
+    /// out of what is embedded, see [`crate::boilerplate`]. Keyword search
+    /// and snippets keep every line either way.
+    pub strip_boilerplate: bool,
 }
 
 impl ScanSettings {
@@ -75,6 +79,7 @@ impl Default for ScanSettings {
             convert_seconds: 30,
             exclude: Vec::new(),
             include: Vec::new(),
+            strip_boilerplate: true,
         }
     }
 }

@@ -245,7 +245,22 @@ pub(crate) fn sync_root(
         let root_id = tables::ensure_root(&conn, root)?;
         (root_id, tables::notes_of_root(&conn, root_id)?)
     };
-    apply_scan(ctx, root_id, &scan, &existing, report)
+    let before = (report.notes_indexed, report.notes_removed);
+    apply_scan(ctx, root_id, &scan, &existing, report)?;
+    // Template boilerplate is counted again when the folder changed (a
+    // full run with nothing new redoes nothing), before anything is embedded.
+    let changed = before != (report.notes_indexed, report.notes_removed);
+    let enabled = ctx.settings.scan.strip_boilerplate;
+    let counted = ctx
+        .store
+        .read(|c| crate::boilerplate::counted(c, root_id))?;
+    if changed || counted != Some(enabled) {
+        let now = chrono::Utc::now().timestamp();
+        let (_, new_ids) =
+            crate::boilerplate::refresh(&mut ctx.store.writer(), root_id, enabled, now)?;
+        sync_vectors(ctx, &new_ids)?;
+    }
+    Ok(())
 }
 
 /// Stage 1 for a few paths under `root` (files or folders, changed, created or
@@ -430,6 +445,7 @@ fn write_batch(
     report: &mut IndexReport,
 ) -> Result<Vec<i64>> {
     let now = chrono::Utc::now().timestamp();
+    let strip = ctx.settings.scan.strip_boilerplate;
     let mut new_ids = Vec::new();
     let mut conn = ctx.store.writer();
     let mut tx = conn.transaction()?;
@@ -439,7 +455,7 @@ fn write_batch(
             let sp = tx.savepoint()?;
             let written = crate::panics::catch(
                 || "indexing".into(),
-                || write_note(&sp, root_id, file, prepared, old, now),
+                || write_note(&sp, root_id, file, prepared, old, now, strip),
             );
             match written.and_then(|w| w) {
                 Ok(written) => {
@@ -515,6 +531,7 @@ fn write_note(
     prepared: Prepared,
     old: Option<&NoteRow>,
     now: i64,
+    strip_boilerplate: bool,
 ) -> Result<Written> {
     let id = tables::upsert_state(
         tx,
@@ -545,6 +562,11 @@ fn write_note(
                     None,
                 )?;
                 return Ok(Written::Unchanged);
+            }
+            // Template lines already known in this folder are not embedded.
+            let mut chunks = chunks;
+            if strip_boilerplate {
+                crate::boilerplate::Boilerplate::load(tx, root_id)?.apply(&mut chunks);
             }
             let ids = tables::replace_chunks(tx, id, &content.title, &content.aliases, &chunks)?;
             tables::set_indexed(tx, id, &content, now)?;

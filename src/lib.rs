@@ -10,7 +10,9 @@
 
 pub mod archive;
 pub mod background;
+pub mod boilerplate;
 pub mod chunk;
+pub mod compare;
 pub mod config;
 pub mod cost;
 pub mod data_dir;
@@ -35,6 +37,7 @@ pub mod panics;
 pub mod patterns;
 pub mod scan;
 pub mod search;
+pub mod search_history;
 pub mod store;
 pub mod text;
 pub mod vectors;

@@ -164,7 +164,13 @@ pub async fn file_states(state: State<'_, AppState>) -> CmdResult<Vec<FileStateR
 #[tauri::command]
 pub async fn search(state: State<'_, AppState>, query: Query) -> CmdResult<SearchResults> {
     let engine = state.engine();
-    blocking(move || engine.search(&query)).await
+    blocking(move || {
+        let results = engine.search(&query)?;
+        // Kept for provider comparisons (crate::compare); never fails a search.
+        let _ = engine.remember_search(&query.text);
+        Ok(results)
+    })
+    .await
 }
 
 /// Notes closest in meaning to the note `path` (relative to `root`).

@@ -14,6 +14,7 @@
 
 mod background;
 mod commands;
+mod compare;
 mod cost;
 mod data;
 mod embedder;
@@ -77,6 +78,10 @@ fn main() {
             commands::key_delete,
             commands::cost_summary,
             commands::estimate,
+            compare::compare_plan,
+            compare::compare_run,
+            compare::search_history,
+            compare::clear_search_history,
             data::export_index,
             data::forget_everything,
             data::forget_phrase,

@@ -12,6 +12,7 @@ macro_rules! out {
 }
 
 mod archive;
+mod compare;
 mod cost;
 mod encrypt;
 mod forget;
@@ -79,6 +80,11 @@ pub enum Command {
     /// Read a Sift archive into a new data folder: search works at once,
     /// nothing is embedded again.
     Import(archive::ImportArgs),
+    /// Compare the embedder in use with another provider on a sample of
+    /// your notes and your latest searches (shows the cost first; --yes runs it).
+    Compare(compare::CompareArgs),
+    /// The latest searches Sift keeps for comparisons (--clear forgets them).
+    History(compare::HistoryArgs),
     /// Remove one folder from the index, or delete everything of Sift's
     /// (--all: data folder, and on request the model and the API keys).
     Forget(forget::ForgetArgs),
@@ -107,6 +113,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(args) => archive::run_export(&data_dir, args),
         Command::Import(args) => archive::run_import(&data_dir, args),
         Command::Forget(args) => forget::run(&data_dir, args),
+        Command::Compare(args) => compare::run(&data_dir, args),
+        Command::History(args) => compare::run_history(&data_dir, args),
         Command::Encrypt { command } => encrypt::run(&data_dir, command),
     }
 }

@@ -75,6 +75,9 @@ pub fn run_search(data_dir: &Path, args: SearchArgs) -> Result<ExitCode> {
         date: args.date,
     };
     let results = engine.search(&query)?;
+    // Kept for `sift compare`; a history that cannot be written is no reason
+    // to fail the search.
+    let _ = engine.remember_search(&query.text);
     if args.json {
         let hits: Vec<_> = results.hits.iter().map(hit_json).collect();
         let doc = json!({

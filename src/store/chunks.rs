@@ -65,19 +65,16 @@ pub fn replace_chunks(
         .execute([note_id])?;
     let mut stmt = conn.prepare_cached(
         "INSERT INTO chunks(note_id, seq, byte_start, byte_end, line_start, line_end,
-                            heading_path, context, embed_prefix, body, embed_hash, page)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                            heading_path, context, embed_prefix, body, embed_hash, page,
+                            embed_body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?;
     let mut ids = Vec::with_capacity(chunks.len());
     for c in chunks {
         let mut context = vec![title.to_string()];
         context.extend(aliases.iter().cloned());
         context.extend(c.heading_path.iter().filter(|h| *h != title).cloned());
-        let prefix = c
-            .embed_text
-            .strip_suffix(c.body.as_str())
-            .unwrap_or("")
-            .trim_end_matches('\n');
+        let prefix = crate::boilerplate::chunk_prefix(c);
         stmt.execute(params![
             note_id,
             c.seq as i64,
@@ -91,6 +88,7 @@ pub fn replace_chunks(
             c.body,
             &c.embed_hash[..],
             c.page,
+            c.embed_body,
         ])?;
         let id = conn.last_insert_rowid();
         insert_terms(conn, id, &index_terms(&context.join(" > ")), &c.body_terms)?;
@@ -143,7 +141,7 @@ pub fn chunks_missing_vectors(
     limit: usize,
 ) -> Result<Vec<ChunkRow>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT c.id, c.embed_hash, c.embed_prefix, c.body FROM chunks c
+        "SELECT c.id, c.embed_hash, c.embed_prefix, coalesce(c.embed_body, c.body) FROM chunks c
          WHERE c.id > ?2 AND NOT EXISTS
             (SELECT 1 FROM embed_cache e WHERE e.embedder = ?1 AND e.hash = c.embed_hash)
          ORDER BY c.id LIMIT ?3",
@@ -176,7 +174,7 @@ pub fn chunks_still_missing(
     ids: &[i64],
 ) -> Result<Vec<ChunkRow>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT c.id, c.embed_hash, c.embed_prefix, c.body FROM chunks c
+        "SELECT c.id, c.embed_hash, c.embed_prefix, coalesce(c.embed_body, c.body) FROM chunks c
          WHERE c.id = ?2 AND NOT EXISTS
             (SELECT 1 FROM embed_cache e INDEXED BY embed_cache_keys
              WHERE e.embedder = ?1 AND e.hash = c.embed_hash)",
@@ -196,7 +194,9 @@ pub fn chunks_still_missing(
 
 /// The embedded texts of chunks `ids`, in order (for booking cache hits).
 pub fn embed_texts(conn: &Connection, ids: &[i64]) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached("SELECT embed_prefix, body FROM chunks WHERE id = ?1")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT embed_prefix, coalesce(embed_body, body) FROM chunks WHERE id = ?1",
+    )?;
     let mut texts = Vec::with_capacity(ids.len());
     for id in ids {
         let (prefix, body): (String, String) =
@@ -204,6 +204,36 @@ pub fn embed_texts(conn: &Connection, ids: &[i64]) -> Result<Vec<String>> {
         texts.push(embed_text(&prefix, &body));
     }
     Ok(texts)
+}
+
+/// Gives chunk `id` a new embedded body (`None`: its body as is) and hash:
+/// the chunk is written again under a new id (returned) and the old one
+/// deleted, so vector and keyword indexes, which follow new ids and the
+/// removal log, drop its old vector and pick up the new one.
+pub fn rewrite_chunk(
+    conn: &Connection,
+    id: i64,
+    embed_body: Option<&str>,
+    embed_hash: &[u8; 32],
+) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO chunks(note_id, seq, byte_start, byte_end, line_start, line_end,
+                            heading_path, context, embed_prefix, body, embed_hash, page,
+                            embed_body)
+         SELECT note_id, seq, byte_start, byte_end, line_start, line_end,
+                heading_path, context, embed_prefix, body, ?2, page, ?3
+         FROM chunks WHERE id = ?1",
+    )?
+    .execute(params![id, &embed_hash[..], embed_body])?;
+    let new_id = conn.last_insert_rowid();
+    conn.prepare_cached(
+        "INSERT INTO chunks_fts(rowid, context, body)
+         SELECT ?2, context, body FROM chunks_fts WHERE rowid = ?1",
+    )?
+    .execute(params![id, new_id])?;
+    conn.prepare_cached("DELETE FROM chunks WHERE id = ?1")?
+        .execute([id])?;
+    Ok(new_id)
 }
 
 /// Number of chunks with no cached vector for `embedder`.

@@ -172,6 +172,39 @@ INSERT INTO store_meta(key, value) VALUES
     ('removals_checked_through', 0);
 "#;
 
+/// Template boilerplate (issue 16): lines repeated across many notes of a
+/// folder are left out of the text a chunk is embedded with (kept in its body,
+/// the keyword index and snippets). `embed_body` is that text when it differs
+/// from `body` (NULL: the body as is); `boilerplate_lines` holds, per indexed
+/// folder, the hashes of the lines found to be boilerplate
+/// ([`crate::boilerplate`]), and `boilerplate_roots` when they were counted
+/// and whether stripping was on (`scan.strip_boilerplate`).
+const V8_BOILERPLATE: &str = r#"
+ALTER TABLE chunks ADD COLUMN embed_body TEXT;
+CREATE TABLE boilerplate_lines (
+    root_id INTEGER NOT NULL,
+    dir     TEXT NOT NULL,
+    hash    INTEGER NOT NULL,
+    notes   INTEGER NOT NULL,
+    PRIMARY KEY (root_id, dir, hash)
+) WITHOUT ROWID;
+CREATE TABLE boilerplate_roots (
+    root_id    INTEGER PRIMARY KEY,
+    counted_at INTEGER NOT NULL,
+    enabled    INTEGER NOT NULL
+);
+"#;
+
+/// The last searches typed (issue 16: a provider comparison runs them on
+/// the user's own notes). Bounded ([`crate::store::history`]); cleared on demand.
+const V9_SEARCH_HISTORY: &str = r#"
+CREATE TABLE search_history (
+    id    INTEGER PRIMARY KEY AUTOINCREMENT,
+    query TEXT NOT NULL,
+    at    INTEGER NOT NULL
+);
+"#;
+
 /// Brings `conn` to [`SCHEMA_VERSION`], refusing databases from a newer Sift.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -187,6 +220,8 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         V5_PAGES,
         V6_NOTE_LINKS,
         V7_PRUNING,
+        V8_BOILERPLATE,
+        V9_SEARCH_HISTORY,
     ];
     // One process migrates; others opening the same new database at the same
     // moment wait for it (IMMEDIATE takes the write lock) and then see the

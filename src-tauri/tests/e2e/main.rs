@@ -10,6 +10,7 @@
 //! Without `SIFT_E2E=1` they are skipped; with it, a missing prerequisite fails.
 //! Screenshots go to `bench-out/screenshots/` (or `$SIFT_E2E_SHOTS`).
 
+mod compare;
 mod desktop;
 mod harness;
 // The engine tests' loopback embedding server (OpenAI wire format, std only).

@@ -2,6 +2,9 @@
 // plus event subscriptions and the native folder picker.
 import type {
   Background,
+  CompareOptions,
+  ComparePlan,
+  CompareReport,
   CostRow,
   CostSummary,
   Estimate,
@@ -54,6 +57,13 @@ export interface Backend {
   keyDelete(provider: string): Promise<KeyStatus>;
   costSummary(): Promise<CostSummary>;
   estimate(provider: Provider): Promise<Estimate>;
+  /** What comparing with `provider` on a sample would cost; nothing is sent. */
+  comparePlan(provider: Provider, options: CompareOptions): Promise<ComparePlan>;
+  /** Runs the comparison the user confirmed; switches nothing. */
+  compareRun(provider: Provider, options: CompareOptions): Promise<CompareReport>;
+  /** The latest searches kept for comparisons (latest first). */
+  searchHistory(): Promise<string[]>;
+  clearSearchHistory(): Promise<number>;
 
   onProgress(cb: (p: Progress) => void): Unsubscribe;
   onIndexDone(cb: (s: Status) => void): Unsubscribe;
@@ -176,6 +186,14 @@ export class TauriBackend implements Backend {
   keyDelete(provider: string) { return this.call<KeyStatus>("key_delete", { provider }); }
   costSummary() { return this.call<CostSummary>("cost_summary"); }
   estimate(provider: Provider) { return this.call<Estimate>("estimate", { provider }); }
+  comparePlan(provider: Provider, options: CompareOptions) {
+    return this.call<ComparePlan>("compare_plan", { provider, options });
+  }
+  compareRun(provider: Provider, options: CompareOptions) {
+    return this.call<CompareReport>("compare_run", { provider, options });
+  }
+  searchHistory() { return this.call<string[]>("search_history"); }
+  clearSearchHistory() { return this.call<number>("clear_search_history"); }
 
   onProgress(cb: (p: Progress) => void) { return this.listen("index-progress", cb); }
   onIndexDone(cb: (s: Status) => void) { return this.listen("index-done", cb); }
@@ -690,6 +708,56 @@ export class MockBackend implements Backend {
       const dollars = (tokens / 1_000_000) * (price[provider.provider] ?? 0);
       const cap = this.settings.budget_usd;
       return { chunks, tokens, dollars, budget_usd: cap, month_spent_usd: 0, stopped_by_cap: cap !== null && dollars > cap };
+    });
+  }
+
+  /** Searches kept for comparisons (the mock keeps what `search` was asked). */
+  history: string[] = [];
+  comparePlan(provider: Provider, options: CompareOptions) {
+    return this.run("compare_plan", { provider, options }, () => {
+      const queries = options.queries.length ? options.queries : this.history.slice(0, options.recent_searches);
+      if (!queries.length) throw { code: "invalid_input", message: "no searches to compare with" } satisfies IpcError;
+      const chunks = Math.min(options.sample_chunks, this.currentStatus().chunks);
+      const estimate = { chunks: chunks + queries.length, tokens: chunks * 320, dollars: (chunks * 320 * 0.02) / 1e6 };
+      return {
+        current_id: "local/all-MiniLM-L6-v2",
+        other_id: `${provider.provider}/${"model" in provider ? provider.model : ""}`,
+        chunk_ids: Array.from({ length: chunks }, (_, i) => i + 1),
+        queries,
+        k: options.k,
+        estimate,
+        switch_estimate: this.currentEstimate(),
+      };
+    });
+  }
+  compareRun(provider: Provider, options: CompareOptions) {
+    return this.run("compare_run", { provider, options }, () => {
+      const queries = options.queries.length ? options.queries : this.history.slice(0, options.recent_searches);
+      const notes = this.notes.slice(0, options.k).map((n, i) => ({ path: n.path, title: n.path, line: 1, snippet: n.body.slice(0, 200), score: 0.9 - i / 20 }));
+      const rows = queries.map((query) => ({ query, current: notes, other: [...notes].reverse(), shared: notes.length, overlap: 1 }));
+      return {
+        current_id: "local/all-MiniLM-L6-v2",
+        other_id: provider.provider,
+        chunks: Math.min(options.sample_chunks, this.currentStatus().chunks),
+        k: options.k,
+        queries: rows,
+        mean_overlap: rows.length ? 1 : 0,
+        spent: { requests: 1, tokens_sent: 1000, dollars: 0.00002 },
+        from_cache: 0,
+        switch_estimate: this.currentEstimate(),
+      };
+    });
+  }
+  private currentEstimate(): Estimate {
+    const chunks = this.currentStatus().chunks;
+    return { chunks, tokens: chunks * 320, dollars: (chunks * 320 * 0.02) / 1e6 };
+  }
+  searchHistory() { return this.run("search_history", undefined, () => [...this.history]); }
+  clearSearchHistory() {
+    return this.run("clear_search_history", undefined, () => {
+      const n = this.history.length;
+      this.history = [];
+      return n;
     });
   }
 

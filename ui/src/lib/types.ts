@@ -289,3 +289,53 @@ export interface Background {
   /** A tray icon keeps Sift running when the window is closed. */
   tray: boolean;
 }
+
+// ---------------------------------------------------------- provider comparison
+/** What to compare on (sift::compare::CompareOptions). */
+export interface CompareOptions {
+  sample_chunks: number;
+  /** Empty: the latest `recent_searches` searches kept. */
+  queries: string[];
+  recent_searches: number;
+  k: number;
+}
+
+/** What a comparison would do and cost; nothing sent to make it. */
+export interface ComparePlan {
+  current_id: string;
+  other_id: string;
+  chunk_ids: number[];
+  queries: string[];
+  k: number;
+  estimate: Estimate;
+  switch_estimate: Estimate;
+}
+
+export interface RankedNote {
+  path: string;
+  title: string;
+  line: number;
+  /** Plain text: rendered as text, never as HTML. */
+  snippet: string;
+  score: number;
+}
+
+export interface QueryComparison {
+  query: string;
+  current: RankedNote[];
+  other: RankedNote[];
+  shared: number;
+  overlap: number;
+}
+
+export interface CompareReport {
+  current_id: string;
+  other_id: string;
+  chunks: number;
+  k: number;
+  queries: QueryComparison[];
+  mean_overlap: number;
+  spent: { requests: number; tokens_sent: number; dollars: number };
+  from_cache: number;
+  switch_estimate: Estimate;
+}
