@@ -124,6 +124,18 @@ pub fn restart_app(app: AppHandle) {
     let state = app.state::<AppState>();
     state.stop_watching();
     state.stop_index_run();
+    // Started at login (hidden in the tray): the user restarting from the
+    // window wants the window back, so the new process starts without it.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == crate::tray::IN_TRAY_ARG) {
+        if let Ok(exe) = std::env::current_exe() {
+            let rest = args.iter().filter(|a| *a != crate::tray::IN_TRAY_ARG);
+            if std::process::Command::new(exe).args(rest).spawn().is_ok() {
+                app.exit(0);
+                return;
+            }
+        }
+    }
     app.restart();
 }
 
