@@ -31,9 +31,14 @@ use crate::error::Result;
 /// The first 16 bytes of every plain SQLite database.
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
-/// Whether the database at `db` is encrypted: it exists, is not empty, and
-/// does not start with SQLite's plain header.
+/// Whether the database at `db` is encrypted: it exists, does not start with
+/// SQLite's plain header, and its folder names a data key. (Garbage over a
+/// plain database is damage, for SQLite to report, not encryption.)
 pub fn db_is_encrypted(db: &Path) -> Result<bool> {
+    let data_dir = db.parent().unwrap_or(Path::new("."));
+    if !data_dir.join(key::KEY_ID_FILE).exists() {
+        return Ok(false);
+    }
     let mut file = match std::fs::File::open(db) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),

@@ -73,7 +73,18 @@ impl Folder {
     }
 
     /// Top paths of a few hybrid searches (keywords and meaning).
+    /// Top 5 of a few searches in each mode.
     fn answers(&self) -> Vec<Vec<String>> {
+        let top = |q: &str, mode: &str| -> Vec<String> {
+            let out = self.ok(&["search", q, "--mode", mode, "--json", "--limit", "5"]);
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            v["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["path"].as_str().unwrap().to_string())
+                .collect()
+        };
         [
             "tracing spans",
             "collector pipeline",
@@ -81,24 +92,7 @@ impl Folder {
             "how do I sample traces",
         ]
         .iter()
-        .map(|q| {
-            let out = self.ok(&["search", q, "--json", "--limit", "5"]);
-            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-            let mut paths: Vec<String> = v["hits"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|h| h["path"].as_str().unwrap().to_string())
-                .collect();
-            // The first hit, then the rest as a set: an encrypted folder's
-            // keywords come from FTS5, which orders near-ties of the fast
-            // index's BM25 a little differently (keyword_index:: measures
-            // the agreement).
-            if paths.len() > 1 {
-                paths[1..].sort();
-            }
-            paths
-        })
+        .flat_map(|q| [top(q, "semantic"), top(q, "keyword"), top(q, "hybrid")])
         .collect()
     }
 
@@ -107,6 +101,25 @@ impl Folder {
         let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
         let id = v["key_id"].as_str().unwrap();
         Some(keyring::Entry::new(&self.service, &format!("data-key {id}")).unwrap())
+    }
+}
+
+/// Meaning answers alike (the same vectors, sealed or not); keyword and
+/// hybrid top 5s sharing 4 of 5: an encrypted folder's keywords come from
+/// FTS5, which orders near-ties of the fast index's BM25 a little
+/// differently (keyword_index:: measures that agreement).
+fn assert_alike(a: &[Vec<String>], b: &[Vec<String>], what: &str) {
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        if i % 3 == 0 {
+            assert_eq!(x, y, "{what}: meaning search {i}");
+        } else {
+            let shared = x.iter().filter(|p| y.contains(p)).count();
+            assert!(
+                shared >= 4,
+                "{what}: search {i} shares {shared} of 5: {x:?} vs {y:?}"
+            );
+        }
     }
 }
 
@@ -200,10 +213,10 @@ fn encrypted_folder_holds_no_note_text_and_answers_the_same() {
         "tantivy's plain files are gone"
     );
     assert!(f.ok(&["status"]).contains("encryption:  on"));
-    assert_eq!(
-        f.answers(),
-        before,
-        "same answers from the encrypted folder"
+    assert_alike(
+        &f.answers(),
+        &before,
+        "same answers from the encrypted folder",
     );
     let embedded = std::fs::read_to_string(f.root.path().join("embed.log")).unwrap_or_default();
 
@@ -242,7 +255,7 @@ fn encrypted_folder_holds_no_note_text_and_answers_the_same() {
     assert!(matches!(item.get_password(), Err(keyring::Error::NoEntry)));
     assert!(!f.data().join("encryption.json").exists());
     assert!(f.ok(&["status"]).contains("encryption:  off"));
-    assert_eq!(f.answers(), before);
+    assert_alike(&f.answers(), &before, "after off");
 }
 
 #[test]
@@ -330,11 +343,15 @@ fn sigkill_at_any_moment_of_the_migration_loses_nothing() {
         let _ = child.kill();
         child.wait().unwrap();
         // Whatever state it was left in opens and answers the same.
-        assert_eq!(f.answers(), before, "round {round}, killed after {delay:?}");
+        assert_alike(
+            &f.answers(),
+            &before,
+            &format!("round {round}, killed after {delay:?}"),
+        );
         f.ok(&["encrypt", want]);
         let status = f.ok(&["status"]);
         assert!(status.contains(&format!("encryption:  {want}")), "{status}");
-        assert_eq!(f.answers(), before, "round {round} finished");
+        assert_alike(&f.answers(), &before, &format!("round {round} finished"));
     }
 }
 
