@@ -524,6 +524,15 @@ impl VectorIndex {
             .open(tmp)
             .map_err(|e| Error::io(tmp, e))?;
         let (graph_bytes, crc32) = checksum(&mut file, None).map_err(|e| Error::io(tmp, e))?;
+        let trailer = self.trailer(graph_bytes, crc32)?;
+        file.write_all(&trailer)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| save_err(format!("{}: {e}", tmp.display())))
+    }
+
+    /// The label of a graph of `graph_bytes` with checksum `crc32`, then its
+    /// length and the magic: what follows the graph in a vector file.
+    fn trailer(&self, graph_bytes: u64, crc32: u32) -> Result<Vec<u8>> {
         let label = Label {
             format: VECTOR_FORMAT_VERSION,
             embedder_id: self.embedder_id.clone(),
@@ -535,14 +544,11 @@ impl VectorIndex {
             graph_bytes,
             crc32,
         };
-        let json = serde_json::to_vec(&label)
+        let mut trailer = serde_json::to_vec(&label)
             .map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
-        let mut trailer = json;
         trailer.extend_from_slice(&(trailer.len() as u32).to_le_bytes());
         trailer.extend_from_slice(MAGIC);
-        file.write_all(&trailer)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| save_err(format!("{}: {e}", tmp.display())))
+        Ok(trailer)
     }
 
     /// The same file, built in memory and sealed whole: no plain byte of it
@@ -554,22 +560,8 @@ impl VectorIndex {
         self.index
             .save_to_buffer(&mut bytes)
             .map_err(|e| save_err(e.to_string()))?;
-        let label = Label {
-            format: VECTOR_FORMAT_VERSION,
-            embedder_id: self.embedder_id.clone(),
-            dimensions: self.dimensions,
-            count: self.index.size(),
-            removal_seq: self.removal_seq,
-            generation: self.generation,
-            store_id: self.store_id,
-            graph_bytes: bytes.len() as u64,
-            crc32: crc32fast::hash(&bytes),
-        };
-        let json = serde_json::to_vec(&label)
-            .map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
-        bytes.extend_from_slice(&json);
-        bytes.extend_from_slice(&(json.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(MAGIC);
+        let trailer = self.trailer(bytes.len() as u64, crc32fast::hash(&bytes))?;
+        bytes.extend_from_slice(&trailer);
         let sealed = seal::seal(key, &bytes);
         let mut file = std::fs::File::create(tmp).map_err(|e| Error::io(tmp, e))?;
         file.write_all(&sealed)
@@ -662,6 +654,30 @@ fn read_label(file: &mut std::fs::File) -> std::result::Result<Label, String> {
     file.seek(SeekFrom::Start(len - 12))
         .and_then(|_| file.read_exact(&mut tail))
         .map_err(|e| e.to_string())?;
+    let label_len = label_len(&tail, len)?;
+    let mut json = vec![0u8; label_len as usize];
+    file.seek(SeekFrom::Start(len - 12 - label_len))
+        .and_then(|_| file.read_exact(&mut json))
+        .map_err(|e| e.to_string())?;
+    decode_label(&json, len)
+}
+
+/// The label at the end of a whole vector file held in memory.
+fn label_in(bytes: &[u8]) -> std::result::Result<Label, String> {
+    let len = bytes.len() as u64;
+    if len < 12 {
+        return Err("the vector file is truncated".into());
+    }
+    let tail: &[u8; 12] = bytes[bytes.len() - 12..].try_into().expect("12 bytes");
+    let label_len = label_len(tail, len)?;
+    decode_label(
+        &bytes[(len - 12 - label_len) as usize..bytes.len() - 12],
+        len,
+    )
+}
+
+/// The label's length, from the last 12 bytes of a file of `len` bytes.
+fn label_len(tail: &[u8; 12], len: u64) -> std::result::Result<u64, String> {
     if &tail[4..] != MAGIC {
         return Err("the vector file has no label (damaged or of an older Sift)".into());
     }
@@ -669,35 +685,30 @@ fn read_label(file: &mut std::fs::File) -> std::result::Result<Label, String> {
     if label_len + 12 > len {
         return Err("the vector file's label is damaged".into());
     }
-    let mut json = vec![0u8; label_len as usize];
-    file.seek(SeekFrom::Start(len - 12 - label_len))
-        .and_then(|_| file.read_exact(&mut json))
-        .map_err(|e| e.to_string())?;
-    let label: Label = serde_json::from_slice(&json)
+    Ok(label_len)
+}
+
+/// The label from its JSON, checked against the length of its file.
+fn decode_label(json: &[u8], len: u64) -> std::result::Result<Label, String> {
+    let label: Label = serde_json::from_slice(json)
         .map_err(|e| format!("the vector file's label is damaged: {e}"))?;
-    if label.graph_bytes + label_len + 12 != len {
+    if label.graph_bytes + json.len() as u64 + 12 != len {
         return Err("the vector file's length does not match its label".into());
     }
     Ok(label)
 }
 
-/// The label at the end of a whole vector file held in memory.
-fn label_in(bytes: &[u8]) -> std::result::Result<Label, String> {
-    let len = bytes.len();
-    if len < 12 || &bytes[len - 8..] != MAGIC {
-        return Err("the vector file has no label (damaged or of an older Sift)".into());
+/// The index and its label when it holds the vectors the label counts.
+fn counted(index: Index, label: Label) -> std::result::Result<(Index, Label), String> {
+    if index.size() == label.count {
+        Ok((index, label))
+    } else {
+        Err(format!(
+            "the vector file holds {} vectors, its label says {}",
+            index.size(),
+            label.count
+        ))
     }
-    let label_len =
-        u32::from_le_bytes(bytes[len - 12..len - 8].try_into().expect("4 bytes")) as usize;
-    if label_len + 12 > len {
-        return Err("the vector file's label is damaged".into());
-    }
-    let label: Label = serde_json::from_slice(&bytes[len - 12 - label_len..len - 12])
-        .map_err(|e| format!("the vector file's label is damaged: {e}"))?;
-    if label.graph_bytes as usize + label_len + 12 != len {
-        return Err("the vector file's length does not match its label".into());
-    }
-    Ok(label)
 }
 
 /// Whether the label fits this embedder and database.
@@ -766,19 +777,8 @@ fn load_file(
         if file.read_exact(&mut head).is_ok() && seal::is_sealed(&head) {
             // Read whole from one handle: a rename over it cannot tear it.
             file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
-            return load_sealed(file, key, embedder_id, dimensions, store_id).and_then(
-                |(index, label)| {
-                    if index.size() == label.count {
-                        Ok((index, label))
-                    } else {
-                        Err(format!(
-                            "the vector file holds {} vectors, its label says {}",
-                            index.size(),
-                            label.count
-                        ))
-                    }
-                },
-            );
+            return load_sealed(file, key, embedder_id, dimensions, store_id)
+                .and_then(|(index, label)| counted(index, label));
         }
         let label = read_label(&mut file)?;
         check_label(&label, embedder_id, dimensions, store_id)?;
@@ -793,14 +793,7 @@ fn load_file(
         if !same_file(&file, path) {
             continue;
         }
-        if index.size() != label.count {
-            return Err(format!(
-                "the vector file holds {} vectors, its label says {}",
-                index.size(),
-                label.count
-            ));
-        }
-        return Ok((index, label));
+        return counted(index, label);
     }
     Err("the vector file kept changing while it was read".into())
 }
