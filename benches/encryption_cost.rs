@@ -16,17 +16,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use sift::embed::{normalize, Embedder};
 use sift::{Engine, Mode, Query, Settings};
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
+#[path = "common/stand_in.rs"]
+mod stand_in;
+use stand_in::{arg, write_scifact, RandomVectors};
 
 fn main() {
     let scifact = PathBuf::from(arg("--scifact").unwrap_or_else(|| {
@@ -45,7 +39,7 @@ fn main() {
             .trim()
     );
     let notes = work.join("notes");
-    write_scifact(&scifact.join("corpus.jsonl"), &notes);
+    let _bytes = write_scifact(&scifact.join("corpus.jsonl"), &notes);
     let queries = read_queries(&scifact.join("queries.jsonl"));
 
     let mut index_secs = [0.0f64; 3];
@@ -161,7 +155,7 @@ fn open(data: &Path, encrypted: bool) -> Engine {
         encrypt_at_rest: encrypted,
         ..Settings::load(data).unwrap_or_default()
     };
-    Engine::open_with(data, settings, Some(Arc::new(RandomVectors))).unwrap()
+    Engine::open_with(data, settings, Some(Arc::new(RandomVectors::default()))).unwrap()
 }
 
 fn ms(d: Duration) -> f64 {
@@ -171,56 +165,6 @@ fn ms(d: Duration) -> f64 {
 fn pct(v: &mut [Duration], p: f64) -> Duration {
     v.sort();
     v[((v.len() - 1) as f64 * p).round() as usize]
-}
-
-/// A pseudo-random unit vector per text, seeded by the text.
-struct RandomVectors;
-
-impl Embedder for RandomVectors {
-    fn id(&self) -> &str {
-        "bench/random"
-    }
-    fn dimensions(&self) -> usize {
-        384
-    }
-    fn max_input_tokens(&self) -> usize {
-        254
-    }
-    fn count_tokens(&self, text: &str) -> usize {
-        sift::chunk::count_word_pieces(text)
-    }
-    fn embed_documents(&self, texts: &[String]) -> sift::Result<Vec<Vec<f32>>> {
-        Ok(texts.iter().map(|t| random_vector(t)).collect())
-    }
-    fn embed_query(&self, text: &str) -> sift::Result<Vec<f32>> {
-        Ok(random_vector(text))
-    }
-}
-
-fn random_vector(text: &str) -> Vec<f32> {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut h);
-    let mut rng = StdRng::seed_from_u64(h.finish());
-    let mut v: Vec<f32> = (0..384).map(|_| rng.random_range(-1.0f32..1.0)).collect();
-    normalize(&mut v);
-    v
-}
-
-fn write_scifact(corpus: &Path, notes: &Path) {
-    fs::create_dir_all(notes).unwrap();
-    for line in BufReader::new(fs::File::open(corpus).expect("corpus.jsonl")).lines() {
-        let doc: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
-        let text = format!(
-            "# {}\n\n{}\n",
-            doc["title"].as_str().unwrap_or(""),
-            doc["text"].as_str().unwrap_or("")
-        );
-        let path = notes.join(format!("{}.md", doc["_id"].as_str().unwrap()));
-        if fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-            fs::write(path, text).unwrap();
-        }
-    }
 }
 
 fn read_queries(path: &Path) -> Vec<String> {
