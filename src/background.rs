@@ -5,7 +5,8 @@
 //! Reading and chunking notes and embedding documents with the local model go
 //! through [`install`]; embedding a query does not. The pool's threads lower
 //! their own priority when they start (Linux: nice 10 per thread; macOS:
-//! background band). Elsewhere priority is left as it is.
+//! background band). Elsewhere priority is left as it is. On battery the pool
+//! shrinks to one thread (`crate::power`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,11 +47,22 @@ pub fn set_share(share: CpuShare) {
     THREADS.store(share.threads(), Ordering::SeqCst);
 }
 
-/// Threads background work uses now.
+/// Threads background work uses now: the set share, or one on battery.
 pub fn threads() -> usize {
-    match THREADS.load(Ordering::SeqCst) {
+    let chosen = match THREADS.load(Ordering::SeqCst) {
         0 => CpuShare::All.threads(),
         n => n,
+    };
+    threads_for(chosen, crate::power::on_battery())
+}
+
+/// On battery an index run keeps to one core whatever the setting; asked
+/// before every batch, so unplugging slows a run down at once.
+fn threads_for(chosen: usize, on_battery: bool) -> usize {
+    if on_battery {
+        1
+    } else {
+        chosen
     }
 }
 
@@ -137,6 +149,13 @@ mod tests {
         assert!(cores >= 1);
         assert_eq!(CpuShare::One.threads(), 1);
         assert_eq!(CpuShare::Half.threads(), (cores / 2).max(1));
+    }
+
+    #[test]
+    fn battery_keeps_indexing_to_one_core() {
+        assert_eq!(threads_for(8, true), 1);
+        assert_eq!(threads_for(8, false), 8);
+        assert_eq!(threads_for(1, false), 1);
     }
 
     #[test]

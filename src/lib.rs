@@ -35,6 +35,7 @@ pub mod note;
 pub mod obsidian;
 pub mod panics;
 pub mod patterns;
+pub mod power;
 pub mod scan;
 pub mod search;
 pub mod search_history;
