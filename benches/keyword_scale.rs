@@ -26,14 +26,18 @@ use rand::{Rng, SeedableRng};
 use rusqlite::{params, Connection};
 use sha2::{Digest, Sha256};
 use sift::keyword_index::KeywordIndex;
-use sift::search::{rank_notes, terms::Terms, Filters, Mode};
+use sift::search::keyword::keyword_chunks;
+use sift::search::{candidates, rank_notes, terms::Terms, Filters, Mode};
 use sift::store::{tables, Store};
 use sift::text::index_terms;
 use sift::vectors::VectorIndex;
 use sift::{Engine, Settings};
 
 const DIMS: usize = 384;
-const SYNTHETIC_EMBEDDER: &str = "bench-synthetic-clusters";
+/// Synthetic vectors are filed under the local model's name, so a `sift
+/// search` process on the folder (the startup figure) searches them with a
+/// real query embedding.
+const SYNTHETIC_EMBEDDER: &str = sift::embed::local::MODEL_ID;
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -245,6 +249,123 @@ fn scale(work: &Path, docs: &[Doc], queries: &[&str], n: usize) {
         kw_fts / kw_fast,
         hy_fts / hy_fast,
         sem
+    );
+    stages(&store, &fast, &vectors, measured, &query_vectors);
+    drop((vectors, fast, store));
+    startup(&dir, measured);
+}
+
+/// Where a hybrid query's time goes (tantivy keywords), p50 of each stage
+/// over the same queries: the keyword top 100 (title boosts and coverage
+/// included), the vector top 100 alone, both rankers' candidates with their
+/// notes (what fusion gets), then the whole search with fusion and snippets.
+fn stages(
+    store: &Store,
+    fast: &KeywordIndex,
+    vectors: &VectorIndex,
+    queries: &[&str],
+    query_vectors: &[Vec<f32>],
+) {
+    let p50 = |mut s: Vec<f64>| {
+        s.sort_by(f64::total_cmp);
+        s[s.len() / 2]
+    };
+    let time = |f: &dyn Fn(&str, &[f32])| -> f64 {
+        let samples = queries
+            .iter()
+            .enumerate()
+            .map(|(q, text)| {
+                let t = Instant::now();
+                f(text, &query_vectors[q % query_vectors.len()]);
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        p50(samples)
+    };
+    let keyword = time(&|text, _| {
+        store
+            .read(|c| keyword_chunks(c, Some(fast), &Terms::parse(text), &Filters::default(), 100))
+            .unwrap();
+    });
+    let vector = time(&|_, qv| {
+        vectors.search(qv, 100, None).unwrap();
+    });
+    let both = time(&|text, qv| {
+        store
+            .read(|c| {
+                candidates(
+                    c,
+                    Some(fast),
+                    Some(vectors),
+                    Some(qv),
+                    &Terms::parse(text),
+                    &Filters::default(),
+                    Mode::Hybrid,
+                    10,
+                )
+            })
+            .unwrap();
+    });
+    let whole = time(&|text, qv| {
+        store
+            .read(|c| {
+                rank_notes(
+                    c,
+                    Some(fast),
+                    Some(vectors),
+                    Some(qv),
+                    &Terms::parse(text),
+                    &Filters::default(),
+                    Mode::Hybrid,
+                    10,
+                    0.5,
+                )
+            })
+            .unwrap();
+    });
+    println!(
+        "  hybrid stages, p50: keyword top 100 {keyword:.2} ms, vector top 100 {vector:.2} ms, \
+         candidates of both {both:.2} ms, whole search {whole:.2} ms \
+         (fusion and snippets {:.2} ms)",
+        whole - both
+    );
+}
+
+/// `sift search` in a fresh process, model load and query embedding
+/// included, as someone typing a search in a terminal waits for it: wall
+/// time of 15 runs (the first 3 unmeasured: the page cache warms).
+fn startup(dir: &Path, queries: &[&str]) {
+    if std::env::var_os("SIFT_MODEL_DIR").is_none() {
+        println!(
+            "  startup: skipped (set SIFT_MODEL_DIR to time `sift search` in a fresh process)"
+        );
+        return;
+    }
+    let mut samples = Vec::new();
+    for (i, text) in queries.iter().take(15).enumerate() {
+        let started = Instant::now();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sift"))
+            .arg("search")
+            .arg("--data-dir")
+            .arg(dir)
+            .arg(text)
+            .output()
+            .expect("run sift search");
+        let took = started.elapsed().as_secs_f64() * 1000.0;
+        assert!(
+            out.status.success() && !out.stdout.is_empty(),
+            "sift search failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if i >= 3 {
+            samples.push(took);
+        }
+    }
+    samples.sort_by(f64::total_cmp);
+    println!(
+        "  startup (fresh `sift search`, model load included): p50 {:.0} ms, max {:.0} ms",
+        samples[samples.len() / 2],
+        samples[samples.len() - 1]
     );
 }
 

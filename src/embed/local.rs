@@ -96,12 +96,17 @@ impl LocalEmbedder {
             .map_err(|e| invalid("tokenizer.json", e.to_string()))?;
         tokenizer.with_padding(None);
 
-        // Read rather than map the weights: they are copied into the encoder's own
-        // layout anyway, and a mapping only adds page faults on the way.
+        // Mapped, not read: the encoder uses the f32 tensors where they lie,
+        // so a fresh process is ready without copying 90 MB.
         let weights_path = model_dir.join("model.safetensors");
-        let weights = std::fs::read(&weights_path).map_err(|e| Error::io(&weights_path, e))?;
+        let weights = std::fs::File::open(&weights_path)
+            // SAFETY: the mapping is read-only. The file is Sift's own copy in
+            // its model folder, replaced only by rename (`sift model fetch`
+            // writes a new file), never rewritten in place while mapped.
+            .and_then(|f| unsafe { memmap2::Mmap::map(&f) })
+            .map_err(|e| Error::io(&weights_path, e))?;
         let encoder =
-            bert::Encoder::load(&weights, &config).map_err(|e| invalid("model.safetensors", e))?;
+            bert::Encoder::load(weights, &config).map_err(|e| invalid("model.safetensors", e))?;
 
         Ok(LocalEmbedder { encoder, tokenizer })
     }

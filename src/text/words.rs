@@ -130,11 +130,40 @@ pub fn term_of(word: &str) -> String {
         // The original Porter algorithm (what FTS5's porter tokenizer ran):
         // measured on SciFact against Snowball English, keyword nDCG@10 0.680
         // vs 0.676 and hybrid 0.716 vs 0.715.
-        porter_stemmer::stem(&folded)
+        stem(folded)
     } else {
         folded
     };
     cut(stemmed, MAX_TERM_BYTES)
+}
+
+/// Distinct words whose stems each thread remembers. The same few thousand
+/// words come back in every note, snippet and title, and the Porter stemmer
+/// (which walks graphemes) was the largest text cost of a search and a
+/// visible one of indexing.
+const REMEMBERED_STEMS: usize = 1 << 15;
+
+/// The Porter stem of an ASCII word, remembered per thread.
+fn stem(folded: String) -> String {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static STEMS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+    }
+    STEMS.with(|stems| {
+        let mut stems = stems.borrow_mut();
+        if let Some(stem) = stems.get(&folded) {
+            return stem.clone();
+        }
+        let stem = porter_stemmer::stem(&folded);
+        if stems.len() >= REMEMBERED_STEMS {
+            // Forgetting all at once keeps this simple; the common words
+            // come back within a note or two.
+            stems.clear();
+        }
+        stems.insert(folded, stem.clone());
+        stem
+    })
 }
 
 /// Lower case with compatibility forms and diacritics folded; only letters and

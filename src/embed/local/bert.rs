@@ -4,12 +4,14 @@
 //! matrix: the per-token layers (projections, feed-forward, layer norms) are then
 //! a few large matrix products, and attention runs per sequence and head at that
 //! sequence's own length, so padding costs nothing and needs no mask. The weights
-//! are laid out once, at load, for the products.
+//! stay in PyTorch's `[out × in]` layout, mostly where the mapped file holds
+//! them: the products read them transposed through their strides (the `gemm`
+//! crate packs its operands either way).
 
 use rayon::prelude::*;
 
 use super::kernels;
-use super::weights::{transposed, Config, Weights};
+use super::weights::{Config, Floats, Weights};
 
 /// Rows per task of the row-wise kernels.
 const ROWS_PER_TASK: usize = 32;
@@ -18,21 +20,28 @@ const ROWS_PER_TASK: usize = 32;
 /// every thread; smaller ones (short queries) stay on the calling thread.
 const PARALLEL_MACS: usize = 1 << 22;
 
+/// Products with at most this many rows (short queries) take rows of the
+/// weights as they lie instead of going through `gemm`.
+const FEW_ROWS: usize = 24;
+
+/// Output columns per task of that path.
+const COLUMNS_PER_TASK: usize = 64;
+
 struct Layer {
-    /// Query, key and value projections side by side: `[hidden × 3·hidden]`.
-    qkv_w: Vec<f32>,
+    /// Query, key and value projections stacked: `[3·hidden × hidden]`.
+    qkv_w: Floats,
     qkv_b: Vec<f32>,
     /// `[hidden × hidden]`
-    out_w: Vec<f32>,
-    out_b: Vec<f32>,
-    attn_norm: (Vec<f32>, Vec<f32>),
-    /// `[hidden × intermediate]`
-    up_w: Vec<f32>,
-    up_b: Vec<f32>,
+    out_w: Floats,
+    out_b: Floats,
+    attn_norm: (Floats, Floats),
     /// `[intermediate × hidden]`
-    down_w: Vec<f32>,
-    down_b: Vec<f32>,
-    out_norm: (Vec<f32>, Vec<f32>),
+    up_w: Floats,
+    up_b: Floats,
+    /// `[hidden × intermediate]`
+    down_w: Floats,
+    down_b: Floats,
+    out_norm: (Floats, Floats),
 }
 
 /// Working memory of forward passes: reusing it between the sub-batches of one
@@ -52,10 +61,10 @@ pub(super) struct Encoder {
     intermediate: usize,
     max_positions: usize,
     eps: f32,
-    word: Vec<f32>,
-    position: Vec<f32>,
-    token_type: Vec<f32>,
-    embed_norm: (Vec<f32>, Vec<f32>),
+    word: Floats,
+    position: Floats,
+    token_type: Floats,
+    embed_norm: (Floats, Floats),
     layers: Vec<Layer>,
 }
 
@@ -74,8 +83,8 @@ impl SharedMut {
 }
 
 impl Encoder {
-    /// Reads the weights from the bytes of `model.safetensors`.
-    pub fn load(safetensors: &[u8], config: &Config) -> Result<Self, String> {
+    /// Takes its weights from the mapped `model.safetensors`.
+    pub fn load(safetensors: memmap2::Mmap, config: &Config) -> Result<Self, String> {
         // BERT's "gelu" is the exact (erf) form, which the kernels compute.
         if config.hidden_act != "gelu" {
             return Err(format!("unsupported activation {:?}", config.hidden_act));
@@ -99,25 +108,24 @@ impl Encoder {
                 let p = format!("encoder.layer.{n}");
                 let a = format!("{p}.attention");
                 let qkv = ["query", "key", "value"];
-                // Stacked `[3·hidden × hidden]`, transposed below.
-                let qkv_w = qkv
-                    .iter()
-                    .map(|m| w.get(&format!("{a}.self.{m}.weight"), &[h, h]))
-                    .collect::<Result<Vec<_>, _>>()?
-                    .concat();
-                let qkv_b = qkv
-                    .iter()
-                    .map(|m| w.get(&format!("{a}.self.{m}.bias"), &[h]))
-                    .collect::<Result<Vec<_>, _>>()?;
+                // One product for the three: their `[hidden × hidden]`
+                // matrices stacked into `[3·hidden × hidden]` (a 1.7 MB copy).
+                let stack = |what: &str, shape: &[usize]| -> Result<Vec<f32>, String> {
+                    let parts = qkv
+                        .iter()
+                        .map(|m| w.get(&format!("{a}.self.{m}.{what}"), shape))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok(parts.iter().flat_map(|p| p.iter().copied()).collect())
+                };
                 Ok(Layer {
-                    qkv_w: transposed(&qkv_w, 3 * h, h),
-                    qkv_b: qkv_b.concat(),
-                    out_w: w.get_transposed(&format!("{a}.output.dense.weight"), h, h)?,
+                    qkv_w: Floats::Owned(stack("weight", &[h, h])?),
+                    qkv_b: stack("bias", &[h])?,
+                    out_w: w.get(&format!("{a}.output.dense.weight"), &[h, h])?,
                     out_b: w.get(&format!("{a}.output.dense.bias"), &[h])?,
                     attn_norm: norm(&format!("{a}.output.LayerNorm"))?,
-                    up_w: w.get_transposed(&format!("{p}.intermediate.dense.weight"), i, h)?,
+                    up_w: w.get(&format!("{p}.intermediate.dense.weight"), &[i, h])?,
                     up_b: w.get(&format!("{p}.intermediate.dense.bias"), &[i])?,
-                    down_w: w.get_transposed(&format!("{p}.output.dense.weight"), h, i)?,
+                    down_w: w.get(&format!("{p}.output.dense.weight"), &[h, i])?,
                     down_b: w.get(&format!("{p}.output.dense.bias"), &[h])?,
                     out_norm: norm(&format!("{p}.output.LayerNorm"))?,
                 })
@@ -292,7 +300,8 @@ impl Encoder {
     }
 }
 
-/// `dst[t × n] = (residual ? dst : 0) + bias + src[t × k] · w[k × n]`.
+/// `dst[t × n] = (residual ? dst : 0) + bias + src[t × k] · wᵀ`, with `w` in
+/// PyTorch's `[n × k]` layout.
 fn linear(
     dst: &mut [f32],
     n: usize,
@@ -312,7 +321,38 @@ fn linear(
                 .for_each(|r| r.copy_from_slice(bias));
         }
     });
-    let threads = if t * n * k >= PARALLEL_MACS {
+    let parallel = t * n * k >= PARALLEL_MACS;
+    if t <= FEW_ROWS {
+        // A query: a few rows against each weight row, read once in place.
+        // `gemm` would first repack the whole matrix for them.
+        let block = |(b, w_block): (usize, &[f32])| {
+            let mut out = vec![0f32; t * (w_block.len() / k)];
+            kernels::dot_rows(&mut out, src, w_block, k);
+            (b * COLUMNS_PER_TASK, out)
+        };
+        let blocks: Vec<(usize, Vec<f32>)> = if parallel {
+            w.par_chunks(k * COLUMNS_PER_TASK)
+                .enumerate()
+                .map(block)
+                .collect()
+        } else {
+            w.chunks(k * COLUMNS_PER_TASK)
+                .enumerate()
+                .map(block)
+                .collect()
+        };
+        for (first, out) in blocks {
+            let cols = out.len() / t;
+            for (row, part) in dst.chunks_exact_mut(n).zip(out.chunks_exact(cols)) {
+                row[first..first + cols]
+                    .iter_mut()
+                    .zip(part)
+                    .for_each(|(d, v)| *d += v);
+            }
+        }
+        return;
+    }
+    let threads = if parallel {
         rayon::current_num_threads()
     } else {
         1
@@ -325,7 +365,8 @@ fn linear(
             k,
             (dst.as_mut_ptr(), n, 1),
             (src.as_ptr(), k, 1),
-            (w.as_ptr(), n, 1),
+            // wᵀ is `[k × n]`: row stride 1, column stride k.
+            (w.as_ptr(), 1, k),
             true,
             1.0,
             threads,
@@ -333,7 +374,7 @@ fn linear(
     }
 }
 
-fn norm_rows(x: &mut [f32], h: usize, (gamma, beta): &(Vec<f32>, Vec<f32>), eps: f32) {
+fn norm_rows(x: &mut [f32], h: usize, (gamma, beta): &(Floats, Floats), eps: f32) {
     x.par_chunks_mut(h * ROWS_PER_TASK)
         .for_each(|rows| kernels::layer_norm(rows, h, gamma, beta, eps));
 }

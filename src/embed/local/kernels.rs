@@ -95,6 +95,31 @@ dispatch!(gelu, (xs: &mut [f32]), {
     }
 });
 
+dispatch!(dot_rows, (out: &mut [f32], rows: &[f32], weights: &[f32], k: usize), {
+    // out[r × cols + c] = rows[r] · weights[c], every row and weight of length k.
+    let cols = weights.len() / k;
+    for (c, w) in weights.chunks_exact(k).enumerate() {
+        for (r, x) in rows.chunks_exact(k).enumerate() {
+            out[r * cols + c] = dot(x, w);
+        }
+    }
+});
+
+/// Dot product in 32 lanes (four vectors of eight: the adds of one lane
+/// do not wait on each other).
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let (a_chunks, a_tail) = a.as_chunks::<32>();
+    let (b_chunks, b_tail) = b.as_chunks::<32>();
+    let mut acc = [0f32; 32];
+    for (x, y) in a_chunks.iter().zip(b_chunks) {
+        for i in 0..32 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + a_tail.iter().zip(b_tail).map(|(x, y)| x * y).sum::<f32>()
+}
+
 /// Adds `bias` to every row of `rows`.
 pub fn add_rows(rows: &mut [f32], bias: &[f32]) {
     for row in rows.chunks_exact_mut(bias.len()) {

@@ -1,9 +1,19 @@
 //! Reading the model's `config.json` and `model.safetensors`.
 //!
 //! Only what the encoder needs: the BERT hyper-parameters, and named tensors
-//! converted to `f32` with their shapes checked. The `safetensors` crate parses
-//! the file; nothing here depends on a tensor library.
+//! as `f32` with their shapes checked. The `safetensors` crate parses the
+//! file; nothing here depends on a tensor library.
+//!
+//! The file is memory-mapped and `f32` tensors are used where they lie, in
+//! PyTorch's layout: a fresh `sift search` then starts without reading,
+//! converting or transposing 90 MB (it was most of its start-up time), and
+//! only the word-embedding rows a text uses are ever paged in.
 
+use std::ops::Deref;
+use std::sync::Arc;
+
+use memmap2::Mmap;
+use safetensors::tensor::Metadata;
 use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
@@ -21,30 +31,84 @@ pub(super) struct Config {
     pub layer_norm_eps: f64,
 }
 
-/// The tensors of one `model.safetensors` file.
-pub(super) struct Weights<'a>(SafeTensors<'a>);
+/// A tensor's values: read in place from the mapped file when stored as
+/// aligned little-endian `f32`, else converted once into memory.
+pub(super) enum Floats {
+    Mapped {
+        file: Arc<Mmap>,
+        start: usize,
+        len: usize,
+    },
+    Owned(Vec<f32>),
+}
 
-impl<'a> Weights<'a> {
-    pub fn parse(bytes: &'a [u8]) -> Result<Self, String> {
-        SafeTensors::deserialize(bytes)
-            .map(Weights)
-            .map_err(|e| e.to_string())
+impl Deref for Floats {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        match self {
+            Floats::Owned(v) => v,
+            Floats::Mapped { file, start, len } => {
+                let bytes = &file[*start..*start + *len * 4];
+                // SAFETY: `Weights::get` made this variant only for a range
+                // inside the mapping that is 4-byte aligned, on a
+                // little-endian machine; every bit pattern is a valid f32,
+                // and the mapping (held by the Arc) is never written.
+                unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), *len) }
+            }
+        }
+    }
+}
+
+/// The tensors of one mapped `model.safetensors` file.
+pub(super) struct Weights {
+    file: Arc<Mmap>,
+    /// Names, types, shapes and byte ranges (checked against the file).
+    metadata: Metadata,
+    /// Offset of the tensor data in the file (after the JSON header).
+    data_start: usize,
+}
+
+impl Weights {
+    /// Reads and checks the file's header; tensors are read by [`Weights::get`].
+    pub fn parse(file: Mmap) -> Result<Self, String> {
+        let (header_len, metadata) =
+            SafeTensors::read_metadata(&file).map_err(|e| e.to_string())?;
+        Ok(Weights {
+            data_start: header_len + 8,
+            metadata,
+            file: Arc::new(file),
+        })
     }
 
-    /// The tensor `name` as row-major `f32`, which must have `shape`.
-    pub fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
+    /// The tensor `name`, row-major, which must have `shape`.
+    pub fn get(&self, name: &str, shape: &[usize]) -> Result<Floats, String> {
         let t = self
-            .0
-            .tensor(name)
-            .map_err(|_| format!("no tensor {name}"))?;
-        if t.shape() != shape {
+            .metadata
+            .info(name)
+            .ok_or_else(|| format!("no tensor {name}"))?;
+        if t.shape != shape {
             return Err(format!(
                 "{name} has shape {:?}, expected {shape:?}",
-                t.shape()
+                t.shape
             ));
         }
-        let data = t.data();
-        let values: Vec<f32> = match t.dtype() {
+        // read_metadata checked that the ranges tile the data exactly.
+        let (start, end) = (
+            self.data_start + t.data_offsets.0,
+            self.data_start + t.data_offsets.1,
+        );
+        let data = &self.file[start..end];
+        let in_place = t.dtype == Dtype::F32
+            && cfg!(target_endian = "little")
+            && (data.as_ptr() as usize).is_multiple_of(std::mem::align_of::<f32>());
+        if in_place {
+            return Ok(Floats::Mapped {
+                file: self.file.clone(),
+                start,
+                len: data.len() / 4,
+            });
+        }
+        let values: Vec<f32> = match t.dtype {
             Dtype::F32 => data
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -59,35 +123,6 @@ impl<'a> Weights<'a> {
                 .collect(),
             other => return Err(format!("{name} is stored as {other:?}, not a float type")),
         };
-        Ok(values)
-    }
-
-    /// The `[rows × cols]` tensor `name` (PyTorch's `[out × in]` layout),
-    /// transposed to row-major `[cols × rows]` for the products.
-    pub fn get_transposed(&self, name: &str, rows: usize, cols: usize) -> Result<Vec<f32>, String> {
-        Ok(transposed(&self.get(name, &[rows, cols])?, rows, cols))
-    }
-}
-
-/// Row-major `[rows × cols]` to row-major `[cols × rows]`.
-pub(super) fn transposed(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut t = vec![0.0; m.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            t[c * rows + r] = m[r * cols + c];
-        }
-    }
-    t
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn transposes_row_major() {
-        // [[1, 2, 3], [4, 5, 6]] -> [[1, 4], [2, 5], [3, 6]]
-        let t = transposed(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3);
-        assert_eq!(t, vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+        Ok(Floats::Owned(values))
     }
 }
