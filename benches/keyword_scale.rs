@@ -257,7 +257,8 @@ fn scale(work: &Path, docs: &[Doc], queries: &[&str], n: usize) {
 
 /// Where a hybrid query's time goes (tantivy keywords), p50 of each stage
 /// over the same queries: the keyword top 100 (title boosts and coverage
-/// included), the vector top 100 alone, both rankers' candidates with their
+/// included; tantivy's search and coverage alone beside it), the vector top
+/// 100 alone, both rankers' candidates with their
 /// notes (what fusion gets), then the whole search with fusion and snippets.
 fn stages(
     store: &Store,
@@ -287,8 +288,27 @@ fn stages(
             .read(|c| keyword_chunks(c, Some(fast), &Terms::parse(text), &Filters::default(), 100))
             .unwrap();
     });
+    let tantivy = time(&|text, _| {
+        fast.search(&Terms::parse(text), None, 100).unwrap();
+    });
     let vector = time(&|_, qv| {
         vectors.search(qv, 100, None).unwrap();
+    });
+    let semantic = time(&|text, qv| {
+        store
+            .read(|c| {
+                candidates(
+                    c,
+                    None,
+                    Some(vectors),
+                    Some(qv),
+                    &Terms::parse(text),
+                    &Filters::default(),
+                    Mode::Semantic,
+                    10,
+                )
+            })
+            .unwrap();
     });
     let both = time(&|text, qv| {
         store
@@ -324,7 +344,8 @@ fn stages(
             .unwrap();
     });
     println!(
-        "  hybrid stages, p50: keyword top 100 {keyword:.2} ms, vector top 100 {vector:.2} ms, \
+        "  hybrid stages, p50: keyword top 100 {keyword:.2} ms (tantivy's part {tantivy:.2} ms), \
+         vector top 100 {vector:.2} ms (with their notes {semantic:.2} ms), \
          candidates of both {both:.2} ms, whole search {whole:.2} ms \
          (fusion and snippets {:.2} ms)",
         whole - both

@@ -387,14 +387,17 @@ fn vector_chunks(
             index.search(query, k, Some(&|id| allowed.contains(&id)))?
         }
     };
-    let mut out = Vec::with_capacity(found.len());
-    for (chunk_id, similarity) in found {
-        // Vectors of chunks deleted since the index was saved are dropped here.
-        if let Some(note_id) = note_of_chunk(conn, chunk_id)? {
-            out.push((chunk_id, note_id, similarity));
-        }
-    }
-    Ok(out)
+    let ids: Vec<i64> = found.iter().map(|(id, _)| *id).collect();
+    let notes = tables::notes_of_chunks(conn, &ids)?;
+    // Vectors of chunks deleted since the index was saved are dropped here.
+    Ok(found
+        .into_iter()
+        .filter_map(|(chunk_id, similarity)| {
+            notes
+                .get(&chunk_id)
+                .map(|&note_id| (chunk_id, note_id, similarity))
+        })
+        .collect())
 }
 
 /// Share of the query's terms found in each chunk (title, aliases, headings

@@ -5,12 +5,13 @@
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
 use super::filter::Filters;
 use super::terms::Terms;
 use crate::error::Result;
 use crate::keyword_index::KeywordIndex;
+use crate::store::tables;
 
 /// Weight of the title/heading column relative to the body in BM25.
 const CONTEXT_WEIGHT: f64 = 2.0;
@@ -120,27 +121,24 @@ fn boost_title_matches(
     terms: &Terms,
     chunks: &mut [(i64, i64, f64)],
 ) -> Result<()> {
-    let mut stmt = conn.prepare_cached("SELECT title, aliases FROM notes WHERE id = ?1")?;
+    // One snapshot of the notes' titles; a note removed by another process
+    // since the keyword query gets no boost.
+    let mut notes: Vec<i64> = chunks.iter().map(|c| c.1).collect();
+    notes.sort_unstable();
+    notes.dedup();
+    let titles = tables::titles_of_notes(conn, &notes)?;
     let mut by_note: HashMap<i64, f64> = HashMap::new();
     for (_, note_id, score) in chunks.iter_mut() {
-        let boost = match by_note.get(note_id) {
-            Some(b) => *b,
-            None => {
-                // Each statement reads its own snapshot: another process may
-                // have removed the note since the keyword query (no boost then).
-                let row: Option<(String, String)> = stmt
-                    .query_row([*note_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
-                let (title, aliases) = row.unwrap_or_default();
-                let aliases: Vec<String> = serde_json::from_str(&aliases).unwrap_or_default();
-                let best = std::iter::once(title.as_str())
-                    .chain(aliases.iter().map(String::as_str))
-                    .map(|t| terms.title_match(t))
-                    .fold(0.0, f64::max);
-                by_note.insert(*note_id, best);
-                best
-            }
-        };
+        let boost = *by_note.entry(*note_id).or_insert_with(|| {
+            let Some((title, aliases)) = titles.get(note_id) else {
+                return 0.0;
+            };
+            let aliases: Vec<String> = serde_json::from_str(aliases).unwrap_or_default();
+            std::iter::once(title.as_str())
+                .chain(aliases.iter().map(String::as_str))
+                .map(|t| terms.title_match(t))
+                .fold(0.0, f64::max)
+        });
         // Partial overlaps are already counted by BM25 through the context
         // column; only a query that is (nearly) the title earns more.
         if boost >= TITLE_MATCH_MIN {

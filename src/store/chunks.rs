@@ -1,5 +1,7 @@
 //! Rows of `chunks`, and the keyword index (FTS5) entries written with them.
 
+use std::collections::HashMap;
+
 use rusqlite::{params, Connection};
 
 use crate::chunk::{embed_text, Chunk};
@@ -356,6 +358,46 @@ pub fn delete_chunks_of_note(conn: &Connection, note_id: i64) -> Result<()> {
     conn.prepare_cached("DELETE FROM chunks WHERE note_id = ?1")?
         .execute([note_id])?;
     Ok(())
+}
+
+/// The note of each of `ids` that still exists, in one statement: a search
+/// maps a hundred vector candidates to their notes (one lookup each cost
+/// 0.8 ms of a 5 ms search at 10k chunks).
+pub fn notes_of_chunks(conn: &Connection, ids: &[i64]) -> Result<HashMap<i64, i64>> {
+    rows_by_id(
+        conn,
+        "SELECT id, note_id FROM chunks WHERE id IN",
+        ids,
+        |r| r.get(1),
+    )
+}
+
+/// `(title, aliases as JSON)` of each of `notes` that still exists, in one
+/// statement.
+pub fn titles_of_notes(conn: &Connection, notes: &[i64]) -> Result<HashMap<i64, (String, String)>> {
+    rows_by_id(
+        conn,
+        "SELECT id, title, aliases FROM notes WHERE id IN",
+        notes,
+        |r| Ok((r.get(1)?, r.get(2)?)),
+    )
+}
+
+/// Runs `select` (ending in `WHERE id IN`) for `ids`, keyed by the first
+/// column. The ids are integers, so they are written into the statement.
+fn rows_by_id<T>(
+    conn: &Connection,
+    select: &str,
+    ids: &[i64],
+    value: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<HashMap<i64, T>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+    let mut stmt = conn.prepare(&format!("{select} ({})", list.join(",")))?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, value(r)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// (chunk id, embed hash) for the given chunk ids.
