@@ -22,7 +22,8 @@ use serde::Deserialize;
 use sift::embed::Embedder;
 use sift::keyword_index::KeywordIndex;
 use sift::search::{
-    candidates, fuse, fuse_with, terms::Terms, Candidates, Filters, FusionParams, Mode, RankedNote,
+    candidates, fuse, fuse_with, terms::Terms, Candidates, Combine, Filters, FusionParams, Mode,
+    RankedNote,
 };
 use sift::vectors::VectorIndex;
 use sift::{Engine, Settings};
@@ -36,6 +37,7 @@ struct EvalQuery {
 
 /// One query with what the rankers found and what is relevant (path -> grade).
 struct Case {
+    text: String,
     kind: String,
     found: Candidates,
     relevant: HashMap<String, u32>,
@@ -107,52 +109,7 @@ fn main() {
         ),
     ];
     let mut variants = variants;
-    let base = FusionParams::default();
-    let tried: Vec<(&'static str, FusionParams, f32)> = vec![
-        ("keyword weight 0.4", base, 0.4),
-        ("keyword weight 0.6", base, 0.6),
-        (
-            "rrf k 20",
-            FusionParams {
-                rrf_k: 20.0,
-                ..base
-            },
-            0.5,
-        ),
-        (
-            "rrf k 10",
-            FusionParams {
-                rrf_k: 10.0,
-                ..base
-            },
-            0.5,
-        ),
-        (
-            "coverage power 3",
-            FusionParams {
-                coverage_power: 3,
-                ..base
-            },
-            0.5,
-        ),
-        (
-            "no keywords below coverage 0.4",
-            FusionParams {
-                confidence_floor: 0.4,
-                ..base
-            },
-            0.5,
-        ),
-        (
-            "no keywords below coverage 0.6",
-            FusionParams {
-                confidence_floor: 0.6,
-                ..base
-            },
-            0.5,
-        ),
-    ];
-    for (name, params, weight) in tried {
+    for (name, params, weight) in tried() {
         variants.push((
             name,
             Box::new(move |c| fuse_with(c, Mode::Hybrid, weight, &params)),
@@ -172,7 +129,172 @@ fn main() {
         for (name, variant) in &variants {
             println!("  {name:<34} {}", score(set, variant.as_ref()));
         }
+        // Per query, for the sets tuned on only (FUSION_LAB_DETAIL=variant name).
+        if let (Ok(wanted), false) = (std::env::var("FUSION_LAB_DETAIL"), set.held_out) {
+            if let Some((_, variant)) = variants.iter().find(|(n, _)| *n == wanted) {
+                detail(set, variants[1].1.as_ref(), variant.as_ref());
+            }
+        }
     }
+}
+
+/// Queries where `variant` ranks the first relevant note differently from
+/// meaning alone (1-based ranks within the top 10, '-' outside).
+fn detail(
+    set: &EvalSet,
+    semantic: &dyn Fn(&Candidates) -> Vec<RankedNote>,
+    variant: &dyn Fn(&Candidates) -> Vec<RankedNote>,
+) {
+    let first = |ranked: Vec<RankedNote>, case: &Case| {
+        ranked
+            .iter()
+            .take(10)
+            .filter_map(|r| set.paths.get(&r.note_id))
+            .position(|p| case.relevant.contains_key(p))
+            .map_or("-".to_string(), |i| (i + 1).to_string())
+    };
+    for case in &set.cases {
+        let (s, v) = (
+            first(semantic(&case.found), case),
+            first(variant(&case.found), case),
+        );
+        if s != v {
+            let best_cov = case.found.coverage.values().copied().fold(0.0, f64::max);
+            println!(
+                "    [{}] {:?} semantic {s} variant {v} (terms {}, question {}, best coverage {best_cov:.2})",
+                case.kind, case.text, case.found.shape.terms, case.found.shape.question
+            );
+        }
+    }
+}
+
+/// Every hybrid variant measured beside the default: (name, knobs, keyword weight).
+fn tried() -> Vec<(&'static str, FusionParams, f32)> {
+    let base = FusionParams::default();
+    let ranks = |f: fn(&mut FusionParams)| {
+        let mut p = base;
+        f(&mut p);
+        p
+    };
+    vec![
+        ("keyword weight 0.4", base, 0.4),
+        ("keyword weight 0.6", base, 0.6),
+        ("rrf k 20", ranks(|p| p.rrf_k = 20.0), 0.5),
+        ("rrf k 10", ranks(|p| p.rrf_k = 10.0), 0.5),
+        ("coverage power 3", ranks(|p| p.coverage_power = 3), 0.5),
+        (
+            "no keywords below coverage 0.4",
+            ranks(|p| p.confidence_floor = 0.4),
+            0.5,
+        ),
+        (
+            "no keywords below coverage 0.6",
+            ranks(|p| p.confidence_floor = 0.6),
+            0.5,
+        ),
+        (
+            "question: keywords x0.5",
+            ranks(|p| p.question_keyword_scale = 0.5),
+            0.5,
+        ),
+        (
+            "question: keywords x0.25",
+            ranks(|p| p.question_keyword_scale = 0.25),
+            0.5,
+        ),
+        (
+            "question: no keywords",
+            ranks(|p| p.question_keyword_scale = 0.0),
+            0.5,
+        ),
+        ("similarity power 2", ranks(|p| p.similarity_power = 2), 0.5),
+        ("similarity power 3", ranks(|p| p.similarity_power = 3), 0.5),
+        ("second chunk 0.25", ranks(|p| p.second_chunk = 0.25), 0.5),
+        ("second chunk 0.5", ranks(|p| p.second_chunk = 0.5), 0.5),
+        ("scores /best", ranks(|p| p.combine = Combine::Scores), 0.5),
+        ("min-max", ranks(|p| p.combine = Combine::MinMax), 0.5),
+        (
+            "min-max kw x0.5",
+            ranks(|p| {
+                p.combine = Combine::MinMax;
+                p.keyword_scale = 0.5
+            }),
+            0.5,
+        ),
+        (
+            "min-max kw x0.75",
+            ranks(|p| {
+                p.combine = Combine::MinMax;
+                p.keyword_scale = 0.75
+            }),
+            0.5,
+        ),
+        (
+            "min-max kw x1.5",
+            ranks(|p| {
+                p.combine = Combine::MinMax;
+                p.keyword_scale = 1.5
+            }),
+            0.5,
+        ),
+        (
+            "min-max cov power 1",
+            ranks(|p| {
+                p.combine = Combine::MinMax;
+                p.coverage_power = 1
+            }),
+            0.5,
+        ),
+        (
+            "min-max second chunk 0.25",
+            ranks(|p| {
+                p.combine = Combine::MinMax;
+                p.second_chunk = 0.25
+            }),
+            0.5,
+        ),
+        (
+            "min-max question kw x0.5",
+            ranks(|p| {
+                p.combine = Combine::MinMax;
+                p.question_keyword_scale = 0.5
+            }),
+            0.5,
+        ),
+        ("idf coverage", ranks(|p| p.idf_coverage = true), 0.5),
+        (
+            "idf coverage, power 3",
+            ranks(|p| {
+                p.idf_coverage = true;
+                p.coverage_power = 3
+            }),
+            0.5,
+        ),
+        (
+            "idf coverage, power 1",
+            ranks(|p| {
+                p.idf_coverage = true;
+                p.coverage_power = 1
+            }),
+            0.5,
+        ),
+        (
+            "idf coverage, min-max",
+            ranks(|p| {
+                p.idf_coverage = true;
+                p.combine = Combine::MinMax
+            }),
+            0.5,
+        ),
+        (
+            "idf coverage, question kw x0.5",
+            ranks(|p| {
+                p.idf_coverage = true;
+                p.question_keyword_scale = 0.5
+            }),
+            0.5,
+        ),
+    ]
 }
 
 /// The set's metric for one variant, by query kind.
@@ -260,6 +382,7 @@ fn gather(
                 })
                 .unwrap();
             Case {
+                text,
                 kind,
                 found,
                 relevant,
