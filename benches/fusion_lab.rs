@@ -209,8 +209,63 @@ fn tried() -> Vec<(&'static str, FusionParams, f32)> {
         ),
         ("similarity power 2", ranks(|p| p.similarity_power = 2), 0.5),
         ("similarity power 3", ranks(|p| p.similarity_power = 3), 0.5),
-        ("second chunk 0.25", ranks(|p| p.second_chunk = 0.25), 0.5),
-        ("second chunk 0.5", ranks(|p| p.second_chunk = 0.5), 0.5),
+        (
+            "second chunk 0.25",
+            ranks(|p| {
+                p.second_keyword_chunk = 0.25;
+                p.second_vector_chunk = 0.25
+            }),
+            0.5,
+        ),
+        (
+            "second chunk 0.5",
+            ranks(|p| {
+                p.second_keyword_chunk = 0.5;
+                p.second_vector_chunk = 0.5
+            }),
+            0.5,
+        ),
+        (
+            "second nearest chunk 0.25",
+            ranks(|p| p.second_vector_chunk = 0.25),
+            0.5,
+        ),
+        (
+            "second nearest chunk 0.5",
+            ranks(|p| p.second_vector_chunk = 0.5),
+            0.5,
+        ),
+        (
+            "second nearest chunk 1",
+            ranks(|p| p.second_vector_chunk = 1.0),
+            0.5,
+        ),
+        (
+            "rrf k 20, coverage power 3",
+            ranks(|p| {
+                p.rrf_k = 20.0;
+                p.coverage_power = 3
+            }),
+            0.5,
+        ),
+        ("rrf k 30", ranks(|p| p.rrf_k = 30.0), 0.5),
+        (
+            "coverage power 3, second nearest 0.5",
+            ranks(|p| {
+                p.coverage_power = 3;
+                p.second_vector_chunk = 0.5
+            }),
+            0.5,
+        ),
+        (
+            "idf power 3, second nearest 0.5",
+            ranks(|p| {
+                p.idf_coverage = true;
+                p.coverage_power = 3;
+                p.second_vector_chunk = 0.5
+            }),
+            0.5,
+        ),
         ("scores /best", ranks(|p| p.combine = Combine::Scores), 0.5),
         ("min-max", ranks(|p| p.combine = Combine::MinMax), 0.5),
         (
@@ -249,7 +304,8 @@ fn tried() -> Vec<(&'static str, FusionParams, f32)> {
             "min-max second chunk 0.25",
             ranks(|p| {
                 p.combine = Combine::MinMax;
-                p.second_chunk = 0.25
+                p.second_keyword_chunk = 0.25;
+                p.second_vector_chunk = 0.25
             }),
             0.5,
         ),

@@ -183,9 +183,11 @@ pub struct FusionParams {
     pub keyword_scale: f64,
     /// Multiplier of the keyword credit when the query reads as a question.
     pub question_keyword_scale: f64,
-    /// Share of a note's second chunk's credit added to its best chunk's, in
-    /// each ranker (0: the best chunk alone speaks for the note).
-    pub second_chunk: f64,
+    /// Share of a note's second keyword chunk's credit added to its best
+    /// chunk's (0: the best chunk alone speaks for the note).
+    pub second_keyword_chunk: f64,
+    /// The same for the note's second nearest chunk.
+    pub second_vector_chunk: f64,
     /// Power of similarity / best similarity on vector credit.
     pub similarity_power: i32,
     /// Coverage counts each query term by its IDF (when the fast keyword
@@ -214,7 +216,8 @@ impl Default for FusionParams {
             combine: Combine::Ranks,
             keyword_scale: 1.0,
             question_keyword_scale: 1.0,
-            second_chunk: 0.0,
+            second_keyword_chunk: 0.0,
+            second_vector_chunk: 0.0,
             similarity_power: 1,
             idf_coverage: false,
         }
@@ -234,8 +237,22 @@ pub fn fuse_with(
     keyword_weight: f32,
     params: &FusionParams,
 ) -> Vec<RankedNote> {
-    let (keyword, semantic) = (&found.keyword, &found.semantic);
-    let coverage = if params.idf_coverage && !found.weighted_coverage.is_empty() {
+    // A single mode hears its own ranker only.
+    let keyword: &[(i64, i64, f64)] = if mode == Mode::Semantic {
+        &[]
+    } else {
+        &found.keyword
+    };
+    let semantic: &[(i64, i64, f32)] = if mode == Mode::Keyword {
+        &[]
+    } else {
+        &found.semantic
+    };
+    // Coverage only tempers keyword credit against meaning (hybrid).
+    let none = HashMap::new();
+    let coverage = if mode != Mode::Hybrid {
+        &none
+    } else if params.idf_coverage && !found.weighted_coverage.is_empty() {
         &found.weighted_coverage
     } else {
         &found.coverage
@@ -344,10 +361,10 @@ pub fn fuse_with(
                             };
                             (
                                 rrf(s.keyword_rank, w_kw)
-                                    + params.second_chunk
+                                    + params.second_keyword_chunk
                                         * s.second_keyword.map_or(0.0, |(r, _)| rrf(Some(r), w_kw)),
                                 relative * rrf(s.vector_rank, w_vec)
-                                    + params.second_chunk
+                                    + params.second_vector_chunk
                                         * s.second_vector.map_or(0.0, |(r, sim)| {
                                             relative2(sim) * rrf(Some(r), w_vec)
                                         }),
@@ -358,11 +375,11 @@ pub fn fuse_with(
                                 ((x - low) / width).clamp(0.0, 1.0)
                             };
                             let kw = s.keyword_rank.map_or(0.0, |_| norm(s.bm25, kw_span))
-                                + params.second_chunk
+                                + params.second_keyword_chunk
                                     * s.second_keyword.map_or(0.0, |(_, b)| norm(b, kw_span));
                             let vec = s.similarity.map_or(0.0, |sim| {
                                 norm(sim as f64, vec_span).powi(params.similarity_power)
-                            }) + params.second_chunk
+                            }) + params.second_vector_chunk
                                 * s.second_vector.map_or(0.0, |(_, sim)| {
                                     norm(sim as f64, vec_span).powi(params.similarity_power)
                                 });
