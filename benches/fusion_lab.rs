@@ -250,6 +250,41 @@ fn tried() -> Vec<(&'static str, FusionParams, f32)> {
         ),
         ("rrf k 30", ranks(|p| p.rrf_k = 30.0), 0.5),
         (
+            "second nearest 1 x doubt",
+            ranks(|p| {
+                p.second_vector_chunk = 1.0;
+                p.second_vector_by_doubt = true
+            }),
+            0.5,
+        ),
+        (
+            "second nearest 2 x doubt",
+            ranks(|p| {
+                p.second_vector_chunk = 2.0;
+                p.second_vector_by_doubt = true
+            }),
+            0.5,
+        ),
+        (
+            "power 3, second nearest 1 x doubt",
+            ranks(|p| {
+                p.coverage_power = 3;
+                p.second_vector_chunk = 1.0;
+                p.second_vector_by_doubt = true
+            }),
+            0.5,
+        ),
+        (
+            "k 20, power 3, second nearest 1 x doubt",
+            ranks(|p| {
+                p.rrf_k = 20.0;
+                p.coverage_power = 3;
+                p.second_vector_chunk = 1.0;
+                p.second_vector_by_doubt = true
+            }),
+            0.5,
+        ),
+        (
             "coverage power 3, second nearest 0.5",
             ranks(|p| {
                 p.coverage_power = 3;

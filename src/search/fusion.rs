@@ -188,6 +188,10 @@ pub struct FusionParams {
     pub second_keyword_chunk: f64,
     /// The same for the note's second nearest chunk.
     pub second_vector_chunk: f64,
+    /// The second nearest chunk's share shrinks as keyword confidence grows
+    /// (multiplied by 1 - confidence): a query whose words a note holds is
+    /// answered by that note, one whose words no note holds by meaning.
+    pub second_vector_by_doubt: bool,
     /// Power of similarity / best similarity on vector credit.
     pub similarity_power: i32,
     /// Coverage counts each query term by its IDF (when the fast keyword
@@ -217,7 +221,8 @@ impl Default for FusionParams {
             keyword_scale: 1.0,
             question_keyword_scale: 1.0,
             second_keyword_chunk: 0.0,
-            second_vector_chunk: 0.0,
+            second_vector_chunk: 1.0,
+            second_vector_by_doubt: true,
             similarity_power: 1,
             idf_coverage: false,
         }
@@ -313,6 +318,11 @@ pub fn fuse_with(
     } else {
         best_coverage.sqrt()
     };
+    let second_vector = if params.second_vector_by_doubt {
+        params.second_vector_chunk * (1.0 - keyword_confidence).max(0.0)
+    } else {
+        params.second_vector_chunk
+    };
     if mode == Mode::Hybrid {
         keyword_confidence *= params.keyword_scale;
         if found.shape.question {
@@ -364,7 +374,7 @@ pub fn fuse_with(
                                     + params.second_keyword_chunk
                                         * s.second_keyword.map_or(0.0, |(r, _)| rrf(Some(r), w_kw)),
                                 relative * rrf(s.vector_rank, w_vec)
-                                    + params.second_vector_chunk
+                                    + second_vector
                                         * s.second_vector.map_or(0.0, |(r, sim)| {
                                             relative2(sim) * rrf(Some(r), w_vec)
                                         }),
@@ -379,7 +389,7 @@ pub fn fuse_with(
                                     * s.second_keyword.map_or(0.0, |(_, b)| norm(b, kw_span));
                             let vec = s.similarity.map_or(0.0, |sim| {
                                 norm(sim as f64, vec_span).powi(params.similarity_power)
-                            }) + params.second_vector_chunk
+                            }) + second_vector
                                 * s.second_vector.map_or(0.0, |(_, sim)| {
                                     norm(sim as f64, vec_span).powi(params.similarity_power)
                                 });
