@@ -103,10 +103,7 @@ fn main() {
     let variants: Vec<Variant> = vec![
         ("keyword only", Box::new(|c| fuse(c, Mode::Keyword, 0.5))),
         ("semantic only", Box::new(|c| fuse(c, Mode::Semantic, 0.5))),
-        (
-            "hybrid (current default)",
-            Box::new(|c| fuse(c, Mode::Hybrid, 0.5)),
-        ),
+        ("hybrid (default)", Box::new(|c| fuse(c, Mode::Hybrid, 0.5))),
     ];
     let mut variants = variants;
     for (name, params, weight) in tried() {
@@ -170,13 +167,24 @@ fn detail(
 
 /// Every hybrid variant measured beside the default: (name, knobs, keyword weight).
 fn tried() -> Vec<(&'static str, FusionParams, f32)> {
-    let base = FusionParams::default();
+    // Variants are changes to the default before issue 12 (best chunk only).
+    let base = FusionParams {
+        second_vector_chunk: 0.0,
+        second_vector_by_doubt: false,
+        ..FusionParams::default()
+    };
     let ranks = |f: fn(&mut FusionParams)| {
         let mut p = base;
         f(&mut p);
         p
     };
+    let with_default = |f: fn(&mut FusionParams)| {
+        let mut p = FusionParams::default();
+        f(&mut p);
+        p
+    };
     vec![
+        ("previous default (best chunk only)", base, 0.5),
         ("keyword weight 0.4", base, 0.4),
         ("keyword weight 0.6", base, 0.6),
         ("rrf k 20", ranks(|p| p.rrf_k = 20.0), 0.5),
@@ -351,6 +359,38 @@ fn tried() -> Vec<(&'static str, FusionParams, f32)> {
                 p.question_keyword_scale = 0.5
             }),
             0.5,
+        ),
+        ("default, rrf k 20", with_default(|p| p.rrf_k = 20.0), 0.5),
+        ("default, rrf k 40", with_default(|p| p.rrf_k = 40.0), 0.5),
+        (
+            "default, coverage power 1",
+            with_default(|p| p.coverage_power = 1),
+            0.5,
+        ),
+        (
+            "default, second keyword chunk 0.25",
+            with_default(|p| p.second_keyword_chunk = 0.25),
+            0.5,
+        ),
+        (
+            "default, idf coverage",
+            with_default(|p| p.idf_coverage = true),
+            0.5,
+        ),
+        (
+            "default, similarity power 2",
+            with_default(|p| p.similarity_power = 2),
+            0.5,
+        ),
+        (
+            "default, keyword weight 0.45",
+            FusionParams::default(),
+            0.45,
+        ),
+        (
+            "default, keyword weight 0.55",
+            FusionParams::default(),
+            0.55,
         ),
         ("idf coverage", ranks(|p| p.idf_coverage = true), 0.5),
         (
