@@ -167,8 +167,12 @@ fn detail(
 
 /// Every hybrid variant measured beside the default: (name, knobs, keyword weight).
 fn tried() -> Vec<(&'static str, FusionParams, f32)> {
-    // Variants are changes to the default before issue 12 (best chunk only).
+    // Most variants are changes to the default before issue 12: rank credit,
+    // plain coverage, best chunk only.
     let base = FusionParams {
+        combine: Combine::Ranks,
+        idf_coverage: false,
+        min_terms_held: 0.0,
         second_vector_chunk: 0.0,
         second_vector_by_doubt: false,
         ..FusionParams::default()
@@ -178,13 +182,26 @@ fn tried() -> Vec<(&'static str, FusionParams, f32)> {
         f(&mut p);
         p
     };
-    let with_default = |f: fn(&mut FusionParams)| {
-        let mut p = FusionParams::default();
+    // Score credit with IDF coverage and two terms held (see below).
+    let scored = |f: fn(&mut FusionParams)| {
+        let mut p = base;
+        p.combine = Combine::Scores;
+        p.idf_coverage = true;
+        p.min_terms_held = 2.0;
+        f(&mut p);
+        p
+    };
+    // Ranks with a note's second nearest chunk by keyword doubt (a candidate
+    // default: best on our questions, but 0.014 lower on SciFact).
+    let around_doubt = |f: fn(&mut FusionParams)| {
+        let mut p = base;
+        p.second_vector_chunk = 1.0;
+        p.second_vector_by_doubt = true;
         f(&mut p);
         p
     };
     vec![
-        ("previous default (best chunk only)", base, 0.5),
+        ("previous default (ranks, plain coverage)", base, 0.5),
         ("keyword weight 0.4", base, 0.4),
         ("keyword weight 0.6", base, 0.6),
         ("rrf k 20", ranks(|p| p.rrf_k = 20.0), 0.5),
@@ -360,26 +377,34 @@ fn tried() -> Vec<(&'static str, FusionParams, f32)> {
             }),
             0.5,
         ),
-        ("default, rrf k 20", with_default(|p| p.rrf_k = 20.0), 0.5),
-        ("default, rrf k 40", with_default(|p| p.rrf_k = 40.0), 0.5),
         (
-            "default, coverage power 1",
-            with_default(|p| p.coverage_power = 1),
+            "2nd nearest x doubt, rrf k 20",
+            around_doubt(|p| p.rrf_k = 20.0),
             0.5,
         ),
         (
-            "default, second keyword chunk 0.25",
-            with_default(|p| p.second_keyword_chunk = 0.25),
+            "2nd nearest x doubt, rrf k 40",
+            around_doubt(|p| p.rrf_k = 40.0),
             0.5,
         ),
         (
-            "default, idf coverage",
-            with_default(|p| p.idf_coverage = true),
+            "2nd nearest x doubt, coverage power 1",
+            around_doubt(|p| p.coverage_power = 1),
             0.5,
         ),
         (
-            "default, similarity power 2",
-            with_default(|p| p.similarity_power = 2),
+            "2nd nearest x doubt, second keyword chunk 0.25",
+            around_doubt(|p| p.second_keyword_chunk = 0.25),
+            0.5,
+        ),
+        (
+            "2nd nearest x doubt, idf coverage",
+            around_doubt(|p| p.idf_coverage = true),
+            0.5,
+        ),
+        (
+            "2nd nearest x doubt, similarity power 2",
+            around_doubt(|p| p.similarity_power = 2),
             0.5,
         ),
         (
@@ -391,6 +416,129 @@ fn tried() -> Vec<(&'static str, FusionParams, f32)> {
             "default, keyword weight 0.55",
             FusionParams::default(),
             0.55,
+        ),
+        ("min terms held 2", ranks(|p| p.min_terms_held = 2.0), 0.5),
+        ("min terms held 3", ranks(|p| p.min_terms_held = 3.0), 0.5),
+        (
+            "idf coverage, min terms held 2",
+            ranks(|p| {
+                p.idf_coverage = true;
+                p.min_terms_held = 2.0
+            }),
+            0.5,
+        ),
+        (
+            "scores /best, min terms held 2",
+            ranks(|p| {
+                p.combine = Combine::Scores;
+                p.min_terms_held = 2.0
+            }),
+            0.5,
+        ),
+        (
+            "scores /best, idf coverage",
+            ranks(|p| {
+                p.combine = Combine::Scores;
+                p.idf_coverage = true
+            }),
+            0.5,
+        ),
+        (
+            "scores /best, idf, min terms held 2 (= default)",
+            ranks(|p| {
+                p.combine = Combine::Scores;
+                p.idf_coverage = true;
+                p.min_terms_held = 2.0
+            }),
+            0.5,
+        ),
+        (
+            "scores /best, coverage power 3",
+            ranks(|p| {
+                p.combine = Combine::Scores;
+                p.coverage_power = 3
+            }),
+            0.5,
+        ),
+        (
+            "scores /best, idf, power 3",
+            ranks(|p| {
+                p.combine = Combine::Scores;
+                p.idf_coverage = true;
+                p.coverage_power = 3
+            }),
+            0.5,
+        ),
+        (
+            "scores /best, min held 2, 2nd nearest 1 x doubt",
+            ranks(|p| {
+                p.combine = Combine::Scores;
+                p.min_terms_held = 2.0;
+                p.second_vector_chunk = 1.0;
+                p.second_vector_by_doubt = true
+            }),
+            0.5,
+        ),
+        (
+            "S (the default), sim power 2",
+            scored(|p| p.similarity_power = 2),
+            0.5,
+        ),
+        ("S, sim power 3", scored(|p| p.similarity_power = 3), 0.5),
+        ("S, sim power 5", scored(|p| p.similarity_power = 5), 0.5),
+        ("S, keyword weight 0.4", scored(|_| {}), 0.4),
+        ("S, keyword weight 0.6", scored(|_| {}), 0.6),
+        ("S, coverage power 1", scored(|p| p.coverage_power = 1), 0.5),
+        (
+            "S, second nearest 0.25",
+            scored(|p| p.second_vector_chunk = 0.25),
+            0.5,
+        ),
+        (
+            "S, second keyword chunk 0.25",
+            scored(|p| p.second_keyword_chunk = 0.25),
+            0.5,
+        ),
+        (
+            "S, sim power 3, keyword weight 0.4",
+            scored(|p| p.similarity_power = 3),
+            0.4,
+        ),
+        ("S, keyword x1.5", scored(|p| p.keyword_scale = 1.5), 0.5),
+        ("S, keyword x1.75", scored(|p| p.keyword_scale = 1.75), 0.5),
+        ("S, keyword x2", scored(|p| p.keyword_scale = 2.0), 0.5),
+        ("S, keyword x2.5", scored(|p| p.keyword_scale = 2.5), 0.5),
+        (
+            "S, keyword x1.5, second keyword chunk 0.25",
+            scored(|p| {
+                p.keyword_scale = 1.5;
+                p.second_keyword_chunk = 0.25
+            }),
+            0.5,
+        ),
+        (
+            "S, coverage power 1, min held 3",
+            scored(|p| {
+                p.coverage_power = 1;
+                p.min_terms_held = 3.0
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword x1.5, coverage power 3",
+            scored(|p| {
+                p.keyword_scale = 1.5;
+                p.coverage_power = 3
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword x2, coverage power 3",
+            scored(|p| {
+                p.keyword_scale = 2.0;
+                p.coverage_power = 3
+            }),
+            0.5,
         ),
         ("idf coverage", ranks(|p| p.idf_coverage = true), 0.5),
         (

@@ -15,7 +15,7 @@
 //! query moving from rank 1 to 2 (0.5/36 = 0.014 MRR on the keyword set): the
 //! default may not lose a single query's place to the better single mode on
 //! balance. Measured on 2026-12-01: keyword MRR 1.000 / 0.722 / 1.000,
-//! questions 0.000 / 0.839 / 0.859 (keyword / semantic / hybrid).
+//! questions 0.000 / 0.839 / 0.839 (keyword / semantic / hybrid).
 //!
 //! Keyword mode scores 0 on questions by construction: every question was
 //! checked to share no content word (roughly stemmed) with its relevant notes.
