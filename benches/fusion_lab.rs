@@ -22,7 +22,8 @@ use serde::Deserialize;
 use sift::embed::Embedder;
 use sift::keyword_index::KeywordIndex;
 use sift::search::{
-    candidates, fuse, fuse_with, terms::Terms, Candidates, Filters, FusionParams, Mode, RankedNote,
+    candidates, fuse, fuse_with, terms::Terms, Candidates, Combine, Filters, FusionParams, Mode,
+    RankedNote,
 };
 use sift::vectors::VectorIndex;
 use sift::{Engine, Settings};
@@ -36,6 +37,7 @@ struct EvalQuery {
 
 /// One query with what the rankers found and what is relevant (path -> grade).
 struct Case {
+    text: String,
     kind: String,
     found: Candidates,
     relevant: HashMap<String, u32>,
@@ -101,58 +103,10 @@ fn main() {
     let variants: Vec<Variant> = vec![
         ("keyword only", Box::new(|c| fuse(c, Mode::Keyword, 0.5))),
         ("semantic only", Box::new(|c| fuse(c, Mode::Semantic, 0.5))),
-        (
-            "hybrid (current default)",
-            Box::new(|c| fuse(c, Mode::Hybrid, 0.5)),
-        ),
+        ("hybrid (default)", Box::new(|c| fuse(c, Mode::Hybrid, 0.5))),
     ];
     let mut variants = variants;
-    let base = FusionParams::default();
-    let tried: Vec<(&'static str, FusionParams, f32)> = vec![
-        ("keyword weight 0.4", base, 0.4),
-        ("keyword weight 0.6", base, 0.6),
-        (
-            "rrf k 20",
-            FusionParams {
-                rrf_k: 20.0,
-                ..base
-            },
-            0.5,
-        ),
-        (
-            "rrf k 10",
-            FusionParams {
-                rrf_k: 10.0,
-                ..base
-            },
-            0.5,
-        ),
-        (
-            "coverage power 3",
-            FusionParams {
-                coverage_power: 3,
-                ..base
-            },
-            0.5,
-        ),
-        (
-            "no keywords below coverage 0.4",
-            FusionParams {
-                confidence_floor: 0.4,
-                ..base
-            },
-            0.5,
-        ),
-        (
-            "no keywords below coverage 0.6",
-            FusionParams {
-                confidence_floor: 0.6,
-                ..base
-            },
-            0.5,
-        ),
-    ];
-    for (name, params, weight) in tried {
+    for (name, params, weight) in tried() {
         variants.push((
             name,
             Box::new(move |c| fuse_with(c, Mode::Hybrid, weight, &params)),
@@ -172,7 +126,454 @@ fn main() {
         for (name, variant) in &variants {
             println!("  {name:<34} {}", score(set, variant.as_ref()));
         }
+        // Per query, for the sets tuned on only (FUSION_LAB_DETAIL=variant name).
+        if let (Ok(wanted), false) = (std::env::var("FUSION_LAB_DETAIL"), set.held_out) {
+            if let Some((_, variant)) = variants.iter().find(|(n, _)| *n == wanted) {
+                detail(set, variants[1].1.as_ref(), variant.as_ref());
+            }
+        }
     }
+}
+
+/// Queries where `variant` ranks the first relevant note differently from
+/// meaning alone (1-based ranks within the top 10, '-' outside).
+fn detail(
+    set: &EvalSet,
+    semantic: &dyn Fn(&Candidates) -> Vec<RankedNote>,
+    variant: &dyn Fn(&Candidates) -> Vec<RankedNote>,
+) {
+    let first = |ranked: Vec<RankedNote>, case: &Case| {
+        ranked
+            .iter()
+            .take(10)
+            .filter_map(|r| set.paths.get(&r.note_id))
+            .position(|p| case.relevant.contains_key(p))
+            .map_or("-".to_string(), |i| (i + 1).to_string())
+    };
+    for case in &set.cases {
+        let (s, v) = (
+            first(semantic(&case.found), case),
+            first(variant(&case.found), case),
+        );
+        if s != v {
+            let best_cov = case.found.coverage.values().copied().fold(0.0, f64::max);
+            println!(
+                "    [{}] {:?} semantic {s} variant {v} (terms {}, question {}, best coverage {best_cov:.2})",
+                case.kind, case.text, case.found.shape.terms, case.found.shape.question
+            );
+        }
+    }
+}
+
+/// Every hybrid variant measured beside the default: (name, knobs, keyword weight).
+fn tried() -> Vec<(&'static str, FusionParams, f32)> {
+    // Most variants are changes to the default before issue 12: rank credit,
+    // plain coverage, best chunk only.
+    let base = FusionParams {
+        combine: Combine::Ranks,
+        idf_coverage: false,
+        min_terms_held: 0.0,
+        second_vector_chunk: 0.0,
+        second_vector_by_doubt: false,
+        ..FusionParams::default()
+    };
+    let ranks = |f: fn(&mut FusionParams)| {
+        let mut p = base;
+        f(&mut p);
+        p
+    };
+    // Score credit with IDF coverage and two terms held (see below).
+    let scored = |f: fn(&mut FusionParams)| {
+        let mut p = base;
+        p.combine = Combine::Scores;
+        p.idf_coverage = true;
+        p.min_terms_held = 2.0;
+        f(&mut p);
+        p
+    };
+    // Ranks with a note's second nearest chunk by keyword doubt (a candidate
+    // default: best on our questions, but 0.014 lower on SciFact).
+    let around_doubt = |f: fn(&mut FusionParams)| {
+        let mut p = base;
+        p.second_vector_chunk = 1.0;
+        p.second_vector_by_doubt = true;
+        f(&mut p);
+        p
+    };
+    vec![
+        ("previous default (ranks, plain coverage)", base, 0.5),
+        ("keyword weight 0.4", base, 0.4),
+        ("keyword weight 0.6", base, 0.6),
+        ("rrf k 20", ranks(|p| p.rrf_k = 20.0), 0.5),
+        ("rrf k 10", ranks(|p| p.rrf_k = 10.0), 0.5),
+        ("coverage power 3", ranks(|p| p.coverage_power = 3), 0.5),
+        (
+            "no keywords below coverage 0.4",
+            ranks(|p| p.confidence_floor = 0.4),
+            0.5,
+        ),
+        (
+            "no keywords below coverage 0.6",
+            ranks(|p| p.confidence_floor = 0.6),
+            0.5,
+        ),
+        (
+            "question: keywords x0.5",
+            ranks(|p| p.question_keyword_scale = 0.5),
+            0.5,
+        ),
+        (
+            "question: keywords x0.25",
+            ranks(|p| p.question_keyword_scale = 0.25),
+            0.5,
+        ),
+        (
+            "question: no keywords",
+            ranks(|p| p.question_keyword_scale = 0.0),
+            0.5,
+        ),
+        ("similarity power 2", ranks(|p| p.similarity_power = 2), 0.5),
+        ("similarity power 3", ranks(|p| p.similarity_power = 3), 0.5),
+        (
+            "second chunk 0.25",
+            ranks(|p| {
+                p.second_keyword_chunk = 0.25;
+                p.second_vector_chunk = 0.25
+            }),
+            0.5,
+        ),
+        (
+            "second chunk 0.5",
+            ranks(|p| {
+                p.second_keyword_chunk = 0.5;
+                p.second_vector_chunk = 0.5
+            }),
+            0.5,
+        ),
+        (
+            "second nearest chunk 0.25",
+            ranks(|p| p.second_vector_chunk = 0.25),
+            0.5,
+        ),
+        (
+            "second nearest chunk 0.5",
+            ranks(|p| p.second_vector_chunk = 0.5),
+            0.5,
+        ),
+        (
+            "second nearest chunk 1",
+            ranks(|p| p.second_vector_chunk = 1.0),
+            0.5,
+        ),
+        (
+            "rrf k 20, coverage power 3",
+            ranks(|p| {
+                p.rrf_k = 20.0;
+                p.coverage_power = 3
+            }),
+            0.5,
+        ),
+        ("rrf k 30", ranks(|p| p.rrf_k = 30.0), 0.5),
+        (
+            "second nearest 1 x doubt",
+            ranks(|p| {
+                p.second_vector_chunk = 1.0;
+                p.second_vector_by_doubt = true
+            }),
+            0.5,
+        ),
+        (
+            "second nearest 2 x doubt",
+            ranks(|p| {
+                p.second_vector_chunk = 2.0;
+                p.second_vector_by_doubt = true
+            }),
+            0.5,
+        ),
+        (
+            "power 3, second nearest 1 x doubt",
+            ranks(|p| {
+                p.coverage_power = 3;
+                p.second_vector_chunk = 1.0;
+                p.second_vector_by_doubt = true
+            }),
+            0.5,
+        ),
+        (
+            "k 20, power 3, second nearest 1 x doubt",
+            ranks(|p| {
+                p.rrf_k = 20.0;
+                p.coverage_power = 3;
+                p.second_vector_chunk = 1.0;
+                p.second_vector_by_doubt = true
+            }),
+            0.5,
+        ),
+        (
+            "coverage power 3, second nearest 0.5",
+            ranks(|p| {
+                p.coverage_power = 3;
+                p.second_vector_chunk = 0.5
+            }),
+            0.5,
+        ),
+        (
+            "idf power 3, second nearest 0.5",
+            ranks(|p| {
+                p.idf_coverage = true;
+                p.coverage_power = 3;
+                p.second_vector_chunk = 0.5
+            }),
+            0.5,
+        ),
+        ("scores /best", ranks(|p| p.combine = Combine::Scores), 0.5),
+        ("min-max", ranks(|p| p.combine = Combine::MinMax), 0.5),
+        (
+            "min-max kw x0.5",
+            ranks(|p| {
+                p.combine = Combine::MinMax;
+                p.keyword_scale = 0.5
+            }),
+            0.5,
+        ),
+        (
+            "min-max kw x0.75",
+            ranks(|p| {
+                p.combine = Combine::MinMax;
+                p.keyword_scale = 0.75
+            }),
+            0.5,
+        ),
+        (
+            "min-max kw x1.5",
+            ranks(|p| {
+                p.combine = Combine::MinMax;
+                p.keyword_scale = 1.5
+            }),
+            0.5,
+        ),
+        (
+            "min-max cov power 1",
+            ranks(|p| {
+                p.combine = Combine::MinMax;
+                p.coverage_power = 1
+            }),
+            0.5,
+        ),
+        (
+            "min-max second chunk 0.25",
+            ranks(|p| {
+                p.combine = Combine::MinMax;
+                p.second_keyword_chunk = 0.25;
+                p.second_vector_chunk = 0.25
+            }),
+            0.5,
+        ),
+        (
+            "min-max question kw x0.5",
+            ranks(|p| {
+                p.combine = Combine::MinMax;
+                p.question_keyword_scale = 0.5
+            }),
+            0.5,
+        ),
+        (
+            "2nd nearest x doubt, rrf k 20",
+            around_doubt(|p| p.rrf_k = 20.0),
+            0.5,
+        ),
+        (
+            "2nd nearest x doubt, rrf k 40",
+            around_doubt(|p| p.rrf_k = 40.0),
+            0.5,
+        ),
+        (
+            "2nd nearest x doubt, coverage power 1",
+            around_doubt(|p| p.coverage_power = 1),
+            0.5,
+        ),
+        (
+            "2nd nearest x doubt, second keyword chunk 0.25",
+            around_doubt(|p| p.second_keyword_chunk = 0.25),
+            0.5,
+        ),
+        (
+            "2nd nearest x doubt, idf coverage",
+            around_doubt(|p| p.idf_coverage = true),
+            0.5,
+        ),
+        (
+            "2nd nearest x doubt, similarity power 2",
+            around_doubt(|p| p.similarity_power = 2),
+            0.5,
+        ),
+        (
+            "default, keyword weight 0.45",
+            FusionParams::default(),
+            0.45,
+        ),
+        (
+            "default, keyword weight 0.55",
+            FusionParams::default(),
+            0.55,
+        ),
+        ("min terms held 2", ranks(|p| p.min_terms_held = 2.0), 0.5),
+        ("min terms held 3", ranks(|p| p.min_terms_held = 3.0), 0.5),
+        (
+            "idf coverage, min terms held 2",
+            ranks(|p| {
+                p.idf_coverage = true;
+                p.min_terms_held = 2.0
+            }),
+            0.5,
+        ),
+        (
+            "scores /best, min terms held 2",
+            ranks(|p| {
+                p.combine = Combine::Scores;
+                p.min_terms_held = 2.0
+            }),
+            0.5,
+        ),
+        (
+            "scores /best, idf coverage",
+            ranks(|p| {
+                p.combine = Combine::Scores;
+                p.idf_coverage = true
+            }),
+            0.5,
+        ),
+        (
+            "scores /best, idf, min terms held 2 (= default)",
+            ranks(|p| {
+                p.combine = Combine::Scores;
+                p.idf_coverage = true;
+                p.min_terms_held = 2.0
+            }),
+            0.5,
+        ),
+        (
+            "scores /best, coverage power 3",
+            ranks(|p| {
+                p.combine = Combine::Scores;
+                p.coverage_power = 3
+            }),
+            0.5,
+        ),
+        (
+            "scores /best, idf, power 3",
+            ranks(|p| {
+                p.combine = Combine::Scores;
+                p.idf_coverage = true;
+                p.coverage_power = 3
+            }),
+            0.5,
+        ),
+        (
+            "scores /best, min held 2, 2nd nearest 1 x doubt",
+            ranks(|p| {
+                p.combine = Combine::Scores;
+                p.min_terms_held = 2.0;
+                p.second_vector_chunk = 1.0;
+                p.second_vector_by_doubt = true
+            }),
+            0.5,
+        ),
+        (
+            "S (the default), sim power 2",
+            scored(|p| p.similarity_power = 2),
+            0.5,
+        ),
+        ("S, sim power 3", scored(|p| p.similarity_power = 3), 0.5),
+        ("S, sim power 5", scored(|p| p.similarity_power = 5), 0.5),
+        ("S, keyword weight 0.4", scored(|_| {}), 0.4),
+        ("S, keyword weight 0.6", scored(|_| {}), 0.6),
+        ("S, coverage power 1", scored(|p| p.coverage_power = 1), 0.5),
+        (
+            "S, second nearest 0.25",
+            scored(|p| p.second_vector_chunk = 0.25),
+            0.5,
+        ),
+        (
+            "S, second keyword chunk 0.25",
+            scored(|p| p.second_keyword_chunk = 0.25),
+            0.5,
+        ),
+        (
+            "S, sim power 3, keyword weight 0.4",
+            scored(|p| p.similarity_power = 3),
+            0.4,
+        ),
+        ("S, keyword x1.5", scored(|p| p.keyword_scale = 1.5), 0.5),
+        ("S, keyword x1.75", scored(|p| p.keyword_scale = 1.75), 0.5),
+        ("S, keyword x2", scored(|p| p.keyword_scale = 2.0), 0.5),
+        ("S, keyword x2.5", scored(|p| p.keyword_scale = 2.5), 0.5),
+        (
+            "S, keyword x1.5, second keyword chunk 0.25",
+            scored(|p| {
+                p.keyword_scale = 1.5;
+                p.second_keyword_chunk = 0.25
+            }),
+            0.5,
+        ),
+        (
+            "S, coverage power 1, min held 3",
+            scored(|p| {
+                p.coverage_power = 1;
+                p.min_terms_held = 3.0
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword x1.5, coverage power 3",
+            scored(|p| {
+                p.keyword_scale = 1.5;
+                p.coverage_power = 3
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword x2, coverage power 3",
+            scored(|p| {
+                p.keyword_scale = 2.0;
+                p.coverage_power = 3
+            }),
+            0.5,
+        ),
+        ("idf coverage", ranks(|p| p.idf_coverage = true), 0.5),
+        (
+            "idf coverage, power 3",
+            ranks(|p| {
+                p.idf_coverage = true;
+                p.coverage_power = 3
+            }),
+            0.5,
+        ),
+        (
+            "idf coverage, power 1",
+            ranks(|p| {
+                p.idf_coverage = true;
+                p.coverage_power = 1
+            }),
+            0.5,
+        ),
+        (
+            "idf coverage, min-max",
+            ranks(|p| {
+                p.idf_coverage = true;
+                p.combine = Combine::MinMax
+            }),
+            0.5,
+        ),
+        (
+            "idf coverage, question kw x0.5",
+            ranks(|p| {
+                p.idf_coverage = true;
+                p.question_keyword_scale = 0.5
+            }),
+            0.5,
+        ),
+    ]
 }
 
 /// The set's metric for one variant, by query kind.
@@ -260,6 +661,7 @@ fn gather(
                 })
                 .unwrap();
             Case {
+                text,
                 kind,
                 found,
                 relevant,

@@ -25,6 +25,9 @@ pub struct KeywordMatch {
     /// Share of the query's distinct terms the chunk holds (title, aliases,
     /// headings and body).
     pub coverage: f64,
+    /// The same share with each term weighted by its rarity (BM25's IDF):
+    /// holding a query's rare words counts for more than holding its common ones.
+    pub weighted_coverage: f64,
 }
 
 impl KeywordIndex {
@@ -66,7 +69,8 @@ impl KeywordIndex {
                     chunk_id: chunk_id as i64,
                     note_id: note_id as i64,
                     score: -(*score as f64),
-                    coverage: coverage[i],
+                    coverage: coverage[i].0,
+                    weighted_coverage: coverage[i].1,
                 });
             }
         }
@@ -101,18 +105,30 @@ impl KeywordIndex {
     }
 
     /// For each found document, the share of the query's distinct terms
-    /// (words and phrase words) it holds: one pass over each term's postings
-    /// per segment, seeking only to the found documents.
-    fn coverage(&self, terms: &Terms, found: &[(f32, DocAddress)]) -> Result<Vec<f64>> {
+    /// (words and phrase words) it holds, plain and weighted by IDF: one pass
+    /// over each term's postings per segment, seeking only to the found
+    /// documents.
+    fn coverage(&self, terms: &Terms, found: &[(f32, DocAddress)]) -> Result<Vec<(f64, f64)>> {
         let distinct: HashSet<&String> = terms
             .words
             .iter()
             .chain(terms.phrases.iter().flatten())
             .collect();
-        let mut held = vec![0usize; found.len()];
+        let mut held = vec![(0usize, 0f64); found.len()];
         if distinct.is_empty() {
-            return Ok(vec![0.0; found.len()]);
+            return Ok(vec![(0.0, 0.0); found.len()]);
         }
+        let searcher = self.reader.searcher();
+        // BM25's IDF over the whole index (a dictionary look-up per segment).
+        let docs = searcher.num_docs() as f64;
+        let mut idf: HashMap<&String, f64> = HashMap::with_capacity(distinct.len());
+        for term in &distinct {
+            let df = searcher
+                .doc_freq(&Term::from_field_text(self.fields.terms, term))
+                .map_err(kw_err)? as f64;
+            idf.insert(*term, (1.0 + (docs - df + 0.5) / (df + 0.5)).ln());
+        }
+        let total_idf: f64 = idf.values().sum::<f64>().max(f64::EPSILON);
         // Found documents per segment, in document order (postings only seek forward).
         let mut by_segment: HashMap<u32, Vec<(DocId, usize)>> = HashMap::new();
         for (i, (_, addr)) in found.iter().enumerate() {
@@ -121,7 +137,6 @@ impl KeywordIndex {
                 .or_default()
                 .push((addr.doc_id, i));
         }
-        let searcher = self.reader.searcher();
         for (segment_ord, mut docs) in by_segment {
             docs.sort_unstable();
             let inverted = searcher
@@ -129,6 +144,7 @@ impl KeywordIndex {
                 .inverted_index(self.fields.terms)
                 .map_err(kw_err)?;
             for term in &distinct {
+                let weight = idf[term];
                 let term = Term::from_field_text(self.fields.terms, term);
                 let Some(mut postings) = inverted
                     .read_postings(&term, IndexRecordOption::Basic)
@@ -146,14 +162,15 @@ impl KeywordIndex {
                         break;
                     }
                     if at == doc {
-                        held[i] += 1;
+                        held[i].0 += 1;
+                        held[i].1 += weight;
                     }
                 }
             }
         }
         Ok(held
             .into_iter()
-            .map(|n| n as f64 / distinct.len() as f64)
+            .map(|(n, w)| (n as f64 / distinct.len() as f64, w / total_idf))
             .collect())
     }
 }

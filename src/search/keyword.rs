@@ -24,6 +24,8 @@ pub struct KeywordChunks {
     pub chunks: Vec<(i64, i64, f64)>,
     /// Coverage by chunk id, when the engine could read it cheaply.
     pub coverage: Option<HashMap<i64, f64>>,
+    /// Coverage weighted by each term's IDF, by chunk id (fast index only).
+    pub weighted_coverage: Option<HashMap<i64, f64>>,
 }
 
 /// The best `limit` chunks for `terms`, from `fast` when given (the caller
@@ -42,7 +44,7 @@ pub fn keyword_chunks(
     let Some(fast) = fast else {
         return Ok(KeywordChunks {
             chunks: fts_chunks(conn, terms, filters, limit)?,
-            coverage: None,
+            ..KeywordChunks::default()
         });
     };
     let allowed: Option<HashSet<i64>> = if filters.is_empty() {
@@ -58,11 +60,15 @@ pub fn keyword_chunks(
             eprintln!("sift: warning: keyword index failed, using SQLite's: {e}");
             return Ok(KeywordChunks {
                 chunks: fts_chunks(conn, terms, filters, limit)?,
-                coverage: None,
+                ..KeywordChunks::default()
             });
         }
     };
     let coverage = found.iter().map(|m| (m.chunk_id, m.coverage)).collect();
+    let weighted_coverage = found
+        .iter()
+        .map(|m| (m.chunk_id, m.weighted_coverage))
+        .collect();
     let mut chunks: Vec<(i64, i64, f64)> = found
         .into_iter()
         .map(|m| (m.chunk_id, m.note_id, m.score))
@@ -71,6 +77,7 @@ pub fn keyword_chunks(
     Ok(KeywordChunks {
         chunks,
         coverage: Some(coverage),
+        weighted_coverage: Some(weighted_coverage),
     })
 }
 

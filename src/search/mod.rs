@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 pub use backlinks::backlinks;
 pub use filter::{DateSource, Filters};
 pub use fusion::{
-    candidates, fuse, fuse_with, rank_notes, related_notes, Candidates, FusionParams, RankedNote,
+    candidates, fuse, fuse_with, rank_notes, related_notes, Candidates, Combine, FusionParams,
+    QueryShape, RankedNote,
 };
 pub use snippet::SnippetPart;
 

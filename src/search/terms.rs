@@ -28,13 +28,25 @@ pub struct Terms {
     /// Every distinct term typed, stop words included (for matching titles,
     /// where "No Collector" and "Collector" differ).
     pub all: Vec<String>,
+    /// Whether the query reads as a question: it ends with a question mark
+    /// or opens with a question word ("how do I…", "what fixed…").
+    pub question: bool,
 }
+
+/// Words that open a question.
+const QUESTION_WORDS: &[&str] = &[
+    "how", "what", "why", "when", "where", "which", "who", "whom", "whose", "can", "could",
+    "should", "would", "is", "are", "do", "does", "did", "was", "were", "will", "has", "have",
+];
 
 impl Terms {
     /// Splits `text` into terms and `"quoted phrases"`.
     pub fn parse(text: &str) -> Terms {
+        let first_word = tokens(text).first().map(|t| fold(&text[t.start..t.end]));
         let mut terms = Terms {
             all: distinct_terms(text),
+            question: text.trim_end().ends_with('?')
+                || first_word.is_some_and(|w| QUESTION_WORDS.contains(&w.as_str())),
             ..Terms::default()
         };
         let mut all_words: Vec<(String, String)> = Vec::new();
@@ -219,6 +231,14 @@ mod tests {
             vec!["crispr", "method"]
         );
         assert_eq!(Terms::parse("the who").words, vec!["the", "who"]);
+    }
+
+    #[test]
+    fn questions_are_told_from_keywords() {
+        assert!(Terms::parse("What fixed my insomnia").question);
+        assert!(Terms::parse("sourdough starter ratio?").question);
+        assert!(!Terms::parse("SQLSTATE 40P01").question);
+        assert!(!Terms::parse("whatever works").question);
     }
 
     #[test]

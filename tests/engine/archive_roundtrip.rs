@@ -22,7 +22,7 @@ const QUERIES: &[&str] = &[
 ];
 
 /// What a hit shows, without the folder it lives in: path, headings, line,
-/// score (to 6 decimals).
+/// score (to 6 decimals; meaning searches only).
 type Shown = (String, Vec<String>, usize, i64);
 
 fn hits(engine: &Engine, text: &str, mode: Mode) -> Vec<Shown> {
@@ -36,8 +36,15 @@ fn hits(engine: &Engine, text: &str, mode: Mode) -> Vec<Shown> {
         .hits
         .iter()
         .map(|h| {
-            // Scores compared to 6 decimals: the same vectors, the same BM25 statistics.
-            let score = (h.score * 1e6).round() as i64;
+            // Meaning scores compared to 6 decimals: the same vectors. Keyword
+            // and hybrid scores carry BM25 magnitudes, which differ between
+            // FTS5 (answering the imported copy until its first index run
+            // builds the fast keyword index) and tantivy: their order is
+            // compared, not their values.
+            let score = match mode {
+                Mode::Semantic => (h.score * 1e6).round() as i64,
+                _ => 0,
+            };
             (h.path.clone(), h.heading_path.clone(), h.line, score)
         })
         .collect()

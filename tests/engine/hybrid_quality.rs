@@ -11,9 +11,11 @@
 //! queries.
 //!
 //! Assertion: for each kind and each metric, hybrid must reach the better of
-//! keyword and semantic less a tolerance of 0.02. The tolerance absorbs ties and
-//! one-place swaps on a single query (one query moving from rank 1 to 2 costs
-//! 0.5/36 = 0.014 MRR on the keyword set), not a systematic loss.
+//! keyword and semantic less 0.005 (issue 12's bar). That is less than one
+//! query moving from rank 1 to 2 (0.5/36 = 0.014 MRR on the keyword set): the
+//! default may not lose a single query's place to the better single mode on
+//! balance. Measured on 2026-12-01: keyword MRR 1.000 / 0.722 / 1.000,
+//! questions 0.000 / 0.839 / 0.839 (keyword / semantic / hybrid).
 //!
 //! Keyword mode scores 0 on questions by construction: every question was
 //! checked to share no content word (roughly stemmed) with its relevant notes.
@@ -31,7 +33,7 @@ use common::*;
 use serde::Deserialize;
 use sift::{Mode, Query};
 
-const TOLERANCE: f64 = 0.02;
+const TOLERANCE: f64 = 0.005;
 const LIMIT: usize = 10;
 const RECALL_AT: usize = 5;
 const MODES: [Mode; 3] = [Mode::Keyword, Mode::Semantic, Mode::Hybrid];
