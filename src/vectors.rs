@@ -189,7 +189,7 @@ impl VectorIndex {
                 every,
                 since_save: 0,
             };
-            let loaded = file::open(&vi.path, embedder_id, dimensions, vi.store_id, key, false)
+            let loaded = file::open(&vi.path, embedder_id, dimensions, vi.store_id, key)
                 .and_then(|opened| {
                     if opened.label.generation > generation {
                         Err(format!(
@@ -427,7 +427,6 @@ impl VectorIndex {
             self.dimensions,
             self.store_id,
             self.key.as_ref(),
-            false,
         );
         let Ok(opened) = opened else {
             return false;
@@ -795,9 +794,8 @@ impl VectorIndex {
         let graph_bytes = file.metadata().map_err(io)?.len();
         let mut head = [0u8; 8];
         file.read_exact(&mut head).map_err(io)?;
-        let links = file::links_range(&head)
-            .map(|r| r.start as u64)
-            .unwrap_or(graph_bytes)
+        let links = file::links_start(&head)
+            .map_or(graph_bytes, |start| start as u64)
             .min(graph_bytes);
         let crc32 = file::checksum(&mut file, 0..graph_bytes).map_err(io)?;
         let links_crc32 = file::checksum(&mut file, links..graph_bytes).map_err(io)?;
@@ -867,6 +865,10 @@ impl VectorIndex {
         let mut added = 0;
         let mut last_id = after_id;
         let embedder_id = self.embedder_id.clone();
+        // A batch ends where a save of the progress is due.
+        let batch = rebuild
+            .as_deref()
+            .map_or(BATCH, |r| BATCH.min(r.every.max(1)));
         let mut flush = |vi: &mut VectorIndex,
                          pending: &mut Vec<(i64, Vec<f32>)>,
                          last_id: i64|
@@ -878,16 +880,16 @@ impl VectorIndex {
             pending.clear();
             if let Some(rebuild) = rebuild.as_deref_mut() {
                 vi.rebuild_through = Some(last_id);
-                (rebuild.progress)(RebuildProgress {
-                    done: vi.index.size(),
-                    total: rebuild.total.max(vi.index.size()),
-                });
                 rebuild.since_save += n;
                 if rebuild.save && rebuild.since_save >= rebuild.every {
                     // Progress kept: a failed save only means less of it.
                     let _ = vi.write_file();
                     rebuild.since_save = 0;
                 }
+                (rebuild.progress)(RebuildProgress {
+                    done: vi.index.size(),
+                    total: rebuild.total.max(vi.index.size()),
+                });
             }
             Ok(n)
         };
@@ -899,7 +901,7 @@ impl VectorIndex {
                 }
             }
             last_id = id;
-            if pending.len() == BATCH {
+            if pending.len() >= batch {
                 added += flush(self, &mut pending, last_id)?;
             }
             Ok(())

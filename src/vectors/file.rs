@@ -62,14 +62,14 @@ pub(super) struct Opened {
 }
 
 /// Opens the vector file at `path` as a view when it can be (a plain,
-/// complete file, not wanted `writable`), loaded into memory otherwise.
+/// complete file), loaded into memory otherwise (sealed, or a rebuild's
+/// progress, which the rebuild carries on).
 pub(super) fn open(
     path: &Path,
     embedder_id: &str,
     dimensions: usize,
     store_id: i64,
     key: Option<&DataKey>,
-    writable: bool,
 ) -> Result<Opened, String> {
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
@@ -91,22 +91,25 @@ pub(super) fn open(
     let label = label_in(&map)?;
     check_label(&label, embedder_id, dimensions, store_id)?;
     let graph = &map[..label.graph_bytes as usize];
-    let whole = writable
-        || label.rebuild_through.is_some()
-        || label.links_crc32.is_none()
-        || map.len() as u64 <= WHOLE_CHECK_MAX;
-    if whole {
+    let load_it = label.rebuild_through.is_some();
+    if load_it || label.links_crc32.is_none() || map.len() as u64 <= WHOLE_CHECK_MAX {
         check_whole(graph, &label)?;
+    } else {
+        let links =
+            links_range(graph).ok_or("the vector file is damaged (its vectors overrun it)")?;
+        if Some(crc32fast::hash(&graph[links])) != label.links_crc32 {
+            return Err(
+                "the vector file is damaged (checksum mismatch in the graph's links)".into(),
+            );
+        }
+    }
+    if load_it {
         let index = load(graph)?;
         return counted(Opened {
             index,
             label,
             map: None,
         });
-    }
-    let links = links_range(graph).ok_or("the vector file is damaged (its vectors overrun it)")?;
-    if Some(crc32fast::hash(&graph[links])) != label.links_crc32 {
-        return Err("the vector file is damaged (checksum mismatch in the graph's links)".into());
     }
     let index = new_like(graph)?;
     // SAFETY: the mapping is kept beside the index (`Opened::map`, then
@@ -152,10 +155,15 @@ fn load(graph: &[u8]) -> Result<Index, String> {
 /// Where the graph's links start and end in a serialized index: after the
 /// vectors (rows and columns as two u32s, then rows x columns bytes).
 pub(super) fn links_range(graph: &[u8]) -> Option<Range<usize>> {
-    let rows = u32::from_le_bytes(graph.get(0..4)?.try_into().ok()?) as usize;
-    let cols = u32::from_le_bytes(graph.get(4..8)?.try_into().ok()?) as usize;
-    let start = rows.checked_mul(cols)?.checked_add(8)?;
+    let start = links_start(graph)?;
     (start <= graph.len()).then_some(start..graph.len())
+}
+
+/// Where the links start, from the first 8 bytes of a serialized index.
+pub(super) fn links_start(head: &[u8]) -> Option<usize> {
+    let rows = u32::from_le_bytes(head.get(0..4)?.try_into().ok()?) as usize;
+    let cols = u32::from_le_bytes(head.get(4..8)?.try_into().ok()?) as usize;
+    rows.checked_mul(cols)?.checked_add(8)
 }
 
 /// CRC-32 of bytes `range` of `file`.
