@@ -59,7 +59,7 @@ fn main() {
             if skip {
                 skip = false;
             } else if a.starts_with("--") {
-                skip = !matches!(a.as_str(), "--sift" | "--bench");
+                skip = !matches!(a.as_str(), "--sift" | "--bench" | "--reuse");
             } else {
                 out.push(a);
             }
@@ -230,30 +230,35 @@ fn sift_path(work: &Path, n: usize, queries: &[f32], truth: &[u32], efs: &[usize
         fs::write(&filled, b"").expect("marker");
     }
     let vdir = dir.join("vectors");
-    let _ = fs::remove_dir_all(&vdir);
-    let store = Store::open(&dir.join("index.db")).expect("store");
-    let t = Instant::now();
-    let (index, report) = {
-        let conn = store.writer();
-        let last = std::cell::Cell::new(Instant::now());
-        VectorIndex::open_with_progress(&vdir, EMBEDDER, DIMS, &conn, true, None, &|p| {
-            if last.get().elapsed().as_secs() >= 30 {
-                println!("  rebuild: {} of {} vectors", p.done, p.total);
-                last.set(Instant::now());
-            }
-        })
-        .expect("rebuild")
-    };
-    let build_s = t.elapsed().as_secs_f64();
-    assert!(report.rebuilt && report.save_error.is_none(), "{report:?}");
-    println!(
-        "sift n={n}: rebuild from the cache {build_s:.1} s ({:.0} vectors/s), {}",
-        n as f64 / build_s,
-        index.settings_summary()
-    );
-    drop(index);
-    drop(store);
+    let reuse = std::env::args().any(|a| a == "--reuse") && dir_size(&vdir) > 0;
+    if reuse {
+        println!("sift n={n}: vector file kept from the last run (--reuse)");
+    } else {
+        rebuild(&dir, n);
+    }
+    if let Ok(advice) = std::env::var("SIFT_VECSCALE_ADVICE") {
+        // How much of the mapped file a run of queries makes resident, by advice.
+        let file = fs::read_dir(&vdir).unwrap().next().unwrap().unwrap().path();
+        for advice in advice.split(',') {
+            let p = run_probe(
+                &format!("advise:{}:{advice}", file.display()),
+                work,
+                queries,
+                &[],
+            );
+            println!(
+                "advice {advice}: first answer {:.1} ms; RSS after it {:.0} MB ({:.0} MB mapped \
+                 file), after every query {:.0} MB ({:.0} MB mapped file)",
+                p["first_answer_ms"].as_f64().unwrap_or(0.0),
+                p["rss_first_mb"].as_f64().unwrap_or(0.0),
+                p["rss_first_file_mb"].as_f64().unwrap_or(0.0),
+                p["rss_all_mb"].as_f64().unwrap_or(0.0),
+                p["rss_all_file_mb"].as_f64().unwrap_or(0.0),
+            );
+        }
+    }
     let probe = run_probe(&format!("sift:{}", dir.display()), work, queries, efs);
+
     let file_mb = dir_size(&vdir) as f64 / 1e6;
     let nq = queries.len() / DIMS;
     let recall_of = |run: &serde_json::Value| {
@@ -276,19 +281,24 @@ fn sift_path(work: &Path, n: usize, queries: &[f32], truth: &[u32], efs: &[usize
     let recall = recall_of(&runs[0]);
     println!(
         "sift n={n}: fresh process ({}): store open {:.1} ms + vector open {:.1} ms + first \
-         query {:.2} ms = {:.1} ms to the first answer; RSS after it {:.0} MB (process before \
-         opening {:.0} MB); {nq} queries: recall@10 {recall:.4}, p50 {:.3} ms, p95 {:.3} ms, RSS \
-         after them {:.0} MB; vector file {file_mb:.0} MB",
+         query {:.2} ms = {:.1} ms to the first answer; RSS after it {:.0} MB ({:.0} MB private, {:.0} MB mapped \
+         file; process before opening {:.0} MB); {nq} queries: recall@10 {recall:.4}, p50 {:.3} \
+         ms, p95 {:.3} ms, RSS after them {:.0} MB ({:.0} MB private, {:.0} MB mapped file); \
+         vector file {file_mb:.0} MB",
         probe["settings"].as_str().unwrap_or(""),
         probe["store_ms"].as_f64().unwrap_or(0.0),
         probe["open_ms"].as_f64().unwrap_or(0.0),
         probe["first_query_ms"].as_f64().unwrap_or(0.0),
         probe["first_answer_ms"].as_f64().unwrap_or(0.0),
         probe["rss_first_mb"].as_f64().unwrap_or(0.0),
+        probe["rss_first_anon_mb"].as_f64().unwrap_or(0.0),
+        probe["rss_first_file_mb"].as_f64().unwrap_or(0.0),
         probe["rss_baseline_mb"].as_f64().unwrap_or(0.0),
         runs[0]["p50_ms"].as_f64().unwrap_or(0.0),
         runs[0]["p95_ms"].as_f64().unwrap_or(0.0),
         probe["rss_all_mb"].as_f64().unwrap_or(0.0),
+        probe["rss_all_anon_mb"].as_f64().unwrap_or(0.0),
+        probe["rss_all_file_mb"].as_f64().unwrap_or(0.0),
     );
     for run in &runs[1..] {
         println!(
@@ -307,8 +317,34 @@ fn sift_path(work: &Path, n: usize, queries: &[f32], truth: &[u32], efs: &[usize
     println!(
         "RESULT {}",
         serde_json::json!({
-            "n": n, "rebuild_s": build_s, "recall10": recall, "file_mb": file_mb, "probe": probe,
+            "n": n, "reused": reuse, "recall10": recall, "file_mb": file_mb, "probe": probe,
         })
+    );
+}
+
+/// Deletes the vector file and times `VectorIndex::open` rebuilding it from the cache.
+fn rebuild(dir: &Path, n: usize) {
+    let vdir = dir.join("vectors");
+    let _ = fs::remove_dir_all(&vdir);
+    let store = Store::open(&dir.join("index.db")).expect("store");
+    let t = Instant::now();
+    let (index, report) = {
+        let conn = store.writer();
+        let last = std::cell::Cell::new(Instant::now());
+        VectorIndex::open_with_progress(&vdir, EMBEDDER, DIMS, &conn, true, None, &|p| {
+            if last.get().elapsed().as_secs() >= 30 {
+                println!("  rebuild: {} of {} vectors", p.done, p.total);
+                last.set(Instant::now());
+            }
+        })
+        .expect("rebuild")
+    };
+    let build_s = t.elapsed().as_secs_f64();
+    assert!(report.rebuilt && report.save_error.is_none(), "{report:?}");
+    println!(
+        "sift n={n}: rebuild from the cache {build_s:.1} s ({:.0} vectors/s), {}",
+        n as f64 / build_s,
+        index.settings_summary()
     );
 }
 
@@ -363,6 +399,29 @@ fn probe(spec: &str) {
         index.change_expansion_search(ef.parse().expect("ef"));
         out.insert("open_ms".into(), ms(t).into());
         raw = Some(index);
+    } else if let Some(rest) = spec.strip_prefix("advise:") {
+        // Sift's vector file mapped here with an access advice, then viewed.
+        let (path, advice) = rest.rsplit_once(':').expect("advise:PATH:ADVICE");
+        let file = fs::File::open(path).expect("vector file");
+        let map = unsafe { memmap2::Mmap::map(&file) }.expect("map");
+        if advice == "random" {
+            map.advise(memmap2::Advice::Random).expect("advise");
+        }
+        let tail = &map[map.len() - 12..];
+        let label_len = u32::from_le_bytes(tail[..4].try_into().unwrap()) as usize;
+        let label: serde_json::Value =
+            serde_json::from_slice(&map[map.len() - 12 - label_len..map.len() - 12]).unwrap();
+        let graph = &map[..label["graph_bytes"].as_u64().unwrap() as usize];
+        let index = Index::new(&IndexOptions::from(
+            Index::metadata_from_buffer(graph).unwrap(),
+        ))
+        .expect("index");
+        unsafe { index.view_from_buffer(graph) }.expect("view");
+        index.change_expansion_search(128);
+        out.insert("open_ms".into(), ms(t).into());
+        // The mapping outlives the index: leaked for the probe's lifetime.
+        std::mem::forget(map);
+        raw = Some(index);
     } else {
         let dir = PathBuf::from(spec.strip_prefix("sift:").expect("sift:DIR"));
         let store = Store::open(&dir.join("index.db")).expect("store");
@@ -396,6 +455,8 @@ fn probe(spec: &str) {
     out.insert("first_answer_ms".into(), ms(t).into());
     assert_eq!(first.len(), K);
     out.insert("rss_first_mb".into(), rss_mb().into());
+    out.insert("rss_first_anon_mb".into(), status_mb("RssAnon:").into());
+    out.insert("rss_first_file_mb".into(), status_mb("RssFile:").into());
     out.insert("rss_baseline_mb".into(), baseline.into());
     let mut runs = Vec::new();
     for ef in std::iter::once(None).chain(efs.into_iter().map(Some)) {
@@ -417,6 +478,8 @@ fn probe(spec: &str) {
         }));
         if ef.is_none() {
             out.insert("rss_all_mb".into(), rss_mb().into());
+            out.insert("rss_all_anon_mb".into(), status_mb("RssAnon:").into());
+            out.insert("rss_all_file_mb".into(), status_mb("RssFile:").into());
         }
     }
     out.insert("runs".into(), runs.into());
@@ -655,10 +718,15 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn rss_mb() -> f64 {
+    status_mb("VmRSS:")
+}
+
+/// A memory figure of /proc/self/status, in MB.
+fn status_mb(field: &str) -> f64 {
     fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(0.0)
