@@ -518,17 +518,15 @@ impl VectorIndex {
 
     /// Storage, connectivity and expansions, for benchmarks and status.
     pub fn settings_summary(&self) -> String {
+        let built = match self.mapped {
+            Some(_) => "memory-mapped view".to_string(),
+            None => format!("expansion_add {}", self.index.expansion_add()),
+        };
         format!(
-            "{:?} storage, connectivity {}, expansion_add {}, expansion_search {}{}",
+            "{:?} storage, connectivity {}, expansion_search {}, {built}",
             self.index.scalar_kind(),
             self.index.connectivity(),
-            self.index.expansion_add(),
             self.index.expansion_search(),
-            if self.mapped.is_some() {
-                ", memory-mapped view"
-            } else {
-                ""
-            }
         )
     }
 
