@@ -237,12 +237,19 @@ impl VectorIndex {
                         vi.rebuild_through = None;
                         vi.dirty = true;
                     } else if label.generation < generation {
-                        // Caught up from the removal log and the cache.
-                        vi.make_writable()?;
-                        vi.removal_seq = label.removal_seq;
-                        report.removed = vi.apply_removals(&tx)?;
-                        report.added = vi.add_from_cache(&tx, 0, None)?;
-                        vi.dirty = true;
+                        if let Err(err) = vi.make_writable() {
+                            // Its vectors turned out damaged when loaded.
+                            report.rebuilt = true;
+                            report.rebuild_reason = Some(err.to_string());
+                            rebuild.total = tables::count_chunks(&tx)? as usize;
+                            report.added = vi.rebuild_from_cache(&tx, Some(&mut rebuild))?;
+                        } else {
+                            // Caught up from the removal log and the cache.
+                            vi.removal_seq = label.removal_seq;
+                            report.removed = vi.apply_removals(&tx)?;
+                            report.added = vi.add_from_cache(&tx, 0, None)?;
+                            vi.dirty = true;
+                        }
                     } else if let Some(pending) = label.pending {
                         // At the store's generation: the same chunks and
                         // vectors as when it was written. One count (not a
