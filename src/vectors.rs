@@ -766,6 +766,11 @@ impl VectorIndex {
     /// Writes graph and label as one file: graph to a temp file (per process),
     /// label and trailer appended, fsync, rename over the old file.
     fn write_file(&mut self) -> Result<()> {
+        // A process that opened while another held the writer lock did not
+        // make the folder (a first index run racing a reader, say).
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
         let tmp = self
             .path
             .with_extension(format!("vectors.{}.tmp", std::process::id()));
