@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -240,20 +240,37 @@ impl Engine {
                 let mut lock = LockFile::open(data_dir, WRITER_LOCK).ok();
                 let held = lock.as_mut().and_then(|l| l.try_hold().ok().flatten());
                 let conn = store.writer();
-                let (vi, report) = VectorIndex::open(
+                // A rebuild of a large index takes minutes: said as it goes
+                // (it carries on from its last save if interrupted).
+                let said = std::cell::Cell::new(Instant::now());
+                let (vi, report) = VectorIndex::open_with_progress(
                     &data_dir.join("vectors"),
                     e.id(),
                     e.dimensions(),
                     &conn,
                     held.is_some(),
                     store.key(),
+                    &|p| {
+                        if said.get().elapsed() >= Duration::from_secs(5) {
+                            eprintln!(
+                                "sift: rebuilding the vector index from the embedding cache: {} of {} vectors",
+                                p.done, p.total
+                            );
+                            said.set(Instant::now());
+                        }
+                    },
                 )?;
                 (Some(vi), report)
             }
             None => (None, OpenReport::default()),
         };
         if let Some(reason) = &vector_report.rebuild_reason {
-            eprintln!("sift: rebuilt the vector index from the embedding cache: {reason}");
+            match vector_report.resumed_from {
+                Some(from) => eprintln!(
+                    "sift: rebuilt the vector index from the embedding cache ({reason}; carried on from {from} vectors)"
+                ),
+                None => eprintln!("sift: rebuilt the vector index from the embedding cache: {reason}"),
+            }
         }
         if let Some(err) = &vector_report.save_error {
             eprintln!("sift: warning: could not save the vector index (it works in memory): {err}");

@@ -1,42 +1,46 @@
 //! The usearch vector index of one embedder, saved beside the database.
 //!
-//! One file per embedder, `vectors/<slug>.vectors`: the usearch graph (f16), then
-//! a label (embedder id, dimensions, vector count, the last applied entry of the
-//! `vector_removals` log, the store generation and store id it matches, and a
-//! CRC-32 of the graph bytes), then the label's length and a magic trailer. The
-//! file is written whole under a temp name and renamed, so the graph and its
-//! label change together or not at all.
+//! One file per embedder, `vectors/<slug>.vectors` ([`file`]): the usearch
+//! index (f16), then a label (embedder id, dimensions, vector count, the last
+//! applied entry of the `vector_removals` log, the store generation and store
+//! id it matches, checksums). The file is written whole under a temp name and
+//! renamed, so the graph and its label change together or not at all.
 //!
 //! SQLite is the source of truth. Opening checks the label against the store: a
 //! file of another database, from a later generation than the database, with a
 //! wrong checksum (garbage written over it) or a wrong count is rebuilt from the
 //! embedding cache, never re-embedded (counted in the store, reported by
 //! [`OpenReport`]); an older generation is caught up (removals replayed, missing
-//! vectors added from the cache).
+//! vectors added from the cache). A file at the store's generation is served
+//! at once as a memory-mapped view (no copy, no scan of the store beyond one
+//! count); it is loaded into memory the first time this process changes it.
+//!
+//! A rebuild saves what it has every [`CHECKPOINT_EVERY`] vectors (when this
+//! process may save), marked with how far it read the cache: a rebuild that
+//! is interrupted carries on from there at the next open.
 //!
 //! Only the process holding the writer lock ([`crate::lock`]) saves the file.
 //! Every process catches its in-memory index up with the store when the store's
 //! generation moves ([`VectorIndex::catch_up`]): removals from the log, new
 //! chunks whose text has a cached vector, and chunks that were waiting for one.
 
+mod file;
+mod hnsw;
+
 use std::collections::{HashMap, HashSet};
-use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use memmap2::Mmap;
 use rayon::prelude::*;
 use rusqlite::Connection;
-use serde::{Deserialize, Serialize};
-use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+use usearch::{Index, IndexOptions, MetricKind};
 
 use crate::config::VECTOR_FORMAT_VERSION;
 use crate::encryption::{seal, DataKey};
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::{decode_vector, tables};
-
-/// How hard graph construction looks for neighbours. usearch's default is 128;
-/// 64 builds about 1.5x faster with recall@10 within 0.005 of it on our
-/// synthetic benchmark (BENCHMARKS.md), since searches look harder (64) anyway.
-const EXPANSION_ADD: usize = 64;
+use file::{Label, NO_FILE};
 
 /// Up to this many vectors, searches compare the query with every vector.
 const EXACT_SEARCH_MAX: usize = 10_000;
@@ -44,24 +48,10 @@ const EXACT_SEARCH_MAX: usize = 10_000;
 /// Below this many vectors, adding on one thread beats fanning out.
 const PARALLEL_ADDS: usize = 16;
 
-/// Why a vector file could not be loaded when there is none.
-const NO_FILE: &str = "no vector file";
-
-/// Last bytes of every vector file.
-const MAGIC: &[u8; 8] = b"SIFTVEC2";
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Label {
-    format: u32,
-    embedder_id: String,
-    dimensions: usize,
-    count: usize,
-    removal_seq: i64,
-    generation: i64,
-    store_id: i64,
-    graph_bytes: u64,
-    crc32: u32,
-}
+/// Vectors a rebuild from the cache adds between two saves of its progress
+/// (about a minute of graph construction on two cores; a save of 1M vectors
+/// takes a few seconds). `SIFT_VECTOR_CHECKPOINT_EVERY` overrides it (tests).
+pub const CHECKPOINT_EVERY: usize = 131_072;
 
 /// How opening went, for status and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -74,14 +64,29 @@ pub struct OpenReport {
     pub added: usize,
     /// Vectors removed while replaying the removal log.
     pub removed: usize,
+    /// A rebuild interrupted earlier was carried on from this many vectors.
+    pub resumed_from: Option<usize>,
     /// Saving the reconciled index failed (a full disk): the index in memory is
     /// right and the next writer saves it.
     pub save_error: Option<String>,
 }
 
+/// How far a rebuild from the embedding cache has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildProgress {
+    /// Vectors in the index so far.
+    pub done: usize,
+    /// Chunks in the store (the vectors the rebuild ends with, give or take
+    /// chunks still waiting for theirs).
+    pub total: usize,
+}
+
 /// An approximate nearest-neighbour index of chunk vectors for one embedder.
 pub struct VectorIndex {
     index: Index,
+    /// The file `index` is a read-only view of, while it is one. Declared
+    /// after `index`: dropped after it.
+    mapped: Option<(Mmap, Label)>,
     embedder_id: String,
     dimensions: usize,
     path: PathBuf,
@@ -94,10 +99,24 @@ pub struct VectorIndex {
     store_id: i64,
     /// Highest chunk id looked at.
     max_chunk_id: i64,
-    /// Chunks looked at that had no cached vector yet, with their text hash.
-    pending: HashMap<i64, [u8; 32]>,
+    /// Chunks looked at that had no cached vector yet, with their text hash;
+    /// `None` until needed when the index was opened as a view.
+    pending: Option<HashMap<i64, [u8; 32]>>,
+    /// Set while a rebuild is under way: the chunk id it has read up to.
+    rebuild_through: Option<i64>,
+    /// A search expansion set by hand (benchmarks), instead of by size.
+    expansion_search: Option<usize>,
     /// Seals the file when the data folder is encrypted.
     key: Option<DataKey>,
+}
+
+/// What a rebuild reports to and whether it may save its progress.
+struct Rebuild<'a> {
+    progress: &'a dyn Fn(RebuildProgress),
+    total: usize,
+    save: bool,
+    every: usize,
+    since_save: usize,
 }
 
 impl VectorIndex {
@@ -112,6 +131,20 @@ impl VectorIndex {
         may_save: bool,
         key: Option<&DataKey>,
     ) -> Result<(VectorIndex, OpenReport)> {
+        Self::open_with_progress(dir, embedder_id, dimensions, conn, may_save, key, &|_| {})
+    }
+
+    /// [`VectorIndex::open`], telling `progress` how a rebuild from the cache
+    /// goes (after every batch of vectors).
+    pub fn open_with_progress(
+        dir: &Path,
+        embedder_id: &str,
+        dimensions: usize,
+        conn: &Connection,
+        may_save: bool,
+        key: Option<&DataKey>,
+        progress: &dyn Fn(RebuildProgress),
+    ) -> Result<(VectorIndex, OpenReport)> {
         if may_save {
             // A full disk is reported by the save below, not here.
             let _ = std::fs::create_dir_all(dir);
@@ -119,11 +152,12 @@ impl VectorIndex {
         let slug = file_slug(embedder_id);
         let path = dir.join(format!("{slug}.vectors"));
         if may_save {
-            remove_stale_files(dir, &slug);
+            file::remove_stale_files(dir, &slug);
         }
         let mut report = OpenReport::default();
         let mut vi = VectorIndex {
-            index: new_index(dimensions)?,
+            index: new_index(dimensions, 0)?,
+            mapped: None,
             embedder_id: embedder_id.to_string(),
             dimensions,
             path,
@@ -133,49 +167,109 @@ impl VectorIndex {
             saved_generation: -1,
             store_id: 0,
             max_chunk_id: 0,
-            pending: HashMap::new(),
+            pending: None,
+            rebuild_through: None,
+            expansion_search: None,
             key: key.cloned(),
         };
+        let every = std::env::var("SIFT_VECTOR_CHECKPOINT_EVERY")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n: &usize| n > 0)
+            .unwrap_or(CHECKPOINT_EVERY);
         {
             // One snapshot of the store for the whole reconciliation.
             let tx = conn.unchecked_transaction()?;
             vi.store_id = tables::store_id(&tx)?;
             let generation = tables::generation(&tx)?;
-            let loaded = load_file(&vi.path, embedder_id, dimensions, vi.store_id, key)
-                .and_then(|(index, label)| {
-                    if label.generation > generation {
+            let mut rebuild = Rebuild {
+                progress,
+                total: 0,
+                save: may_save,
+                every,
+                since_save: 0,
+            };
+            let loaded = file::open(&vi.path, embedder_id, dimensions, vi.store_id, key)
+                .and_then(|opened| {
+                    if opened.label.generation > generation {
                         Err(format!(
                             "the vector file is from generation {}, the database is at {generation}",
-                            label.generation
+                            opened.label.generation
                         ))
                     } else {
-                        Ok((index, label))
+                        Ok(opened)
                     }
                 });
+            // Whether the store must be counted against the index (not when
+            // a file at the store's generation says how many chunks wait).
+            let mut check_count = true;
             match loaded {
-                Ok((index, label)) => {
-                    vi.index = index;
+                Ok(opened) => {
+                    let label = opened.label.clone();
+                    vi.index = opened.index;
+                    vi.mapped = opened.map.map(|m| (m, opened.label));
                     vi.saved_generation = label.generation;
-                    if label.generation < generation
-                        && label.removal_seq < tables::removals_pruned_through(&tx)?
-                    {
+                    let trimmed = label.generation < generation
+                        && label.removal_seq < tables::removals_pruned_through(&tx)?;
+                    if trimmed {
                         report.rebuilt = true;
                         report.rebuild_reason = Some(
                             "removals the vector file had not applied were trimmed from the log"
                                 .into(),
                         );
-                        report.added = vi.rebuild_from_cache(&tx)?;
-                    } else if label.generation < generation {
-                        // Caught up from the removal log and the cache.
+                        rebuild.total = tables::count_chunks(&tx)? as usize;
+                        report.added = vi.rebuild_from_cache(&tx, Some(&mut rebuild))?;
+                    } else if let Some(through) = label.rebuild_through {
+                        // A rebuild that was stopped: carried on from the last
+                        // chunk its last save had read.
+                        report.rebuilt = true;
+                        report.rebuild_reason =
+                            Some("a rebuild from the embedding cache was interrupted".into());
+                        report.resumed_from = Some(vi.index.size());
                         vi.removal_seq = label.removal_seq;
                         report.removed = vi.apply_removals(&tx)?;
-                        report.added = vi.add_missing_from_cache(&tx)?;
+                        vi.generation = generation;
+                        vi.removal_seq = tables::max_removal_seq(&tx)?;
+                        rebuild.total = tables::count_chunks(&tx)? as usize;
+                        rebuild.since_save = 0;
+                        vi.rebuild_through = Some(through);
+                        report.added = vi.add_from_cache(&tx, through, Some(&mut rebuild))?;
+                        vi.rebuild_through = None;
                         vi.dirty = true;
+                    } else if label.generation < generation {
+                        if let Err(err) = vi.make_writable() {
+                            // Its vectors turned out damaged when loaded.
+                            report.rebuilt = true;
+                            report.rebuild_reason = Some(err.to_string());
+                            rebuild.total = tables::count_chunks(&tx)? as usize;
+                            report.added = vi.rebuild_from_cache(&tx, Some(&mut rebuild))?;
+                        } else {
+                            // Caught up from the removal log and the cache.
+                            vi.removal_seq = label.removal_seq;
+                            report.removed = vi.apply_removals(&tx)?;
+                            report.added = vi.add_from_cache(&tx, 0, None)?;
+                            vi.dirty = true;
+                        }
+                    } else if let Some(pending) = label.pending {
+                        // At the store's generation: the same chunks and
+                        // vectors as when it was written. One count (not a
+                        // scan of every chunk's vector) confirms it.
+                        let expected =
+                            (tables::count_chunks(&tx)? as usize).saturating_sub(pending);
+                        check_count = vi.index.size() != expected;
                     }
                 }
                 Err(reason) => {
                     // A data folder with no vectors yet has nothing to rebuild.
-                    report.added = vi.add_missing_from_cache(&tx)?;
+                    vi.generation = generation;
+                    vi.removal_seq = tables::max_removal_seq(&tx)?;
+                    rebuild.total = tables::count_chunks(&tx)? as usize;
+                    if rebuild.total > 0 {
+                        vi.index = new_index(dimensions, rebuild.total)?;
+                    }
+                    vi.rebuild_through = Some(0);
+                    report.added = vi.add_from_cache(&tx, 0, Some(&mut rebuild))?;
+                    vi.rebuild_through = None;
                     if reason != NO_FILE || report.added > 0 {
                         report.rebuilt = true;
                         report.rebuild_reason = Some(reason);
@@ -185,20 +279,33 @@ impl VectorIndex {
             }
             vi.removal_seq = tables::max_removal_seq(&tx)?;
             vi.max_chunk_id = tables::max_chunk_id(&tx)?;
-            vi.pending = tables::chunks_without_vectors(&tx, embedder_id)?;
-            let expected = tables::count_chunks(&tx)? as usize - vi.pending.len();
-            if vi.index.size() != expected {
-                report.rebuilt = true;
-                report.rebuild_reason = Some(format!(
-                    "the vector file holds {} vectors, the database {expected}",
-                    vi.index.size()
-                ));
-                vi.index = new_index(dimensions)?;
-                vi.add_missing_from_cache(&tx)?;
-                vi.dirty = true;
+            if check_count {
+                let pending = tables::chunks_without_vectors(&tx, embedder_id)?;
+                let expected = tables::count_chunks(&tx)? as usize - pending.len();
+                vi.pending = Some(pending);
+                if vi.index.size() != expected {
+                    report.rebuilt = true;
+                    report.rebuild_reason = Some(format!(
+                        "the vector file holds {} vectors, the database {expected}",
+                        vi.index.size()
+                    ));
+                    // Too few: the missing ones are added (chunks that got a
+                    // vector while a rebuild was interrupted). Too many, or
+                    // still wrong: built again from nothing.
+                    if vi.index.size() < expected && vi.make_writable().is_ok() {
+                        vi.add_from_cache(&tx, 0, None)?;
+                    }
+                    if vi.index.size() != expected {
+                        vi.index = new_index(dimensions, expected)?;
+                        vi.mapped = None;
+                        vi.add_from_cache(&tx, 0, None)?;
+                    }
+                    vi.dirty = true;
+                }
             }
             vi.generation = generation;
         }
+        vi.tune();
         if may_save {
             // Neither the count nor the save may stop a search on a full disk:
             // the index in memory is right either way.
@@ -207,7 +314,11 @@ impl VectorIndex {
             } else {
                 Ok(())
             };
-            if let Err(err) = counted.and_then(|()| vi.write_file()) {
+            if vi.dirty || vi.saved_generation != vi.generation {
+                if let Err(err) = counted.and_then(|()| vi.write_file()) {
+                    report.save_error = Some(err.to_string());
+                }
+            } else if let Err(err) = counted {
                 report.save_error = Some(err.to_string());
             }
         }
@@ -227,8 +338,10 @@ impl VectorIndex {
     ) -> Result<usize> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let tx = conn.unchecked_transaction()?;
+        let total = tables::count_chunks(&tx)? as usize;
         let mut vi = VectorIndex {
-            index: new_index(dimensions)?,
+            index: new_index(dimensions, total)?,
+            mapped: None,
             embedder_id: embedder_id.to_string(),
             dimensions,
             path: dir.join(format!("{}.vectors", file_slug(embedder_id))),
@@ -238,10 +351,13 @@ impl VectorIndex {
             saved_generation: -1,
             store_id: tables::store_id(&tx)?,
             max_chunk_id: tables::max_chunk_id(&tx)?,
-            pending: HashMap::new(),
+            pending: None,
+            rebuild_through: None,
+            expansion_search: None,
             key: key.cloned(),
         };
-        let added = vi.add_missing_from_cache(&tx)?;
+        let added = vi.add_from_cache(&tx, 0, None)?;
+        vi.pending = Some(tables::chunks_without_vectors(&tx, embedder_id)?);
         vi.write_file()?;
         Ok(added)
     }
@@ -256,26 +372,40 @@ impl VectorIndex {
         if generation == self.generation {
             return Ok(0);
         }
+        if self.mapped.is_some() && self.view_saved_file(&tx, generation) {
+            // The writer saved the store's state: served from that file.
+            return Ok(0);
+        }
+        if self.make_writable().is_err() {
+            // A viewed file found damaged: rebuilt from the cache.
+            self.rebuild_from_cache(&tx, None)?;
+        }
         self.apply_removals(&tx)?;
+        let mut pending = match self.pending.take() {
+            Some(pending) => pending,
+            // Opened as a view: the chunks it has no vector for, found once.
+            None => tables::chunks_after(&tx, 0)?
+                .into_iter()
+                .filter(|(id, _)| *id <= self.max_chunk_id && !self.index.contains(*id as u64))
+                .collect(),
+        };
         for (id, hash) in tables::chunks_after(&tx, self.max_chunk_id)? {
             self.max_chunk_id = self.max_chunk_id.max(id);
             if !self.index.contains(id as u64) {
-                self.pending.insert(id, hash);
+                pending.insert(id, hash);
             }
         }
         // Added meanwhile by this process's own index run.
         let index = &self.index;
-        self.pending.retain(|id, _| !index.contains(*id as u64));
-        let hashes: Vec<[u8; 32]> = self
-            .pending
+        pending.retain(|id, _| !index.contains(*id as u64));
+        let hashes: Vec<[u8; 32]> = pending
             .values()
             .copied()
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
         let cached = tables::cached_vectors(&tx, &self.embedder_id, &hashes)?;
-        let found: Vec<(i64, Vec<f32>)> = self
-            .pending
+        let found: Vec<(i64, Vec<f32>)> = pending
             .iter()
             .filter_map(|(id, hash)| cached.get(hash).map(|v| (*id, v.clone())))
             .collect();
@@ -284,12 +414,97 @@ impl VectorIndex {
             .filter(|(_, v)| v.len() == self.dimensions)
             .map(|(id, v)| (*id, v.as_slice()))
             .collect();
-        self.add_many(&items)?;
+        let added = items.len();
+        let result = self.add_many(&items);
         for (id, _) in &found {
-            self.pending.remove(id);
+            pending.remove(id);
         }
+        self.pending = Some(pending);
+        result?;
         self.generation = generation;
-        Ok(items.len())
+        Ok(added)
+    }
+
+    /// Replaces the view by one of the file on disk when a writer saved it at
+    /// `generation`; whether it did.
+    fn view_saved_file(&mut self, conn: &Connection, generation: i64) -> bool {
+        let opened = file::open(
+            &self.path,
+            &self.embedder_id,
+            self.dimensions,
+            self.store_id,
+            self.key.as_ref(),
+        );
+        let Ok(opened) = opened else {
+            return false;
+        };
+        let Some(map) = opened.map else {
+            return false;
+        };
+        let label = opened.label;
+        if label.generation != generation
+            || label.pending.is_none()
+            || label.rebuild_through.is_some()
+        {
+            return false;
+        }
+        let Ok(max_removal_seq) = tables::max_removal_seq(conn) else {
+            return false;
+        };
+        let Ok(max_chunk_id) = tables::max_chunk_id(conn) else {
+            return false;
+        };
+        self.index = opened.index;
+        self.mapped = Some((map, label));
+        self.pending = None;
+        self.removal_seq = max_removal_seq;
+        self.max_chunk_id = max_chunk_id;
+        self.generation = generation;
+        self.saved_generation = generation;
+        self.dirty = false;
+        self.tune();
+        true
+    }
+
+    /// Loads a viewed index into memory, to change it (every byte of the file
+    /// checked first).
+    fn make_writable(&mut self) -> Result<()> {
+        let Some((map, label)) = &self.mapped else {
+            return Ok(());
+        };
+        let index = file::load_mapped(map, label).map_err(|reason| {
+            Error::new(
+                ErrorKind::Vectors,
+                format!("{reason}; it is rebuilt from the embedding cache when Sift next opens it"),
+            )
+        });
+        let index = match index {
+            Ok(index) => index,
+            Err(err) => {
+                // Not trusted again: the next open rebuilds it.
+                let _ = std::fs::remove_file(&self.path);
+                return Err(err);
+            }
+        };
+        self.index = index;
+        self.mapped = None;
+        self.tune();
+        Ok(())
+    }
+
+    /// Sets the expansions for the index's size (see [`hnsw`]).
+    fn tune(&self) {
+        let n = self.index.size();
+        let search = self
+            .expansion_search
+            .unwrap_or_else(|| hnsw::expansion_search_for(n));
+        if self.index.expansion_search() != search {
+            self.index.change_expansion_search(search);
+        }
+        let add = hnsw::expansion_add_for(n);
+        if self.mapped.is_none() && self.index.expansion_add() != add {
+            self.index.change_expansion_add(add);
+        }
     }
 
     /// The store generation the vectors in memory match (as of the last
@@ -306,6 +521,26 @@ impl VectorIndex {
     /// Vector length.
     pub fn dimensions(&self) -> usize {
         self.dimensions
+    }
+
+    /// Storage, connectivity and expansions, for benchmarks and status.
+    pub fn settings_summary(&self) -> String {
+        let built = match self.mapped {
+            Some(_) => "memory-mapped view".to_string(),
+            None => format!("expansion_add {}", self.index.expansion_add()),
+        };
+        format!(
+            "{:?} storage, connectivity {}, expansion_search {}, {built}",
+            self.index.scalar_kind(),
+            self.index.connectivity(),
+            self.index.expansion_search(),
+        )
+    }
+
+    /// Whether the index is served as a memory-mapped view of its file (not
+    /// yet changed by this process).
+    pub fn is_view(&self) -> bool {
+        self.mapped.is_some()
     }
 
     /// Number of vectors.
@@ -335,6 +570,7 @@ impl VectorIndex {
                 ),
             ));
         }
+        self.make_writable()?;
         if self.index.contains(id as u64) {
             self.index.remove(id as u64).map_err(vec_err)?;
         }
@@ -358,12 +594,17 @@ impl VectorIndex {
                 ),
             ));
         }
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.make_writable()?;
         let mut keys = HashSet::with_capacity(items.len());
         if items.len() < PARALLEL_ADDS || !items.iter().all(|(id, _)| keys.insert(*id)) {
             // Few vectors, or one id twice (the last one wins, in order).
             for (id, v) in items {
                 self.add(*id, v)?;
             }
+            self.tune();
             return Ok(());
         }
         for (id, _) in items {
@@ -377,6 +618,7 @@ impl VectorIndex {
             .par_iter()
             .try_for_each(|(id, v)| index.add(*id as u64, v).map_err(vec_err))?;
         self.dirty = true;
+        self.tune();
         Ok(())
     }
 
@@ -392,6 +634,10 @@ impl VectorIndex {
 
     /// Removes chunk `id` (no-op if absent).
     pub fn remove(&mut self, id: i64) -> Result<()> {
+        if !self.index.contains(id as u64) {
+            return Ok(());
+        }
+        self.make_writable()?;
         if self.index.remove(id as u64).map_err(vec_err)? > 0 {
             self.dirty = true;
         }
@@ -442,17 +688,28 @@ impl VectorIndex {
     }
 
     /// Removes vectors of chunks deleted since the last call (the removal log).
-    /// When the log was trimmed past what this index applied, it is rebuilt
-    /// from the cache instead (no embedding; returns 0 then).
+    /// When the log was trimmed past what this index applied, or a viewed
+    /// file turns out damaged, it is rebuilt from the cache instead (no
+    /// embedding; returns 0 then).
     pub fn apply_removals(&mut self, conn: &Connection) -> Result<usize> {
         if self.removal_seq < tables::removals_pruned_through(conn)? {
-            self.rebuild_from_cache(conn)?;
+            self.rebuild_from_cache(conn, None)?;
+            return Ok(0);
+        }
+        let removals = tables::removals_after(conn, self.removal_seq)?;
+        if removals.is_empty() {
+            return Ok(0);
+        }
+        if self.make_writable().is_err() {
+            self.rebuild_from_cache(conn, None)?;
             return Ok(0);
         }
         let mut removed = 0;
-        for (seq, chunk_id) in tables::removals_after(conn, self.removal_seq)? {
+        for (seq, chunk_id) in removals {
             removed += self.index.remove(chunk_id as u64).map_err(vec_err)?;
-            self.pending.remove(&chunk_id);
+            if let Some(pending) = &mut self.pending {
+                pending.remove(&chunk_id);
+            }
             self.removal_seq = seq;
             self.dirty = true;
         }
@@ -461,12 +718,22 @@ impl VectorIndex {
 
     /// Replaces the vectors in memory with those the cache holds for the
     /// store's chunks now; returns how many.
-    fn rebuild_from_cache(&mut self, conn: &Connection) -> Result<usize> {
-        self.index = new_index(self.dimensions)?;
-        let added = self.add_missing_from_cache(conn)?;
+    fn rebuild_from_cache(
+        &mut self,
+        conn: &Connection,
+        rebuild: Option<&mut Rebuild>,
+    ) -> Result<usize> {
+        let total = tables::count_chunks(conn)? as usize;
+        self.index = new_index(self.dimensions, total)?;
+        self.mapped = None;
         self.removal_seq = tables::max_removal_seq(conn)?;
+        self.generation = tables::generation(conn)?;
+        self.rebuild_through = Some(0);
+        let added = self.add_from_cache(conn, 0, rebuild);
+        self.rebuild_through = None;
+        let added = added?;
         self.max_chunk_id = tables::max_chunk_id(conn)?;
-        self.pending = tables::chunks_without_vectors(conn, &self.embedder_id)?;
+        self.pending = Some(tables::chunks_without_vectors(conn, &self.embedder_id)?);
         self.dirty = true;
         Ok(added)
     }
@@ -483,17 +750,27 @@ impl VectorIndex {
         if !self.dirty && self.saved_generation == self.generation {
             return Ok(());
         }
+        if self.pending.is_none() {
+            self.pending = Some(tables::chunks_without_vectors(conn, &self.embedder_id)?);
+        }
         self.write_file()
     }
 
-    /// Sets how hard searches look (higher: better recall, slower).
-    pub fn set_expansion_search(&self, expansion: usize) {
-        self.index.change_expansion_search(expansion);
+    /// Sets how hard searches look (higher: better recall, slower), instead
+    /// of what the index's size calls for.
+    pub fn set_expansion_search(&mut self, expansion: usize) {
+        self.expansion_search = Some(expansion);
+        self.tune();
     }
 
     /// Writes graph and label as one file: graph to a temp file (per process),
     /// label and trailer appended, fsync, rename over the old file.
     fn write_file(&mut self) -> Result<()> {
+        // A process that opened while another held the writer lock did not
+        // make the folder (a first index run racing a reader, say).
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
         let tmp = self
             .path
             .with_extension(format!("vectors.{}.tmp", std::process::id()));
@@ -523,16 +800,23 @@ impl VectorIndex {
             .append(true)
             .open(tmp)
             .map_err(|e| Error::io(tmp, e))?;
-        let (graph_bytes, crc32) = checksum(&mut file, None).map_err(|e| Error::io(tmp, e))?;
-        let trailer = self.trailer(graph_bytes, crc32)?;
+        let io = |e: std::io::Error| Error::io(tmp, e);
+        let graph_bytes = file.metadata().map_err(io)?.len();
+        let mut head = [0u8; 8];
+        file.read_exact(&mut head).map_err(io)?;
+        let links = file::links_start(&head)
+            .map_or(graph_bytes, |start| start as u64)
+            .min(graph_bytes);
+        let crc32 = file::checksum(&mut file, 0..graph_bytes).map_err(io)?;
+        let links_crc32 = file::checksum(&mut file, links..graph_bytes).map_err(io)?;
+        let trailer = self.trailer(graph_bytes, crc32, links_crc32)?;
         file.write_all(&trailer)
             .and_then(|()| file.sync_all())
             .map_err(|e| save_err(format!("{}: {e}", tmp.display())))
     }
 
-    /// The label of a graph of `graph_bytes` with checksum `crc32`, then its
-    /// length and the magic: what follows the graph in a vector file.
-    fn trailer(&self, graph_bytes: u64, crc32: u32) -> Result<Vec<u8>> {
+    /// What follows a graph of `graph_bytes` with these checksums in a file.
+    fn trailer(&self, graph_bytes: u64, crc32: u32, links_crc32: u32) -> Result<Vec<u8>> {
         let label = Label {
             format: VECTOR_FORMAT_VERSION,
             embedder_id: self.embedder_id.clone(),
@@ -543,12 +827,11 @@ impl VectorIndex {
             store_id: self.store_id,
             graph_bytes,
             crc32,
+            links_crc32: Some(links_crc32),
+            pending: self.pending.as_ref().map(HashMap::len),
+            rebuild_through: self.rebuild_through,
         };
-        let mut trailer = serde_json::to_vec(&label)
-            .map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
-        trailer.extend_from_slice(&(trailer.len() as u32).to_le_bytes());
-        trailer.extend_from_slice(MAGIC);
-        Ok(trailer)
+        file::trailer(&label).map_err(|e| Error::new(ErrorKind::Internal, e))
     }
 
     /// The same file, built in memory and sealed whole: no plain byte of it
@@ -560,7 +843,12 @@ impl VectorIndex {
         self.index
             .save_to_buffer(&mut bytes)
             .map_err(|e| save_err(e.to_string()))?;
-        let trailer = self.trailer(bytes.len() as u64, crc32fast::hash(&bytes))?;
+        let links = file::links_range(&bytes).unwrap_or(bytes.len()..bytes.len());
+        let trailer = self.trailer(
+            bytes.len() as u64,
+            crc32fast::hash(&bytes),
+            crc32fast::hash(&bytes[links]),
+        )?;
         bytes.extend_from_slice(&trailer);
         let sealed = seal::seal(key, &bytes);
         let mut file = std::fs::File::create(tmp).map_err(|e| Error::io(tmp, e))?;
@@ -569,263 +857,83 @@ impl VectorIndex {
             .map_err(|e| save_err(format!("{}: {e}", tmp.display())))
     }
 
-    fn add_missing_from_cache(&mut self, conn: &Connection) -> Result<usize> {
+    /// Adds the cached vectors of chunks after `after_id` that the index lacks,
+    /// in chunk id order. During a rebuild, reports progress after every
+    /// batch and saves what it has every so often (marked with the last chunk
+    /// read, `rebuild_through`), so an interrupted rebuild carries on.
+    fn add_from_cache(
+        &mut self,
+        conn: &Connection,
+        after_id: i64,
+        mut rebuild: Option<&mut Rebuild>,
+    ) -> Result<usize> {
         // Added in batches: holding every vector in f32 before adding cost
         // 1.5 KB a chunk on top of the index (150 MB at 100k chunks).
         const BATCH: usize = 8192;
+        self.make_writable()?;
         let mut pending: Vec<(i64, Vec<f32>)> = Vec::with_capacity(BATCH);
         let mut added = 0;
-        let flush = |vi: &mut VectorIndex, pending: &mut Vec<(i64, Vec<f32>)>| -> Result<usize> {
+        let mut last_id = after_id;
+        let embedder_id = self.embedder_id.clone();
+        // A batch ends where a save of the progress is due.
+        let batch = rebuild
+            .as_deref()
+            .map_or(BATCH, |r| BATCH.min(r.every.max(1)));
+        let mut flush = |vi: &mut VectorIndex,
+                         pending: &mut Vec<(i64, Vec<f32>)>,
+                         last_id: i64|
+         -> Result<usize> {
             let items: Vec<(i64, &[f32])> =
                 pending.iter().map(|(id, v)| (*id, v.as_slice())).collect();
             vi.add_many(&items)?;
             let n = items.len();
             pending.clear();
+            if let Some(rebuild) = rebuild.as_deref_mut() {
+                vi.rebuild_through = Some(last_id);
+                rebuild.since_save += n;
+                if rebuild.save && rebuild.since_save >= rebuild.every {
+                    // Progress kept: a failed save only means less of it.
+                    let _ = vi.write_file();
+                    rebuild.since_save = 0;
+                }
+                (rebuild.progress)(RebuildProgress {
+                    done: vi.index.size(),
+                    total: rebuild.total.max(vi.index.size()),
+                });
+            }
             Ok(n)
         };
-        tables::for_each_chunk_vector(conn, &self.embedder_id.clone(), |id, bytes| {
+        tables::for_each_chunk_vector_after(conn, &embedder_id, after_id, |id, bytes| {
             if !self.index.contains(id as u64) {
                 let vector = decode_vector(bytes);
                 if vector.len() == self.dimensions {
                     pending.push((id, vector));
                 }
             }
-            if pending.len() == BATCH {
-                added += flush(self, &mut pending)?;
+            last_id = id;
+            if pending.len() >= batch {
+                added += flush(self, &mut pending, last_id)?;
             }
             Ok(())
         })?;
-        added += flush(self, &mut pending)?;
+        added += flush(self, &mut pending, last_id)?;
         Ok(added)
     }
 }
 
-/// Deletes temp files that killed processes left mid-save (a live save takes
-/// well under a minute, so older ones are abandoned) and the two files of the
-/// format before this one (graph and label apart), which the new file replaces.
-fn remove_stale_files(dir: &Path, slug: &str) {
-    let _ = std::fs::remove_file(dir.join(format!("{slug}.usearch")));
-    let _ = std::fs::remove_file(dir.join(format!("{slug}.json")));
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let prefixes = [format!("{slug}.usearch."), format!("{slug}.vectors.")];
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let stale = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.elapsed().unwrap_or_default().as_secs() > 60);
-        if prefixes.iter().any(|p| name.starts_with(p)) && name.ends_with(".tmp") && stale {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
-
-/// CRC-32 of the first `len` bytes of `file` (all of it when `None`), and that length.
-fn checksum(file: &mut std::fs::File, len: Option<u64>) -> std::io::Result<(u64, u32)> {
-    file.seek(SeekFrom::Start(0))?;
-    let len = match len {
-        Some(len) => len,
-        None => file.metadata()?.len(),
-    };
-    let mut reader = BufReader::with_capacity(1 << 20, (&*file).take(len));
-    let mut hasher = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        total += n as u64;
-    }
-    Ok((total, hasher.finalize()))
-}
-
-/// Reads the label from the end of the vector file at `path`.
-fn read_label(file: &mut std::fs::File) -> std::result::Result<Label, String> {
-    let len = file.metadata().map_err(|e| e.to_string())?.len();
-    if len < 12 {
-        return Err("the vector file is truncated".into());
-    }
-    let mut tail = [0u8; 12];
-    file.seek(SeekFrom::Start(len - 12))
-        .and_then(|_| file.read_exact(&mut tail))
-        .map_err(|e| e.to_string())?;
-    let label_len = label_len(&tail, len)?;
-    let mut json = vec![0u8; label_len as usize];
-    file.seek(SeekFrom::Start(len - 12 - label_len))
-        .and_then(|_| file.read_exact(&mut json))
-        .map_err(|e| e.to_string())?;
-    decode_label(&json, len)
-}
-
-/// The label at the end of a whole vector file held in memory.
-fn label_in(bytes: &[u8]) -> std::result::Result<Label, String> {
-    let len = bytes.len() as u64;
-    if len < 12 {
-        return Err("the vector file is truncated".into());
-    }
-    let tail: &[u8; 12] = bytes[bytes.len() - 12..].try_into().expect("12 bytes");
-    let label_len = label_len(tail, len)?;
-    decode_label(
-        &bytes[(len - 12 - label_len) as usize..bytes.len() - 12],
-        len,
-    )
-}
-
-/// The label's length, from the last 12 bytes of a file of `len` bytes.
-fn label_len(tail: &[u8; 12], len: u64) -> std::result::Result<u64, String> {
-    if &tail[4..] != MAGIC {
-        return Err("the vector file has no label (damaged or of an older Sift)".into());
-    }
-    let label_len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64;
-    if label_len + 12 > len {
-        return Err("the vector file's label is damaged".into());
-    }
-    Ok(label_len)
-}
-
-/// The label from its JSON, checked against the length of its file.
-fn decode_label(json: &[u8], len: u64) -> std::result::Result<Label, String> {
-    let label: Label = serde_json::from_slice(json)
-        .map_err(|e| format!("the vector file's label is damaged: {e}"))?;
-    if label.graph_bytes + json.len() as u64 + 12 != len {
-        return Err("the vector file's length does not match its label".into());
-    }
-    Ok(label)
-}
-
-/// The index and its label when it holds the vectors the label counts.
-fn counted(index: Index, label: Label) -> std::result::Result<(Index, Label), String> {
-    if index.size() == label.count {
-        Ok((index, label))
-    } else {
-        Err(format!(
-            "the vector file holds {} vectors, its label says {}",
-            index.size(),
-            label.count
-        ))
-    }
-}
-
-/// Whether the label fits this embedder and database.
-fn check_label(
-    label: &Label,
-    embedder_id: &str,
-    dimensions: usize,
-    store_id: i64,
-) -> std::result::Result<(), String> {
-    if label.format != VECTOR_FORMAT_VERSION
-        || label.embedder_id != embedder_id
-        || label.dimensions != dimensions
-    {
-        return Err("the vector file's label does not match this embedder".into());
-    }
-    if label.store_id != store_id {
-        return Err("the vector file belongs to another database".into());
-    }
-    Ok(())
-}
-
-/// Loads a sealed vector file (an encrypted data folder).
-fn load_sealed(
-    mut file: std::fs::File,
-    key: Option<&DataKey>,
-    embedder_id: &str,
-    dimensions: usize,
-    store_id: i64,
-) -> std::result::Result<(Index, Label), String> {
-    let Some(key) = key else {
-        return Err("the vector file is encrypted but the database is not".into());
-    };
-    let mut sealed = Vec::new();
-    file.read_to_end(&mut sealed).map_err(|e| e.to_string())?;
-    let bytes = seal::open(key, &sealed).map_err(|e| format!("the vector file: {e}"))?;
-    let label = label_in(&bytes)?;
-    check_label(&label, embedder_id, dimensions, store_id)?;
-    let graph = &bytes[..label.graph_bytes as usize];
-    if crc32fast::hash(graph) != label.crc32 {
-        return Err("the vector file is damaged (checksum mismatch)".into());
-    }
-    let index = new_index(dimensions).map_err(|e| e.to_string())?;
-    index
-        .load_from_buffer(graph)
-        .map_err(|e| format!("the vector file is damaged: {e}"))?;
-    Ok((index, label))
-}
-
-fn load_file(
-    path: &Path,
-    embedder_id: &str,
-    dimensions: usize,
-    store_id: i64,
-    key: Option<&DataKey>,
-) -> std::result::Result<(Index, Label), String> {
-    // A writer may rename a new file over this one while it is read: the
-    // checksum is taken on an open handle, and the load is redone if the
-    // path no longer names that file afterwards.
-    for _ in 0..3 {
-        let mut file = match std::fs::File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(NO_FILE.into()),
-            Err(e) => return Err(format!("cannot read the vector file: {e}")),
-        };
-        let mut head = [0u8; 8];
-        if file.read_exact(&mut head).is_ok() && seal::is_sealed(&head) {
-            // Read whole from one handle: a rename over it cannot tear it.
-            file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
-            return load_sealed(file, key, embedder_id, dimensions, store_id)
-                .and_then(|(index, label)| counted(index, label));
-        }
-        let label = read_label(&mut file)?;
-        check_label(&label, embedder_id, dimensions, store_id)?;
-        let (_, crc) = checksum(&mut file, Some(label.graph_bytes)).map_err(|e| e.to_string())?;
-        if crc != label.crc32 {
-            return Err("the vector file is damaged (checksum mismatch)".into());
-        }
-        let index = new_index(dimensions).map_err(|e| e.to_string())?;
-        index
-            .load(&path.to_string_lossy())
-            .map_err(|e| format!("the vector file is damaged: {e}"))?;
-        if !same_file(&file, path) {
-            continue;
-        }
-        return counted(index, label);
-    }
-    Err("the vector file kept changing while it was read".into())
-}
-
-/// Whether `path` still names the file open as `file`.
-fn same_file(file: &std::fs::File, path: &Path) -> bool {
-    let (Ok(a), Ok(b)) = (file.metadata(), std::fs::metadata(path)) else {
-        return false;
-    };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        a.ino() == b.ino() && a.dev() == b.dev()
-    }
-    #[cfg(not(unix))]
-    {
-        a.len() == b.len() && a.modified().ok() == b.modified().ok()
-    }
-}
-
-fn new_index(dimensions: usize) -> Result<Index> {
+/// A new, empty index for `expected` vectors: its connectivity is fixed now.
+fn new_index(dimensions: usize, expected: usize) -> Result<Index> {
     let options = IndexOptions {
         dimensions,
         metric: MetricKind::Cos,
-        quantization: ScalarKind::F16,
-        connectivity: 16,
-        expansion_add: EXPANSION_ADD,
-        expansion_search: 64,
+        quantization: hnsw::STORAGE,
+        connectivity: hnsw::connectivity_for(expected),
+        expansion_add: hnsw::expansion_add_for(expected),
+        expansion_search: hnsw::expansion_search_for(expected),
         multi: false,
     };
     let index = Index::new(&options).map_err(vec_err)?;
-    index.reserve(1024).map_err(vec_err)?;
+    index.reserve(expected.max(1024)).map_err(vec_err)?;
     Ok(index)
 }
 

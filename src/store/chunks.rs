@@ -261,17 +261,20 @@ fn chunk_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChunkRow> {
     })
 }
 
-/// Visits (chunk id, cached vector) for every chunk that has one for `embedder`.
-pub fn for_each_chunk_vector(
+/// Visits (chunk id, cached vector) for every chunk after `after_id` that has
+/// one for `embedder`, in chunk id order.
+pub fn for_each_chunk_vector_after(
     conn: &Connection,
     embedder: &str,
+    after_id: i64,
     mut f: impl FnMut(i64, &[u8]) -> Result<()>,
 ) -> Result<()> {
     let mut stmt = conn.prepare(
         "SELECT c.id, e.vector FROM chunks c
-         JOIN embed_cache e ON e.embedder = ?1 AND e.hash = c.embed_hash",
+         JOIN embed_cache e ON e.embedder = ?1 AND e.hash = c.embed_hash
+         WHERE c.id > ?2 ORDER BY c.id",
     )?;
-    let mut rows = stmt.query([embedder])?;
+    let mut rows = stmt.query(rusqlite::params![embedder, after_id])?;
     while let Some(row) = rows.next()? {
         let bytes = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
         f(row.get(0)?, bytes)?;

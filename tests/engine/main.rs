@@ -47,5 +47,6 @@ mod search_quality;
 mod symlinks;
 mod text_properties;
 mod ui_snippets;
+mod vector_rebuild;
 mod watch_concurrency;
 mod watch_events;

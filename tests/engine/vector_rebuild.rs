@@ -1,0 +1,200 @@
+//! A rebuild of the vector index from the embedding cache saves its progress
+//! as it goes: killed half-way, the next open carries on from the last save
+//! (not from nothing) and ends with the index the store calls for, even when
+//! chunks were deleted and added in between. Real SQLite, real usearch files,
+//! a real SIGKILL of a process rebuilding.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rusqlite::params;
+use sift::store::{encode_vector, Store};
+use sift::vectors::VectorIndex;
+
+const EMBEDDER: &str = "test/rebuild-64";
+const DIMS: usize = 64;
+/// More than the exact-search limit: the graph is what is searched.
+const CHUNKS: i64 = 12_000;
+const CHECKPOINT: usize = 1_000;
+const CHILD_ENV: &str = "SIFT_TEST_REBUILD_CHILD";
+
+fn vector(id: i64) -> Vec<f32> {
+    let mut rng = StdRng::seed_from_u64(id as u64);
+    let v: Vec<f32> = (0..DIMS).map(|_| rng.random::<f32>() - 0.5).collect();
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.into_iter().map(|x| x / norm).collect()
+}
+
+fn hash(id: i64) -> [u8; 32] {
+    let mut h = [0u8; 32];
+    h[..8].copy_from_slice(&id.to_le_bytes());
+    h
+}
+
+/// Chunk rows with cached vectors for ids in `ids`, as the indexer leaves them.
+fn add_chunks(conn: &rusqlite::Connection, ids: impl Iterator<Item = i64>) {
+    let tx = conn.unchecked_transaction().unwrap();
+    for id in ids {
+        tx.execute(
+            "INSERT INTO chunks(id, note_id, seq, byte_start, byte_end, line_start, line_end,
+                                heading_path, context, embed_prefix, body, embed_hash)
+             VALUES (?1, 1, ?1, 0, 0, 1, 1, '[]', '', '', '', ?2)",
+            params![id, &hash(id)[..]],
+        )
+        .unwrap();
+        tx.execute(
+            "INSERT INTO embed_cache(embedder, hash, vector) VALUES (?1, ?2, ?3)",
+            params![EMBEDDER, &hash(id)[..], encode_vector(&vector(id))],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+/// The child: rebuilds (no vector file yet) and says how far it got after
+/// every batch, slowly enough to be killed half-way.
+fn rebuild_child(data: &Path) {
+    let store = Store::open(&data.join("sift.db")).unwrap();
+    let conn = store.writer();
+    VectorIndex::open_with_progress(
+        &data.join("vectors"),
+        EMBEDDER,
+        DIMS,
+        &conn,
+        true,
+        None,
+        &|p| {
+            println!("progress {} {}", p.done, p.total);
+            std::thread::sleep(std::time::Duration::from_millis(150));
+        },
+    )
+    .unwrap();
+    println!("finished");
+}
+
+#[test]
+fn a_killed_rebuild_carries_on_from_its_last_save_and_ends_consistent() {
+    if let Ok(data) = std::env::var(CHILD_ENV) {
+        rebuild_child(Path::new(&data));
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let store = Store::open(&data.join("sift.db")).unwrap();
+    {
+        let conn = store.writer();
+        conn.execute("INSERT INTO roots(id, path) VALUES (1, '/notes')", [])
+            .unwrap();
+        conn.execute(
+            "INSERT INTO notes(id, root_id, rel_path, ext, size, mtime_ns, state)
+             VALUES (1, 1, 'a.md', 'md', 0, 0, 'indexed')",
+            [],
+        )
+        .unwrap();
+        add_chunks(&conn, 1..=CHUNKS);
+    }
+
+    // A process rebuilding the index (there is no vector file), killed once
+    // it has saved its progress a few times.
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "vector_rebuild::a_killed_rebuild_carries_on_from_its_last_save_and_ends_consistent",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, &data)
+        .env("SIFT_VECTOR_CHECKPOINT_EVERY", CHECKPOINT.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = 0;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        assert_ne!(line, "finished", "the rebuild ended before it was killed");
+        if let Some(rest) = line.strip_prefix("progress ") {
+            seen = rest.split(' ').next().unwrap().parse().unwrap();
+            assert_eq!(rest.split(' ').nth(1), Some(&*CHUNKS.to_string()), "total");
+            if seen >= 4 * CHECKPOINT {
+                child.kill().unwrap();
+                break;
+            }
+        }
+    }
+    child.wait().unwrap();
+    assert!(seen >= 4 * CHECKPOINT, "progress reported: {seen}");
+
+    // Meanwhile the store moves on: a chunk the saved part holds is deleted
+    // (logged for the vector index), a chunk it does not hold yet is deleted,
+    // and new chunks arrive.
+    {
+        let conn = store.writer();
+        conn.execute("DELETE FROM chunks WHERE id IN (5, ?1)", [CHUNKS - 3])
+            .unwrap();
+        add_chunks(&conn, CHUNKS + 1..=CHUNKS + 50);
+    }
+    let expected = CHUNKS as usize - 2 + 50;
+
+    // The next open carries on from the last save, reporting as it goes.
+    let reports = std::cell::RefCell::new(Vec::new());
+    let (index, report) = {
+        let conn = store.writer();
+        VectorIndex::open_with_progress(
+            &data.join("vectors"),
+            EMBEDDER,
+            DIMS,
+            &conn,
+            true,
+            None,
+            &|p| reports.borrow_mut().push(p.done),
+        )
+        .unwrap()
+    };
+    let resumed = report.resumed_from.expect("resumed");
+    assert!(report.rebuilt, "{report:?}");
+    assert!(
+        resumed >= 4 * CHECKPOINT - CHECKPOINT && resumed < CHUNKS as usize,
+        "carried on from {resumed} (killed at {seen})"
+    );
+    assert_eq!(
+        report.removed, 1,
+        "chunk 5 was in the saved part: {report:?}"
+    );
+    assert_eq!(
+        report.added,
+        expected - (resumed - 1),
+        "only the rest added: {report:?}"
+    );
+    let reports = reports.into_inner();
+    assert!(
+        reports.first().is_some_and(|&d| d > resumed - 1),
+        "{reports:?}"
+    );
+    assert_eq!(reports.last(), Some(&expected));
+
+    // Consistent: every chunk's vector and no other, found by the graph.
+    assert_eq!(index.len(), expected);
+    assert!(!index.contains(5) && !index.contains(CHUNKS - 3));
+    for id in [1, 2, 1_000, 4_000, 7_777, CHUNKS, CHUNKS + 50] {
+        let hits = index.search(&vector(id), 1, None).unwrap();
+        assert_eq!(hits[0].0, id, "nearest to its own vector");
+    }
+    drop(index);
+
+    // Saved whole: the next process serves it as a view, no rebuild.
+    let conn = store.writer();
+    let (index, report) =
+        VectorIndex::open(&data.join("vectors"), EMBEDDER, DIMS, &conn, false, None).unwrap();
+    assert!(!report.rebuilt, "{report:?}");
+    assert!(index.is_view());
+    assert_eq!(index.len(), expected);
+    assert_eq!(
+        index.search(&vector(CHUNKS + 7), 1, None).unwrap()[0].0,
+        CHUNKS + 7
+    );
+}
