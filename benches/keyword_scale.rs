@@ -294,38 +294,25 @@ fn stages(
     let vector = time(&|_, qv| {
         vectors.search(qv, 100, None).unwrap();
     });
-    let semantic = time(&|text, qv| {
+    // Candidates as fusion gets them, from the vectors alone or from both.
+    let gather = |text: &str, qv: &[f32], keywords: Option<&KeywordIndex>, mode: Mode| {
         store
             .read(|c| {
                 candidates(
                     c,
-                    None,
+                    keywords,
                     Some(vectors),
                     Some(qv),
                     &Terms::parse(text),
                     &Filters::default(),
-                    Mode::Semantic,
+                    mode,
                     10,
                 )
             })
             .unwrap();
-    });
-    let both = time(&|text, qv| {
-        store
-            .read(|c| {
-                candidates(
-                    c,
-                    Some(fast),
-                    Some(vectors),
-                    Some(qv),
-                    &Terms::parse(text),
-                    &Filters::default(),
-                    Mode::Hybrid,
-                    10,
-                )
-            })
-            .unwrap();
-    });
+    };
+    let semantic = time(&|text, qv| gather(text, qv, None, Mode::Semantic));
+    let both = time(&|text, qv| gather(text, qv, Some(fast), Mode::Hybrid));
     let whole = time(&|text, qv| {
         store
             .read(|c| {

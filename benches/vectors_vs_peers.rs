@@ -14,6 +14,10 @@
 //! 64 (the default) and 128, and, in a fresh process, open time + first query and
 //! resident memory. The last line, `RESULT {json}`, is what the peer script reads.
 
+#[path = "common/vector_data.rs"]
+mod vector_data;
+use vector_data::{dir_size, gauss, pct, read_f32, unit, write_f32};
+
 use std::fs;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -313,46 +317,6 @@ fn exact_top(vectors: &[f32], q: &[f32]) -> Vec<u32> {
     best.into_iter().map(|(_, i)| i).collect()
 }
 
-fn gauss(rng: &mut StdRng) -> f32 {
-    // Box-Muller.
-    let u1: f32 = rng.random::<f32>().max(f32::MIN_POSITIVE);
-    let u2: f32 = rng.random();
-    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
-}
-
-fn unit(mut v: Vec<f32>) -> Vec<f32> {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.iter_mut().for_each(|x| *x /= norm);
-    v
-}
-
-fn write_f32(path: &Path, data: &[f32]) {
-    let mut w = BufWriter::new(fs::File::create(path).unwrap());
-    for x in data {
-        w.write_all(&x.to_le_bytes()).unwrap();
-    }
-    w.flush().unwrap();
-}
-
-/// Reads up to `limit` f32s.
-fn read_f32(path: &Path, limit: usize) -> Vec<f32> {
-    let mut bytes = Vec::new();
-    fs::File::open(path)
-        .unwrap()
-        .take(limit as u64 * 4)
-        .read_to_end(&mut bytes)
-        .unwrap();
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 fn rss_kb() -> u64 {
     fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
@@ -360,16 +324,5 @@ fn rss_kb() -> u64 {
         .find(|l| l.starts_with("VmRSS:"))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn dir_size(dir: &Path) -> u64 {
-    fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
         .unwrap_or(0)
 }

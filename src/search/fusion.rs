@@ -463,13 +463,15 @@ pub fn related_notes(
     crate::embed::normalize(&mut mean);
     let own: HashSet<i64> = own.into_iter().collect();
     let found = vectors.search(&mean, (limit * 4).max(50) + own.len(), None)?;
+    let ids: Vec<i64> = found.iter().map(|(id, _)| *id).collect();
+    let notes = tables::notes_of_chunks(conn, &ids)?;
     let mut seen = HashSet::new();
     let mut ranked = Vec::new();
     for (chunk_id, similarity) in found {
         if own.contains(&chunk_id) {
             continue;
         }
-        let Some(other) = note_of_chunk(conn, chunk_id)? else {
+        let Some(&other) = notes.get(&chunk_id) else {
             continue;
         };
         if other != note_id && seen.insert(other) {
@@ -593,11 +595,6 @@ fn term_coverage(conn: &Connection, chunk_ids: &[i64], terms: &Terms) -> Result<
         }
     }
     Ok(out)
-}
-
-fn note_of_chunk(conn: &Connection, chunk_id: i64) -> Result<Option<i64>> {
-    let mut stmt = conn.prepare_cached("SELECT note_id FROM chunks WHERE id = ?1")?;
-    Ok(stmt.query_row([chunk_id], |r| r.get(0)).optional()?)
 }
 
 pub(crate) fn build_hits(
