@@ -697,7 +697,13 @@ pub(crate) fn embed_missing(ctx: &IndexContext<'_>, report: &mut IndexReport) ->
         // Each finished batch is cached and indexed as it arrives, so a failure,
         // a cancel or a budget stop later in the call loses nothing paid for.
         let gate = |o: &Outgoing| accounting.admit(o);
-        let control = RunControl::new().with_cancel(ctx.cancel).with_gate(&gate);
+        let control = RunControl::new().with_cancel(ctx.cancel);
+        // Without a cap the gate would only cost a count of every text's tokens.
+        let control = if accounting.has_budget() {
+            control.with_gate(&gate)
+        } else {
+            control
+        };
         let mut delivered = 0;
         let mut stored = vec![false; texts.len()];
         let result = crate::panics::catch(
