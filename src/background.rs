@@ -70,10 +70,17 @@ fn threads_for(chosen: usize, on_battery: bool) -> usize {
 /// pool's threads). Falls back to the calling thread's pool if a pool cannot
 /// be made.
 pub fn install<R: Send>(op: impl FnOnce() -> R + Send) -> R {
+    install_with(threads(), op)
+}
+
+/// [`install`] on a pool of `threads` threads (at least one), for work that
+/// runs beside other work of the same run and shares the run's threads
+/// with it.
+pub fn install_with<R: Send>(threads: usize, op: impl FnOnce() -> R + Send) -> R {
     if on_background_thread() {
         return op();
     }
-    match pool(threads()) {
+    match pool(threads.max(1)) {
         Some(pool) => pool.install(op),
         None => op(),
     }

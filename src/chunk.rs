@@ -15,6 +15,7 @@ use tokenizers::Tokenizer;
 
 use crate::note::NoteInfo;
 
+mod piece_spans;
 mod word_pieces;
 use word_pieces::WordPieceCounter;
 
@@ -70,11 +71,10 @@ pub fn word_piece_tokenizer() -> &'static Tokenizer {
     })
 }
 
-/// Word pieces in `text`, special tokens excluded.
+/// Word pieces in `text`, special tokens excluded (as the tokenizer counts
+/// them, without running it on plain ASCII words).
 pub fn count_word_pieces(text: &str) -> usize {
-    word_piece_tokenizer()
-        .encode_fast(text, false)
-        .map_or(0, |e| e.len())
+    piece_spans::piece_spans(text).len()
 }
 
 /// Chunks `text` (the whole note file). `markdown` selects the Markdown splitter.
@@ -289,6 +289,9 @@ fn embed_prefix(title: Option<&str>, heading_path: &[String]) -> String {
     }
     let prefix = parts.join(" > ");
     let budget = MAX_EMBED_TOKENS - MAX_CHUNK_TOKENS;
+    if count_word_pieces(&prefix) <= budget {
+        return prefix;
+    }
     let Ok(encoding) = word_piece_tokenizer().encode_fast(prefix.as_str(), false) else {
         return String::new();
     };
@@ -449,6 +452,13 @@ mod tests {
             let Ok(text) = std::fs::read_to_string(&path) else {
                 continue;
             };
+            let tokenized = word_piece_tokenizer().encode(text.as_str(), false).unwrap();
+            assert_eq!(
+                piece_spans::piece_spans(&text),
+                tokenized.get_offsets(),
+                "{}",
+                path.display()
+            );
             let markdown = path.extension().is_some_and(|e| e == "md");
             let info = parse_note(&text, markdown);
             let start = info.body_start.min(text.len());

@@ -363,7 +363,13 @@ fn apply_scan(
     sync_vectors(ctx, &[])?;
 
     let total = todo.len();
-    for (batch_no, batch) in todo.chunks(FILE_BATCH).enumerate() {
+    let scan = &ctx.settings.scan;
+    let batches: Vec<&[&ScannedFile]> = todo.chunks(FILE_BATCH).collect();
+    // With two threads or more, the next batch is read and chunked while this
+    // one is written (one writer thread, the others preparing): the write
+    // transaction no longer leaves the other cores idle.
+    let mut ready: Option<Vec<Prepared>> = None;
+    for (batch_no, batch) in batches.iter().enumerate() {
         ctx.check_cancel()?;
         let done = batch_no * FILE_BATCH;
         ctx.report(
@@ -372,14 +378,32 @@ fn apply_scan(
             (0, 0),
             batch.first().map(|f| f.rel_path.clone()),
         );
-        let scan = &ctx.settings.scan;
-        let prepared: Vec<Prepared> =
-            crate::background::install(|| batch.par_iter().map(|f| prepare(f, scan)).collect());
-        let new_ids = write_batch(ctx, root_id, batch, prepared, existing, report)?;
+        let threads = crate::background::threads();
+        let prepared = match ready.take() {
+            Some(prepared) => prepared,
+            None => prepare_batch(batch, scan, threads),
+        };
+        let next = batches.get(batch_no + 1).filter(|_| threads >= 2);
+        let new_ids = std::thread::scope(|s| {
+            let preparing =
+                next.map(|next| s.spawn(move || prepare_batch(next, scan, threads - 1)));
+            let written = write_batch(ctx, root_id, batch, prepared, existing, report);
+            // A failed join (it cannot panic: each note is caught) only means
+            // the batch is prepared again when its turn comes.
+            ready = preparing.and_then(|p| p.join().ok());
+            written
+        })?;
         sync_vectors(ctx, &new_ids)?;
     }
     ctx.report(Phase::Indexing, (total, total), (0, 0), None);
     Ok(())
+}
+
+/// Reads, parses and chunks `batch` on the background pool with `threads`.
+fn prepare_batch(batch: &[&ScannedFile], scan: &ScanSettings, threads: usize) -> Vec<Prepared> {
+    crate::background::install_with(threads, || {
+        batch.par_iter().map(|f| prepare(f, scan)).collect()
+    })
 }
 
 /// Reads, parses and chunks one file (no store access: runs in parallel). A
@@ -697,7 +721,13 @@ pub(crate) fn embed_missing(ctx: &IndexContext<'_>, report: &mut IndexReport) ->
         // Each finished batch is cached and indexed as it arrives, so a failure,
         // a cancel or a budget stop later in the call loses nothing paid for.
         let gate = |o: &Outgoing| accounting.admit(o);
-        let control = RunControl::new().with_cancel(ctx.cancel).with_gate(&gate);
+        let control = RunControl::new().with_cancel(ctx.cancel);
+        // Without a cap the gate would only cost a count of every text's tokens.
+        let control = if accounting.has_budget() {
+            control.with_gate(&gate)
+        } else {
+            control
+        };
         let mut delivered = 0;
         let mut stored = vec![false; texts.len()];
         let result = crate::panics::catch(

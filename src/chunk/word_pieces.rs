@@ -23,12 +23,10 @@ pub struct WordPieceCounter<'t> {
 impl<'t> WordPieceCounter<'t> {
     /// Tokenizes `text` once.
     pub fn new(text: &'t str) -> Self {
-        // `encode`, not `encode_fast`: only it tracks offsets (in bytes).
-        let spans = super::word_piece_tokenizer()
-            .encode(text, false)
-            .map(|e| e.get_offsets().to_vec())
-            .unwrap_or_default();
-        WordPieceCounter { text, spans }
+        WordPieceCounter {
+            text,
+            spans: super::piece_spans::piece_spans(text),
+        }
     }
 
     /// Word pieces overlapping `start..end` (byte offsets in `text`).

@@ -381,6 +381,11 @@ impl<'e> RunAccounting<'e> {
         }
     }
 
+    /// Whether there is a cap to check requests against.
+    pub fn has_budget(&self) -> bool {
+        self.budget.is_some()
+    }
+
     /// Whether a run of `estimate` fits under the cap (always without one).
     pub fn fits(&self, estimate: &Estimate) -> bool {
         self.budget.as_ref().is_none_or(|b| b.fits(estimate))

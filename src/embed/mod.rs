@@ -85,7 +85,12 @@ pub trait Embedder: Send + Sync {
     ) -> Result<()> {
         for (i, slice) in texts.chunks(32).enumerate() {
             control.check_cancelled()?;
-            let tokens = slice.iter().map(|t| self.count_tokens(t) as u64).sum();
+            // Counting is a tokenization of every text: only for a gate.
+            let tokens = if control.has_gate() {
+                slice.iter().map(|t| self.count_tokens(t) as u64).sum()
+            } else {
+                0
+            };
             control.admit(&Outgoing {
                 texts: slice.len(),
                 tokens,
@@ -182,6 +187,11 @@ impl<'a> RunControl<'a> {
         }
     }
 
+    /// Whether a gate looks at requests (else their tokens need no counting).
+    pub fn has_gate(&self) -> bool {
+        self.gate.is_some()
+    }
+
     /// Asks the gate whether `next` may be sent.
     pub fn admit(&self, next: &Outgoing) -> Result<()> {
         match self.gate {
@@ -196,5 +206,78 @@ pub fn normalize(v: &mut [f32]) {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if norm > 0.0 {
         v.iter_mut().for_each(|x| *x /= norm);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Counts its token counts; every text is one token per word.
+    #[derive(Default)]
+    struct Counting {
+        counts: AtomicUsize,
+    }
+
+    impl Embedder for Counting {
+        fn id(&self) -> &str {
+            "test/counting"
+        }
+        fn dimensions(&self) -> usize {
+            1
+        }
+        fn max_input_tokens(&self) -> usize {
+            100
+        }
+        fn count_tokens(&self, text: &str) -> usize {
+            self.counts.fetch_add(1, Ordering::Relaxed);
+            text.split_whitespace().count()
+        }
+        fn embed_documents(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+            Ok(texts.iter().map(|_| vec![1.0]).collect())
+        }
+        fn embed_query(&self, _text: &str) -> Result<Vec<f32>> {
+            Ok(vec![1.0])
+        }
+    }
+
+    #[test]
+    fn tokens_are_counted_for_a_gate_only() {
+        let texts: Vec<String> = (0..40).map(|i| format!("text number {i}")).collect();
+        let embedder = Counting::default();
+        let mut delivered = 0;
+        let mut sink = |_: usize, v: Vec<Vec<f32>>| {
+            delivered += v.len();
+            Ok(())
+        };
+        embedder
+            .embed_documents_with(&texts, &RunControl::new(), &mut sink)
+            .unwrap();
+        assert_eq!(embedder.counts.load(Ordering::Relaxed), 0);
+
+        let seen = std::sync::Mutex::new(Vec::new());
+        let gate = |o: &Outgoing| {
+            seen.lock().unwrap().push(*o);
+            Ok(())
+        };
+        embedder
+            .embed_documents_with(&texts, &RunControl::new().with_gate(&gate), &mut sink)
+            .unwrap();
+        assert_eq!(delivered, 80);
+        let seen = seen.into_inner().unwrap();
+        assert_eq!(
+            seen,
+            [
+                Outgoing {
+                    texts: 32,
+                    tokens: 96
+                },
+                Outgoing {
+                    texts: 8,
+                    tokens: 24
+                }
+            ]
+        );
     }
 }
