@@ -42,6 +42,21 @@ pub fn tokens(text: &str) -> Vec<Token> {
     let mut run: Vec<(usize, char)> = Vec::new();
     let mut run_cjk = false;
     for (i, c) in text.char_indices() {
+        // ASCII (most text) needs no Unicode table look-up.
+        if c.is_ascii() {
+            if c.is_ascii_alphanumeric() {
+                if run_cjk && !run.is_empty() {
+                    flush(text, &run, run_cjk, &mut out);
+                    run.clear();
+                }
+                run_cjk = false;
+                run.push((i, c));
+            } else if !run.is_empty() {
+                flush(text, &run, run_cjk, &mut out);
+                run.clear();
+            }
+            continue;
+        }
         if is_word_char(c) {
             let cjk = is_cjk(c);
             // A combining mark belongs to whatever run it follows.
@@ -122,6 +137,11 @@ fn flush(text: &str, run: &[(usize, char)], cjk: bool, out: &mut Vec<Token>) {
 /// The term of one word: lower case, folded, stemmed. Empty if nothing of it
 /// is a letter or digit.
 pub fn term_of(word: &str) -> String {
+    if word.bytes().all(|b| b.is_ascii_alphanumeric()) && !word.is_empty() {
+        // The common case, without the folded copy: the remembered stem of
+        // its lower case.
+        return cut(stem_ascii_word(word), MAX_TERM_BYTES);
+    }
     let folded = fold(word);
     if folded.is_empty() {
         return folded;
@@ -143,14 +163,20 @@ pub fn term_of(word: &str) -> String {
 /// visible one of indexing.
 const REMEMBERED_STEMS: usize = 1 << 15;
 
+thread_local! {
+    /// Stems by lower-cased ASCII word. FxHash: SipHash of these short keys
+    /// cost more than half the look-up.
+    static STEMS: std::cell::RefCell<rustc_hash::FxHashMap<String, String>> =
+        std::cell::RefCell::new(rustc_hash::FxHashMap::default());
+}
+
+/// The stem this thread remembers for `folded`, if any.
+fn remembered_stem(folded: &str) -> Option<String> {
+    STEMS.with(|stems| stems.borrow().get(folded).cloned())
+}
+
 /// The Porter stem of an ASCII word, remembered per thread.
 fn stem(folded: String) -> String {
-    use std::cell::RefCell;
-    thread_local! {
-        // FxHash: SipHash of these short keys cost more than half the lookup.
-        static STEMS: RefCell<rustc_hash::FxHashMap<String, String>> =
-            RefCell::new(rustc_hash::FxHashMap::default());
-    }
     STEMS.with(|stems| {
         let mut stems = stems.borrow_mut();
         if let Some(stem) = stems.get(&folded) {
@@ -164,6 +190,25 @@ fn stem(folded: String) -> String {
         }
         stems.insert(folded, stem.clone());
         stem
+    })
+}
+
+/// The Porter stem of an ASCII alphanumeric word (any case), remembered per
+/// thread: lower-cased into a buffer for the look-up, allocated only for the
+/// answer (or a word not seen before).
+fn stem_ascii_word(word: &str) -> String {
+    use std::cell::RefCell;
+    thread_local! {
+        static LOWER: RefCell<String> = const { RefCell::new(String::new()) };
+    }
+    LOWER.with(|lower| {
+        let mut lower = lower.borrow_mut();
+        lower.clear();
+        lower.extend(word.chars().map(|c| c.to_ascii_lowercase()));
+        if let Some(stem) = remembered_stem(&lower) {
+            return stem;
+        }
+        stem(lower.clone())
     })
 }
 
@@ -274,6 +319,29 @@ mod tests {
         let got: Vec<&str> = tokens(text).iter().map(|t| &text[t.start..t.end]).collect();
         assert_eq!(got, ["a", "note", "about", "time", "x", "y"]);
         assert_eq!(terms("“quoted” words—dash"), ["quot", "word", "dash"]);
+    }
+
+    #[test]
+    fn ascii_words_take_the_same_terms_as_any_other() {
+        // ASCII words skip the Unicode folding: the same terms either way,
+        // whatever script or mark follows them without a space.
+        for (text, want) in [
+            ("Running NOTES 2024", &["run", "note", "2024"][..]),
+            ("abc東京Def", &["abc", "東京", "東", "京", "def"]),
+            ("cafe\u{301}s caf\u{e9}s", &["cafe", "cafe"]),
+            ("x-ray_scans", &["x", "rai", "scan"]),
+        ] {
+            assert_eq!(terms(text), want, "{text}");
+        }
+        for word in ["Notes", "RUNNING", "caf\u{e9}", "2024", "observatories"] {
+            let folded = fold(word);
+            let general = if folded.is_ascii() {
+                porter_stemmer::stem(&folded)
+            } else {
+                folded
+            };
+            assert_eq!(term_of(word), general, "{word}");
+        }
     }
 
     #[test]
