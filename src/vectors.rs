@@ -203,9 +203,14 @@ impl VectorIndex {
             // Whether the store must be counted against the index (not when
             // a file at the store's generation says how many chunks wait).
             let mut check_count = true;
+            // A file an older Sift wrote at the store's generation: its label
+            // lacks the counts that spare later opens a scan of every chunk.
+            let mut old_label = false;
             match loaded {
                 Ok(opened) => {
                     let label = opened.label.clone();
+                    old_label = label.generation == generation
+                        && (label.pending.is_none() || label.links_crc32.is_none());
                     vi.index = opened.index;
                     vi.mapped = opened.map.map(|m| (m, opened.label));
                     vi.saved_generation = label.generation;
@@ -302,6 +307,10 @@ impl VectorIndex {
                     }
                     vi.dirty = true;
                 }
+            }
+            if may_save && old_label && !vi.dirty && vi.make_writable().is_ok() {
+                // Rewritten once in the current format.
+                vi.dirty = true;
             }
             vi.generation = generation;
         }

@@ -22,6 +22,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::model::MODEL_FILES;
 
 mod bert;
+mod bf16;
 mod kernels;
 mod weights;
 

@@ -198,3 +198,85 @@ fn a_killed_rebuild_carries_on_from_its_last_save_and_ends_consistent() {
         CHUNKS + 7
     );
 }
+
+/// The label of a vector file: the JSON before its last 12 bytes.
+fn label_of(path: &Path) -> serde_json::Map<String, serde_json::Value> {
+    let bytes = std::fs::read(path).unwrap();
+    let tail = &bytes[bytes.len() - 12..];
+    let len = u32::from_le_bytes(tail[..4].try_into().unwrap()) as usize;
+    serde_json::from_slice(&bytes[bytes.len() - 12 - len..bytes.len() - 12]).unwrap()
+}
+
+/// A file written by a Sift from before the label counted the chunks waiting
+/// for vectors makes every open scan all chunks; the first writer to open it
+/// rewrites it once in the current format (same vectors, no rebuild), and
+/// readers never write it.
+#[test]
+fn a_file_from_an_older_sift_is_rewritten_once_by_a_writer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let store = Store::open(&data.join("sift.db")).unwrap();
+    let conn = store.writer();
+    conn.execute("INSERT INTO roots(id, path) VALUES (1, '/notes')", [])
+        .unwrap();
+    conn.execute(
+        "INSERT INTO notes(id, root_id, rel_path, ext, size, mtime_ns, state)
+         VALUES (1, 1, 'a.md', 'md', 0, 0, 'indexed')",
+        [],
+    )
+    .unwrap();
+    add_chunks(&conn, 1..=300);
+    let dir = data.join("vectors");
+    drop(VectorIndex::open(&dir, EMBEDDER, DIMS, &conn, true, None).unwrap());
+    let path = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(label_of(&path).contains_key("pending"));
+
+    // As an older Sift wrote it: the same graph, a label without the counts.
+    let bytes = std::fs::read(&path).unwrap();
+    let mut label = label_of(&path);
+    label.remove("pending");
+    label.remove("links_crc32");
+    let json = serde_json::to_vec(&label).unwrap();
+    let old_len = u32::from_le_bytes(bytes[bytes.len() - 12..bytes.len() - 8].try_into().unwrap());
+    let mut old = bytes[..bytes.len() - 12 - old_len as usize].to_vec();
+    old.extend_from_slice(&json);
+    old.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    old.extend_from_slice(&bytes[bytes.len() - 8..]);
+    std::fs::write(&path, &old).unwrap();
+
+    let (index, report) = VectorIndex::open(&dir, EMBEDDER, DIMS, &conn, false, None).unwrap();
+    assert!(!report.rebuilt, "{report:?}");
+    assert_eq!(index.len(), 300);
+    drop(index);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        old,
+        "a reader wrote the file"
+    );
+
+    let (index, report) = VectorIndex::open(&dir, EMBEDDER, DIMS, &conn, true, None).unwrap();
+    assert!(!report.rebuilt, "{report:?}");
+    assert_eq!(index.len(), 300);
+    assert_eq!(index.search(&vector(42), 1, None).unwrap()[0].0, 42);
+    drop(index);
+    let label = label_of(&path);
+    assert_eq!(
+        label.get("pending"),
+        Some(&serde_json::json!(0)),
+        "{label:?}"
+    );
+    assert!(label.contains_key("links_crc32"), "{label:?}");
+
+    // Once: the next writer leaves the current file as it is.
+    let rewritten = std::fs::read(&path).unwrap();
+    let (index, _) = VectorIndex::open(&dir, EMBEDDER, DIMS, &conn, true, None).unwrap();
+    assert!(index.is_view());
+    drop(index);
+    assert_eq!(std::fs::read(&path).unwrap(), rewritten);
+}

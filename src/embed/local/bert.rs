@@ -10,8 +10,8 @@
 
 use rayon::prelude::*;
 
-use super::kernels;
 use super::weights::{Config, Floats, Weights};
+use super::{bf16, kernels};
 
 /// Rows per task of the row-wise kernels.
 const ROWS_PER_TASK: usize = 32;
@@ -53,6 +53,16 @@ pub(super) struct Scratch {
     qkv: Vec<f32>,
     ctx: Vec<f32>,
     inter: Vec<f32>,
+    /// Activations as bfloat16 pairs, for the packed products.
+    pairs: Vec<u32>,
+}
+
+/// A layer's four weight matrices packed for bfloat16 products.
+struct PackedLayer {
+    qkv: bf16::Packed,
+    out: bf16::Packed,
+    up: bf16::Packed,
+    down: bf16::Packed,
 }
 
 pub(super) struct Encoder {
@@ -66,6 +76,10 @@ pub(super) struct Encoder {
     token_type: Floats,
     embed_norm: (Floats, Floats),
     layers: Vec<Layer>,
+    /// Packed on the first document batch when the CPU has AVX-512 BF16
+    /// (`None` otherwise); queries never need it, so a search process does
+    /// not pay for it.
+    packed: std::sync::OnceLock<Option<Vec<PackedLayer>>>,
 }
 
 /// A raw pointer that tasks writing disjoint parts of one buffer can share.
@@ -148,6 +162,7 @@ impl Encoder {
             )?,
             embed_norm: norm("embeddings.LayerNorm")?,
             layers,
+            packed: std::sync::OnceLock::new(),
         })
     }
 
@@ -168,15 +183,32 @@ impl Encoder {
         if total == 0 {
             return vec![vec![0.0; h]; seqs.len()];
         }
-        let Scratch { x, qkv, ctx, inter } = scratch;
+        let packed = if total > FEW_ROWS {
+            self.packed()
+                .map(|layers| layers.iter().map(Some).collect())
+        } else {
+            None
+        }
+        .unwrap_or_else(|| vec![None; self.layers.len()]);
+        let Scratch {
+            x,
+            qkv,
+            ctx,
+            inter,
+            pairs,
+        } = scratch;
         x.resize(total * h, 0.0);
         qkv.resize(total * 3 * h, 0.0);
         ctx.resize(total * h, 0.0);
         inter.resize(total * self.intermediate, 0.0);
 
         self.embeddings(seqs, x);
-        for layer in &self.layers {
-            self.layer(layer, &starts, seqs, x, qkv, ctx, inter);
+        for (layer, packed) in self.layers.iter().zip(packed) {
+            let mut products = Products {
+                packed,
+                pairs: &mut *pairs,
+            };
+            self.layer(layer, &mut products, &starts, seqs, x, qkv, ctx, inter);
         }
 
         starts
@@ -193,6 +225,30 @@ impl Encoder {
                 v
             })
             .collect()
+    }
+
+    /// The layers' weights packed for bfloat16 products, packed on first use;
+    /// `None` when this CPU or the user's setting rules them out.
+    fn packed(&self) -> Option<&[PackedLayer]> {
+        self.packed
+            .get_or_init(|| {
+                if !bf16::enabled() {
+                    return None;
+                }
+                let (h, i) = (self.hidden, self.intermediate);
+                self.layers
+                    .iter()
+                    .map(|l| {
+                        Some(PackedLayer {
+                            qkv: bf16::Packed::pack(&l.qkv_w, 3 * h, h)?,
+                            out: bf16::Packed::pack(&l.out_w, h, h)?,
+                            up: bf16::Packed::pack(&l.up_w, i, h)?,
+                            down: bf16::Packed::pack(&l.down_w, h, i)?,
+                        })
+                    })
+                    .collect()
+            })
+            .as_deref()
     }
 
     fn embeddings(&self, seqs: &[&[u32]], x: &mut [f32]) {
@@ -219,6 +275,7 @@ impl Encoder {
     fn layer(
         &self,
         l: &Layer,
+        products: &mut Products,
         starts: &[usize],
         seqs: &[&[u32]],
         x: &mut [f32],
@@ -230,17 +287,17 @@ impl Encoder {
         let t = x.len() / h;
 
         // qkv = x · Wqkv + b
-        linear(qkv, 3 * h, &l.qkv_b, x, h, &l.qkv_w, false);
+        products.linear(qkv, 3 * h, &l.qkv_b, x, h, &l.qkv_w, false, |p| &p.qkv);
         self.attention(starts, seqs, qkv, ctx);
         // x = norm(x + ctx · Wo + b)
-        linear(x, h, &l.out_b, ctx, h, &l.out_w, true);
+        products.linear(x, h, &l.out_b, ctx, h, &l.out_w, true, |p| &p.out);
         norm_rows(x, h, &l.attn_norm, self.eps);
         // x = norm(x + gelu(x · W1 + b1) · W2 + b2)
-        linear(inter, i, &l.up_b, x, h, &l.up_w, false);
+        products.linear(inter, i, &l.up_b, x, h, &l.up_w, false, |p| &p.up);
         inter
             .par_chunks_mut(i * ROWS_PER_TASK)
             .for_each(kernels::gelu);
-        linear(x, h, &l.down_b, inter, i, &l.down_w, true);
+        products.linear(x, h, &l.down_b, inter, i, &l.down_w, true, |p| &p.down);
         norm_rows(x, h, &l.out_norm, self.eps);
         debug_assert_eq!(x.len(), t * h);
     }
@@ -300,6 +357,55 @@ impl Encoder {
     }
 }
 
+/// How one layer's projections are multiplied: packed bfloat16 weights when
+/// there are some, with the working memory they need.
+struct Products<'a> {
+    packed: Option<&'a PackedLayer>,
+    pairs: &'a mut Vec<u32>,
+}
+
+impl Products<'_> {
+    /// [`linear`], through the packed bfloat16 weights `which` picks when
+    /// this batch has them.
+    #[allow(clippy::too_many_arguments)]
+    fn linear(
+        &mut self,
+        dst: &mut [f32],
+        n: usize,
+        bias: &[f32],
+        src: &[f32],
+        k: usize,
+        w: &[f32],
+        residual: bool,
+        which: impl Fn(&PackedLayer) -> &bf16::Packed,
+    ) {
+        let Some(packed) = self.packed else {
+            return linear(dst, n, bias, src, k, w, residual);
+        };
+        set_bias(dst, n, bias, residual);
+        let t = src.len() / k;
+        bf16::matmul_acc(
+            dst,
+            src,
+            which(packed),
+            self.pairs,
+            t * n * k >= PARALLEL_MACS,
+        );
+    }
+}
+
+/// `dst = (residual ? dst : 0) + bias`, row by row.
+fn set_bias(dst: &mut [f32], n: usize, bias: &[f32], residual: bool) {
+    dst.par_chunks_mut(n * ROWS_PER_TASK).for_each(|rows| {
+        if residual {
+            kernels::add_rows(rows, bias);
+        } else {
+            rows.chunks_exact_mut(n)
+                .for_each(|r| r.copy_from_slice(bias));
+        }
+    });
+}
+
 /// `dst[t × n] = (residual ? dst : 0) + bias + src[t × k] · wᵀ`, with `w` in
 /// PyTorch's `[n × k]` layout.
 fn linear(
@@ -313,14 +419,7 @@ fn linear(
 ) {
     let t = src.len() / k;
     assert!(dst.len() == t * n && w.len() == k * n && bias.len() == n);
-    dst.par_chunks_mut(n * ROWS_PER_TASK).for_each(|rows| {
-        if residual {
-            kernels::add_rows(rows, bias);
-        } else {
-            rows.chunks_exact_mut(n)
-                .for_each(|r| r.copy_from_slice(bias));
-        }
-    });
+    set_bias(dst, n, bias, residual);
     let parallel = t * n * k >= PARALLEL_MACS;
     if t <= FEW_ROWS {
         // A query: a few rows against each weight row, read once in place.

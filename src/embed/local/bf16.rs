@@ -1,0 +1,368 @@
+//! The encoder's large matrix products in bfloat16 on Intel AMX (Advanced
+//! Matrix Extensions: Xeon since Sapphire Rapids), when the CPU and the
+//! operating system allow it.
+//!
+//! One AMX instruction multiplies a 16×32 bfloat16 tile by a 32×16 one into a
+//! 16×16 `f32` tile: 8,192 multiply-adds, where an AVX-512 FMA does 16. Weights
+//! and activations are rounded to bfloat16 (8 bits of mantissa, to nearest
+//! even) and the sums are kept in `f32`; vectors stay within 1e-4 cosine of the
+//! `f32` model (`tests/engine/embed_local.rs`). Short queries never come here:
+//! they take the `f32` row path, so a search process never packs the weights.
+//! (AVX-512 BF16's `vdpbf16ps` alone was measured slower than `gemm`'s `f32`
+//! kernels here: one port.) Rust has no stable AMX intrinsics, so the few tile
+//! instructions are inline assembly; tile state is per thread, so every task
+//! loads the tile configuration.
+//!
+//! Layout: a weight matrix `[n × k]` (PyTorch's `[out × in]`) is packed once
+//! into groups of 64 output columns; within a group, for each pair of inputs
+//! `(2p, 2p+1)`, 64 words, one per column, hold that pair (AMX's "VNNI" layout
+//! for the right-hand tile, read with a stride). Activations are rows of such
+//! pairs, which is the left-hand tile's layout as they lie.
+
+use rayon::prelude::*;
+
+/// Output columns per packed group: four AVX-512 vectors of sixteen `f32`.
+const GROUP: usize = 64;
+
+/// Rows of activations per task, and per block of tiles (two tiles of 16).
+const ROWS_PER_TASK: usize = 32;
+
+/// Whether this CPU has the instructions, the system lets this process use
+/// them, and the user has not asked for `f32` (`SIFT_ENCODER_PRECISION=f32`,
+/// for comparing the two).
+pub fn enabled() -> bool {
+    std::env::var("SIFT_ENCODER_PRECISION").as_deref() != Ok("f32") && cpu_has_it()
+}
+
+fn cpu_has_it() -> bool {
+    static USABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *USABLE.get_or_init(|| {
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        {
+            std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bf16")
+                && amx::cpu_has_tiles()
+                && amx::request_permission()
+        }
+        #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+        {
+            false
+        }
+    })
+}
+
+/// A weight matrix packed for [`matmul_acc`].
+pub struct Packed {
+    n: usize,
+    k: usize,
+    words: Vec<u32>,
+}
+
+impl Packed {
+    /// Packs `w` (`[n × k]`, row-major); `None` for shapes the kernel does not
+    /// cover (the caller keeps the `f32` product for those).
+    pub fn pack(w: &[f32], n: usize, k: usize) -> Option<Packed> {
+        if !fits(n, k) || w.len() != n * k {
+            return None;
+        }
+        let pairs = k / 2;
+        let mut words = vec![0u32; n * pairs];
+        words
+            .par_chunks_mut(GROUP * pairs)
+            .enumerate()
+            .for_each(|(g, group)| {
+                for p in 0..pairs {
+                    for c in 0..GROUP {
+                        let row = &w[(g * GROUP + c) * k..];
+                        group[p * GROUP + c] = pair(row[2 * p], row[2 * p + 1]);
+                    }
+                }
+            });
+        Some(Packed { n, k, words })
+    }
+}
+
+/// Shapes the kernel covers: whole groups of columns, inputs in whole tiles
+/// of 32.
+fn fits(n: usize, k: usize) -> bool {
+    n > 0 && n.is_multiple_of(GROUP) && k > 0 && k.is_multiple_of(32)
+}
+
+/// `f32` to bfloat16, rounded to nearest even (as `vcvtne2ps2bf16` does).
+fn bf16(x: f32) -> u32 {
+    let bits = x.to_bits();
+    if x.is_nan() {
+        return (bits >> 16) | 0x40;
+    }
+    (bits + 0x7fff + ((bits >> 16) & 1)) >> 16
+}
+
+/// Two values as one word: the first in the low half.
+fn pair(first: f32, second: f32) -> u32 {
+    bf16(first) | (bf16(second) << 16)
+}
+
+/// `dst[t × n] += src[t × k] · wᵀ`. `pairs` is working memory (reused
+/// between calls to save page faults on a fresh allocation each time).
+///
+/// # Panics
+/// When the shapes disagree or the CPU lacks AVX-512 BF16.
+pub fn matmul_acc(dst: &mut [f32], src: &[f32], w: &Packed, pairs: &mut Vec<u32>, parallel: bool) {
+    let (n, k) = (w.n, w.k);
+    let t = src.len() / k;
+    assert!(src.len() == t * k && dst.len() == t * n && cpu_has_it());
+    let kp = k / 2;
+    // Whole blocks of rows: the last block's extra rows are zeros.
+    let padded = t.div_ceil(ROWS_PER_TASK) * ROWS_PER_TASK;
+    pairs.clear();
+    pairs.resize(padded * kp, 0);
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        let convert = |(out, rows): (&mut [u32], &[f32])| {
+            // SAFETY: the assert checked the CPU; lengths are whole rows of
+            // k (a multiple of 32) floats and k/2 words.
+            unsafe { amx::to_pairs(out, rows) }
+        };
+        let block = |(d, x): (&mut [f32], &[u32])| {
+            let rows = d.len() / n;
+            if rows == ROWS_PER_TASK {
+                // SAFETY: as above; `d` is 32 rows of n, `x` 32 rows of kp.
+                unsafe { amx::block_times_groups(d, n, x, kp, &w.words) }
+            } else {
+                // The last rows: through a whole block, then copied back.
+                let mut whole = vec![0f32; ROWS_PER_TASK * n];
+                whole[..d.len()].copy_from_slice(d);
+                // SAFETY: as above, with the padded block.
+                unsafe { amx::block_times_groups(&mut whole, n, x, kp, &w.words) }
+                d.copy_from_slice(&whole[..d.len()]);
+            }
+        };
+        let rows = src.chunks(k * ROWS_PER_TASK);
+        let blocks = dst.chunks_mut(n * ROWS_PER_TASK);
+        if parallel {
+            pairs
+                .par_chunks_mut(kp * ROWS_PER_TASK)
+                .zip(src.par_chunks(k * ROWS_PER_TASK))
+                .for_each(convert);
+            dst.par_chunks_mut(n * ROWS_PER_TASK)
+                .zip(pairs.par_chunks(kp * ROWS_PER_TASK))
+                .for_each(block);
+        } else {
+            pairs
+                .chunks_mut(kp * ROWS_PER_TASK)
+                .zip(rows)
+                .for_each(convert);
+            blocks.zip(pairs.chunks(kp * ROWS_PER_TASK)).for_each(block);
+        }
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod amx {
+    use std::arch::asm;
+    use std::arch::x86_64::*;
+
+    use super::{GROUP, ROWS_PER_TASK};
+
+    /// CPUID leaf 7: AMX-BF16 (EDX bit 22) and AMX-TILE (bit 24). (Rust's
+    /// `is_x86_feature_detected!` does not take these names on stable.)
+    pub fn cpu_has_tiles() -> bool {
+        // Leaf 7 exists on every CPU with AVX-512, checked first.
+        let leaf = __cpuid_count(7, 0);
+        leaf.edx & (1 << 22) != 0 && leaf.edx & (1 << 24) != 0
+    }
+
+    /// Linux hands out AMX's large register state only to processes that
+    /// ask (`arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`).
+    pub fn request_permission() -> bool {
+        const ARCH_REQ_XCOMP_PERM: i64 = 0x1023;
+        const XFEATURE_XTILEDATA: i64 = 18;
+        const SYS_ARCH_PRCTL: i64 = 158;
+        let ret: i64;
+        // SAFETY: a plain system call that only changes this process's
+        // permissions; it clobbers rcx and r11 as every syscall does.
+        unsafe {
+            asm!(
+                "syscall",
+                inlateout("rax") SYS_ARCH_PRCTL => ret,
+                in("rdi") ARCH_REQ_XCOMP_PERM,
+                in("rsi") XFEATURE_XTILEDATA,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        ret == 0
+    }
+
+    /// Rows of `f32` to rows of bfloat16 pairs.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub unsafe fn to_pairs(out: &mut [u32], rows: &[f32]) {
+        for (o, x) in out.chunks_exact_mut(16).zip(rows.chunks_exact(32)) {
+            let lo = _mm512_loadu_ps(x.as_ptr());
+            let hi = _mm512_loadu_ps(x.as_ptr().add(16));
+            // Lanes 0-15 from the second operand, 16-31 from the first: the
+            // values stay in memory order, so a word is a consecutive pair.
+            let packed: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
+            _mm512_storeu_si512(o.as_mut_ptr().cast(), packed);
+        }
+    }
+
+    /// The tile configuration: palette 1, eight tiles of 16 rows × 64 bytes.
+    #[repr(C, align(64))]
+    struct TileConfig {
+        palette: u8,
+        start_row: u8,
+        reserved: [u8; 14],
+        bytes_per_row: [u16; 16],
+        rows: [u8; 16],
+    }
+
+    const TILES: TileConfig = {
+        let mut c = TileConfig {
+            palette: 1,
+            start_row: 0,
+            reserved: [0; 14],
+            bytes_per_row: [0; 16],
+            rows: [0; 16],
+        };
+        let mut t = 0;
+        while t < 8 {
+            c.bytes_per_row[t] = 64;
+            c.rows[t] = 16;
+            t += 1;
+        }
+        c
+    };
+
+    /// `dst[32 × n] += x[32 × 2kp] · wᵀ` for every group of `words`.
+    ///
+    /// Tiles: 0-3 the 32×32 block of `dst` being summed, 4-5 its two 16-row
+    /// halves of `x`, 6-7 its two 16-column halves of the weights.
+    pub unsafe fn block_times_groups(
+        dst: &mut [f32],
+        n: usize,
+        x: &[u32],
+        kp: usize,
+        words: &[u32],
+    ) {
+        debug_assert!(dst.len() == ROWS_PER_TASK * n && x.len() == ROWS_PER_TASK * kp);
+        debug_assert!(words.len() == n * kp && kp.is_multiple_of(16));
+        let dst_stride = n * 4;
+        let x_stride = kp * 4;
+        let w_stride = GROUP * 4;
+        asm!("ldtilecfg [{}]", in(reg) &TILES, options(nostack, readonly));
+        for g in 0..n / GROUP {
+            for half in 0..2 {
+                let col = g * GROUP + half * 32;
+                let c0 = dst.as_mut_ptr().add(col);
+                let c1 = c0.add(16 * n);
+                asm!(
+                    "tileloadd tmm0, [{c0} + {s}*1]",
+                    "tileloadd tmm1, [{c0} + {s}*1 + 64]",
+                    "tileloadd tmm2, [{c1} + {s}*1]",
+                    "tileloadd tmm3, [{c1} + {s}*1 + 64]",
+                    c0 = in(reg) c0,
+                    c1 = in(reg) c1,
+                    s = in(reg) dst_stride,
+                    options(nostack, readonly),
+                );
+                let w = words.as_ptr().add(g * GROUP * kp + half * 32);
+                for step in 0..kp / 16 {
+                    let a0 = x.as_ptr().add(step * 16);
+                    let a1 = a0.add(16 * kp);
+                    let b = w.add(step * 16 * GROUP);
+                    asm!(
+                        "tileloadd tmm4, [{a0} + {sa}*1]",
+                        "tileloadd tmm5, [{a1} + {sa}*1]",
+                        "tileloadd tmm6, [{b} + {sb}*1]",
+                        "tileloadd tmm7, [{b} + {sb}*1 + 64]",
+                        "tdpbf16ps tmm0, tmm4, tmm6",
+                        "tdpbf16ps tmm1, tmm4, tmm7",
+                        "tdpbf16ps tmm2, tmm5, tmm6",
+                        "tdpbf16ps tmm3, tmm5, tmm7",
+                        a0 = in(reg) a0,
+                        a1 = in(reg) a1,
+                        b = in(reg) b,
+                        sa = in(reg) x_stride,
+                        sb = in(reg) w_stride,
+                        options(nostack, readonly),
+                    );
+                }
+                asm!(
+                    "tilestored [{c0} + {s}*1], tmm0",
+                    "tilestored [{c0} + {s}*1 + 64], tmm1",
+                    "tilestored [{c1} + {s}*1], tmm2",
+                    "tilestored [{c1} + {s}*1 + 64], tmm3",
+                    c0 = in(reg) c0,
+                    c1 = in(reg) c1,
+                    s = in(reg) dst_stride,
+                    options(nostack),
+                );
+            }
+        }
+        asm!("tilerelease", options(nostack, nomem));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_is_to_nearest_even() {
+        assert_eq!(bf16(1.0), 0x3f80);
+        // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties go to even (1).
+        assert_eq!(bf16(1.0 + 1.0 / 256.0), 0x3f80);
+        // Just above halfway rounds up.
+        assert_eq!(bf16(f32::from_bits(0x3f80_8001)), 0x3f81);
+        // 1 + 3·2^-8 is halfway between odd 1+2^-7 and even 1+2^-6: up.
+        assert_eq!(bf16(1.0 + 3.0 / 256.0), 0x3f82);
+        assert_eq!(bf16(-2.0), 0xc000);
+    }
+
+    /// The packed product against an `f64` product of the same bfloat16-rounded
+    /// inputs, on shapes with ragged row counts.
+    #[test]
+    fn product_matches_rounded_reference() {
+        if !cpu_has_it() {
+            eprintln!("no usable AMX on this machine: the bfloat16 product is not used here");
+            return;
+        }
+        let round = |x: f32| f32::from_bits(bf16(x) << 16);
+        for (t, n, k) in [(1, 64, 32), (7, 128, 64), (61, 192, 384), (130, 64, 96)] {
+            let w: Vec<f32> = (0..n * k)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 33.0)
+                .collect();
+            let x: Vec<f32> = (0..t * k)
+                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 17.0)
+                .collect();
+            let packed = Packed::pack(&w, n, k).unwrap();
+            for parallel in [false, true] {
+                let mut dst: Vec<f32> = (0..t * n).map(|i| i as f32).collect();
+                let mut pairs = Vec::new();
+                matmul_acc(&mut dst, &x, &packed, &mut pairs, parallel);
+                for r in 0..t {
+                    for c in 0..n {
+                        let want: f64 = (r * n + c) as f64
+                            + (0..k)
+                                .map(|i| round(x[r * k + i]) as f64 * round(w[c * k + i]) as f64)
+                                .sum::<f64>();
+                        let got = dst[r * n + c] as f64;
+                        assert!(
+                            (got - want).abs() <= 1e-3 * want.abs().max(1.0),
+                            "{t}×{n}×{k} row {r} col {c}: {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn shapes_outside_the_kernel_are_declined() {
+        assert!(Packed::pack(&[0.0; 32 * 32], 32, 32).is_none());
+        assert!(Packed::pack(&[0.0; 64 * 48], 64, 48).is_none());
+        assert!(Packed::pack(&[0.0; 64 * 64], 64, 64).is_some());
+    }
+}
