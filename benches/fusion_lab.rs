@@ -112,6 +112,25 @@ fn main() {
             Box::new(move |c| fuse_with(c, Mode::Hybrid, weight, &params)),
         ));
     }
+    // Fewer candidates (issue 12's latency): the default fusion over the
+    // first keyword / nearest chunks only, as a search asking for fewer would
+    // get them.
+    for (keyword, semantic) in [
+        (50, 100),
+        (30, 100),
+        (100, 50),
+        (50, 50),
+        (40, 40),
+        (30, 50),
+    ] {
+        let name: &'static str = Box::leak(
+            format!("default, keyword top {keyword}, vectors top {semantic}").into_boxed_str(),
+        );
+        variants.push((
+            name,
+            Box::new(move |c| fuse(&fewer(c, keyword, semantic), Mode::Hybrid, 0.5)),
+        ));
+    }
     for set in &sets {
         println!(
             "\n{} — {} queries{}",
@@ -133,6 +152,19 @@ fn main() {
             }
         }
     }
+}
+
+/// `found` as a search asking each ranker for fewer chunks would have it:
+/// the first `keyword` keyword chunks (and their coverage), the `semantic`
+/// nearest.
+fn fewer(found: &Candidates, keyword: usize, semantic: usize) -> Candidates {
+    let mut c = found.clone();
+    c.keyword.truncate(keyword);
+    c.semantic.truncate(semantic);
+    let kept: std::collections::HashSet<i64> = c.keyword.iter().map(|k| k.0).collect();
+    c.coverage.retain(|id, _| kept.contains(id));
+    c.weighted_coverage.retain(|id, _| kept.contains(id));
+    c
 }
 
 /// Queries where `variant` ranks the first relevant note differently from

@@ -3,7 +3,10 @@
 //!
 //! ```text
 //! cargo bench --bench keyword_scale -- [SCIFACT_DIR] [WORK_DIR] [--sizes=10000,100000]
+//!     [--fts-queries=N] [--no-startup]
 //! ```
+//! `--fts-queries=N` times FTS5 on the first N queries only (0: not at all;
+//! at 1M chunks one FTS5 query takes seconds).
 //! 1. Quality: SciFact indexed by the engine (keyword only), nDCG@10 of each
 //!    engine over the 300 test queries.
 //! 2. Scale: corpora of N chunks recombined from SciFact's real sentences (a
@@ -70,9 +73,47 @@ fn main() {
 
     quality(&work, &docs, &test_queries, &qrels);
     let texts: Vec<&str> = test_queries.iter().map(|(_, t)| t.as_str()).collect();
+    let options = Options {
+        fts_queries: std::env::args().find_map(|a| {
+            a.strip_prefix("--fts-queries=")
+                .and_then(|n| n.parse().ok())
+        }),
+        startup: !std::env::args().any(|a| a == "--no-startup"),
+    };
+    println!("machine: {}", load_average());
     for n in sizes {
-        scale(&work, &docs, &texts, n);
+        scale(&work, &docs, &texts, n, &options);
+        println!("  machine: {}", load_average());
     }
+}
+
+struct Options {
+    /// FTS5 is timed on this many queries (None: all of them).
+    fts_queries: Option<usize>,
+    /// Time fresh `sift search` processes.
+    startup: bool,
+}
+
+/// CPU time used by this process so far (all threads), in milliseconds.
+fn cpu_ms() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 * 1000.0 + t.tv_nsec as f64 / 1e6
+}
+
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .map(|l| {
+            format!(
+                "load average {}",
+                l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+            )
+        })
+        .unwrap_or_default()
 }
 
 struct Doc {
@@ -146,7 +187,7 @@ fn quality(
 }
 
 /// Latency of both engines at `n` chunks of recombined real text.
-fn scale(work: &Path, docs: &[Doc], queries: &[&str], n: usize) {
+fn scale(work: &Path, docs: &[Doc], queries: &[&str], n: usize, options: &Options) {
     let dir = work.join(format!("scale-{n}"));
     let db = dir.join("sift.db");
     let fresh = !db.exists();
@@ -198,7 +239,11 @@ fn scale(work: &Path, docs: &[Doc], queries: &[&str], n: usize) {
         .collect();
     // The first 100 test queries, after 20 unmeasured ones warm the caches.
     let measured = &queries[..queries.len().min(100)];
-    let run = |fast: Option<&KeywordIndex>, mode: Mode| -> Vec<f64> {
+    // CPU time of each measured query (every thread of the process): what a
+    // search costs whatever else the machine runs; wall time is what waits.
+    let cpu_samples = std::cell::RefCell::new(Vec::new());
+    let run_on = |measured: &[&str], fast: Option<&KeywordIndex>, mode: Mode| -> Vec<f64> {
+        cpu_samples.borrow_mut().clear();
         let mut samples = Vec::new();
         let warm_up = measured.iter().take(20).map(|t| (false, t));
         for (q, (keep, text)) in warm_up
@@ -208,6 +253,7 @@ fn scale(work: &Path, docs: &[Doc], queries: &[&str], n: usize) {
             let terms = Terms::parse(text);
             let qv = &query_vectors[q % query_vectors.len()];
             let t = Instant::now();
+            let cpu = cpu_ms();
             store
                 .read(|c| {
                     rank_notes(
@@ -225,23 +271,49 @@ fn scale(work: &Path, docs: &[Doc], queries: &[&str], n: usize) {
                 .unwrap();
             if keep {
                 samples.push(t.elapsed().as_secs_f64() * 1000.0);
+                cpu_samples.borrow_mut().push(cpu_ms() - cpu);
             }
         }
         samples
     };
+    let run = |fast: Option<&KeywordIndex>, mode: Mode| run_on(measured, fast, mode);
+    let fts_measured = &measured[..options
+        .fts_queries
+        .unwrap_or(measured.len())
+        .min(measured.len())];
     let report = |label: &str, mut s: Vec<f64>| {
+        if s.is_empty() {
+            println!("  {label:<22} not measured");
+            return f64::NAN;
+        }
         s.sort_by(f64::total_cmp);
         let p = |q: f64| s[((s.len() - 1) as f64 * q).round() as usize];
+        let mut cpu = cpu_samples.borrow().clone();
+        cpu.sort_by(f64::total_cmp);
         println!(
-            "  {label:<22} p50 {:>7.2} ms  p95 {:>7.2} ms",
+            "  {label:<22} p50 {:>7.2} ms  p95 {:>7.2} ms  (CPU p50 {:.2} ms)",
             p(0.5),
-            p(0.95)
+            p(0.95),
+            cpu[cpu.len() / 2]
         );
         p(0.5)
     };
-    let kw_fts = report("keyword, FTS5", run(None, Mode::Keyword));
+    let fts_label = |mode: &str| {
+        if fts_measured.len() < measured.len() {
+            format!("{mode}, FTS5 ({} q)", fts_measured.len())
+        } else {
+            format!("{mode}, FTS5")
+        }
+    };
+    let kw_fts = report(
+        &fts_label("keyword"),
+        run_on(fts_measured, None, Mode::Keyword),
+    );
     let kw_fast = report("keyword, tantivy", run(Some(&fast), Mode::Keyword));
-    let hy_fts = report("hybrid, FTS5", run(None, Mode::Hybrid));
+    let hy_fts = report(
+        &fts_label("hybrid"),
+        run_on(fts_measured, None, Mode::Hybrid),
+    );
     let hy_fast = report("hybrid, tantivy", run(Some(&fast), Mode::Hybrid));
     let sem = report("semantic only", run(None, Mode::Semantic));
     println!(
@@ -252,7 +324,45 @@ fn scale(work: &Path, docs: &[Doc], queries: &[&str], n: usize) {
     );
     stages(&store, &fast, &vectors, measured, &query_vectors);
     drop((vectors, fast, store));
-    startup(&dir, measured);
+    engine_search(&dir, measured);
+    if options.startup {
+        startup(&dir, measured);
+    }
+}
+
+/// `Engine::search` as the app and the CLI call it, with the local model:
+/// each query the first time (its embedding included), then again (the
+/// engine remembers recent query vectors: embedding excluded, every other
+/// cost of a search included: the index freshness checks, fusion, snippets).
+fn engine_search(dir: &Path, queries: &[&str]) {
+    let Some(model_dir) = std::env::var_os("SIFT_MODEL_DIR") else {
+        println!("  engine search: skipped (set SIFT_MODEL_DIR)");
+        return;
+    };
+    let model = sift::embed::local::LocalEmbedder::load(Path::new(&model_dir)).expect("model");
+    let engine = Engine::open(dir, Some(std::sync::Arc::new(model))).expect("engine opens");
+    let search = |text: &str| {
+        let t = Instant::now();
+        let found = engine
+            .search(&sift::search::Query::new(text))
+            .expect("search");
+        assert_eq!(found.mode, Mode::Hybrid, "{:?}", found.warning);
+        t.elapsed().as_secs_f64() * 1000.0
+    };
+    // Warm the caches with queries the figures do not use.
+    let (warm, measured) = queries.split_at(20.min(queries.len() / 5));
+    warm.iter().for_each(|t| {
+        search(t);
+    });
+    let first: Vec<f64> = measured.iter().map(|t| search(t)).collect();
+    let again: Vec<f64> = measured.iter().map(|t| search(t)).collect();
+    let pct = |mut s: Vec<f64>| {
+        s.sort_by(f64::total_cmp);
+        let p = |q: f64| s[((s.len() - 1) as f64 * q).round() as usize];
+        format!("p50 {:>7.2} ms  p95 {:>7.2} ms", p(0.5), p(0.95))
+    };
+    println!("  engine search, query embedded      {}", pct(first));
+    println!("  engine search, query vector known  {}", pct(again));
 }
 
 /// Where a hybrid query's time goes (tantivy keywords), p50 of each stage
@@ -392,13 +502,19 @@ fn fill_store(conn: &Connection, docs: &[Doc], n: usize) -> usize {
         .collect();
     let centers = centers(docs.len());
     let mut rng = StdRng::seed_from_u64(42);
-    let tx = conn.unchecked_transaction().unwrap();
+    let mut tx = conn.unchecked_transaction().unwrap();
     tx.execute("INSERT INTO roots(path) VALUES ('/bench')", [])
         .unwrap();
     let root: i64 = tx.last_insert_rowid();
     let mut bytes = 0;
     let mut note_id = 0;
     for i in 0..n {
+        // Commit as it goes: one transaction of 1M chunks keeps the whole
+        // store in the WAL, twice its size on disk until the checkpoint.
+        if i > 0 && i % 50_000 == 0 {
+            tx.commit().unwrap();
+            tx = conn.unchecked_transaction().unwrap();
+        }
         let doc = rng.random_range(0..docs.len());
         if i % 3 == 0 {
             tx.execute(

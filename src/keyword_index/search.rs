@@ -58,12 +58,23 @@ impl KeywordIndex {
             }
         };
         let coverage = self.coverage(terms, &found)?;
+        // Each segment's id columns, opened once (opening one decodes its
+        // header: per document, that was a tenth of a search).
+        let mut columns = HashMap::new();
         let mut out = Vec::with_capacity(found.len());
         for (i, (score, addr)) in found.iter().enumerate() {
-            let segment = searcher.segment_reader(addr.segment_ord);
-            let fast = segment.fast_fields();
-            let chunk_id = fast.u64("chunk_id").map_err(kw_err)?.first(addr.doc_id);
-            let note_id = fast.u64("note_id").map_err(kw_err)?.first(addr.doc_id);
+            let (chunk_ids, note_ids) = match columns.entry(addr.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let fast = searcher.segment_reader(addr.segment_ord).fast_fields();
+                    e.insert((
+                        fast.u64("chunk_id").map_err(kw_err)?,
+                        fast.u64("note_id").map_err(kw_err)?,
+                    ))
+                }
+            };
+            let chunk_id = chunk_ids.first(addr.doc_id);
+            let note_id = note_ids.first(addr.doc_id);
             if let (Some(chunk_id), Some(note_id)) = (chunk_id, note_id) {
                 out.push(KeywordMatch {
                     chunk_id: chunk_id as i64,

@@ -7,7 +7,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension};
 
 use super::filter::Filters;
-use super::keyword::{allowed_chunk_ids, keyword_chunks, KeywordChunks};
+use super::keyword::{allowed_chunk_ids, keyword_chunks_among, KeywordChunks};
 use super::snippet::make_snippet;
 use super::terms::{TermSet, Terms};
 use super::DateSource;
@@ -24,6 +24,9 @@ pub const RRF_K: f64 = 60.0;
 
 /// Vector-only notes must reach this share of the best similarity.
 pub const RELATIVE_SIMILARITY_FLOOR: f32 = 0.5;
+
+/// Chunks asked of each ranker for a page of up to a quarter as many notes.
+const CANDIDATES: usize = 100;
 
 /// Below this many allowed chunks, filtered vector search is an exact scan.
 const EXACT_SCAN_MAX: usize = 4096;
@@ -119,16 +122,56 @@ pub fn candidates(
 ) -> Result<Candidates> {
     // Chunks, not notes, come back from each ranker: ask for enough to fill `limit`
     // notes even when several chunks of a note rank together.
-    let candidates = (limit * 4).max(100);
-    let found = if mode == Mode::Semantic {
-        KeywordChunks::default()
-    } else {
-        keyword_chunks(conn, fast_keywords, terms, filters, candidates)?
+    let depth = (limit * 4).max(CANDIDATES);
+    let nearest_to = match (mode, vectors, query_vector) {
+        (Mode::Keyword, _, _) | (_, None, _) | (_, _, None) => None,
+        (_, Some(index), Some(q)) => Some((index, q)),
     };
+    // The chunks the filters allow, read once for both rankers.
+    let fast_keywords = fast_keywords.filter(|_| mode != Mode::Semantic);
+    let allowed: Option<Vec<i64>> =
+        if filters.is_empty() || (nearest_to.is_none() && fast_keywords.is_none()) {
+            None
+        } else {
+            Some(allowed_chunk_ids(conn, filters)?)
+        };
+    let allowed_set: Option<HashSet<i64>> = allowed.as_ref().map(|a| a.iter().copied().collect());
+    let keywords = || -> Result<KeywordChunks> {
+        if mode == Mode::Semantic {
+            return Ok(KeywordChunks::default());
+        }
+        keyword_chunks_among(
+            conn,
+            fast_keywords,
+            terms,
+            filters,
+            allowed_set.as_ref(),
+            depth,
+        )
+    };
+    let nearest = |(index, q): (&VectorIndex, &[f32])| {
+        nearest_chunks(index, q, allowed.as_deref(), allowed_set.as_ref(), depth)
+    };
+    // The two rankers' searches (the HNSW walk and tantivy's, or FTS5's)
+    // are most of a hybrid query's time and share nothing: the vector walk
+    // runs on a second thread meanwhile (the SQLite connection stays here).
+    let (found, nearest) = match nearest_to {
+        Some(to) if mode == Mode::Hybrid => std::thread::scope(|s| {
+            let walk = s.spawn(|| nearest(to));
+            let found = keywords();
+            let nearest = walk
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (found, Some(nearest))
+        }),
+        Some(to) => (keywords(), Some(nearest(to))),
+        None => (keywords(), None),
+    };
+    let found = found?;
     let keyword = found.chunks;
-    let semantic = match (mode, vectors, query_vector) {
-        (Mode::Keyword, _, _) | (_, None, _) | (_, _, None) => Vec::new(),
-        (_, Some(index), Some(q)) => vector_chunks(conn, index, q, filters, candidates)?,
+    let semantic = match nearest {
+        Some(nearest) => with_notes(conn, nearest?)?,
+        None => Vec::new(),
     };
     let (coverage, weighted_coverage) = if mode == Mode::Hybrid && !semantic.is_empty() {
         // Each note's first keyword chunk.
@@ -527,21 +570,19 @@ impl NoteScore {
     }
 }
 
-/// Nearest chunks as (chunk id, note id, similarity), honouring filters without
+/// Nearest chunks as (chunk id, similarity), honouring filters without
 /// starving: small allowed sets are scanned exactly, larger ones use the
-/// index's filtered search.
-fn vector_chunks(
-    conn: &Connection,
+/// index's filtered search. Touches no SQLite (it runs beside the keyword
+/// search).
+fn nearest_chunks(
     index: &VectorIndex,
     query: &[f32],
-    filters: &Filters,
+    allowed: Option<&[i64]>,
+    allowed_set: Option<&HashSet<i64>>,
     k: usize,
-) -> Result<Vec<(i64, i64, f32)>> {
-    let found = if filters.is_empty() {
-        index.search(query, k, None)?
-    } else {
-        let allowed = allowed_chunk_ids(conn, filters)?;
-        if allowed.len() <= EXACT_SCAN_MAX {
+) -> Result<Vec<(i64, f32)>> {
+    match (allowed, allowed_set) {
+        (Some(allowed), _) if allowed.len() <= EXACT_SCAN_MAX => {
             let mut scored: Vec<(i64, f32)> = allowed
                 .iter()
                 .filter_map(|&id| {
@@ -551,15 +592,18 @@ fn vector_chunks(
                 .collect();
             scored.sort_by(|a, b| b.1.total_cmp(&a.1));
             scored.truncate(k);
-            scored
-        } else {
-            let allowed: HashSet<i64> = allowed.into_iter().collect();
-            index.search(query, k, Some(&|id| allowed.contains(&id)))?
+            Ok(scored)
         }
-    };
+        (_, Some(allowed)) => index.search(query, k, Some(&|id| allowed.contains(&id))),
+        _ => index.search(query, k, None),
+    }
+}
+
+/// `found` as (chunk id, note id, similarity); vectors of chunks deleted
+/// since the index was saved are dropped here.
+fn with_notes(conn: &Connection, found: Vec<(i64, f32)>) -> Result<Vec<(i64, i64, f32)>> {
     let ids: Vec<i64> = found.iter().map(|(id, _)| *id).collect();
     let notes = tables::notes_of_chunks(conn, &ids)?;
-    // Vectors of chunks deleted since the index was saved are dropped here.
     Ok(found
         .into_iter()
         .filter_map(|(chunk_id, similarity)| {
@@ -602,34 +646,61 @@ pub(crate) fn build_hits(
     ranked: &[RankedNote],
     terms: &TermSet,
 ) -> Result<Vec<Hit>> {
-    let ids: Vec<i64> = ranked
+    let load = |ids: &mut dyn Iterator<Item = i64>| -> Result<HashMap<i64, StoredChunk>> {
+        let ids: Vec<i64> = ids.collect();
+        Ok(tables::load_chunks(conn, &ids)?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect())
+    };
+    let best = load(&mut ranked.iter().map(|r| r.chunk_id))?;
+    let highlighted = |parts: &[SnippetPart]| parts.iter().any(|p| p.highlight);
+    let mut shown: Vec<Option<(i64, Snippet)>> = ranked
         .iter()
-        .flat_map(|r| std::iter::once(r.chunk_id).chain(r.other_chunks.iter().copied()))
+        .map(|r| {
+            let c = best.get(&r.chunk_id)?;
+            Some((c.id, snippet_and_line(c, terms)))
+        })
         .collect();
-    let chunks: HashMap<i64, StoredChunk> = tables::load_chunks(conn, &ids)?
+    // A best chunk matched by its heading path alone (a one-line list item
+    // under the heading) shows a chunk of the note that holds the word: those
+    // notes' other chunks are read, the others' are not.
+    let unlit = |s: &Option<(i64, Snippet)>| {
+        !terms.is_empty()
+            && s.as_ref()
+                .is_some_and(|(_, (parts, _, _))| !highlighted(parts))
+    };
+    let others = if shown.iter().any(unlit) {
+        load(
+            &mut ranked
+                .iter()
+                .zip(&shown)
+                .filter(|(_, s)| unlit(s))
+                .flat_map(|(r, _)| r.other_chunks.iter().copied()),
+        )?
+    } else {
+        HashMap::new()
+    };
+    for (r, s) in ranked.iter().zip(shown.iter_mut()) {
+        if !unlit(s) {
+            continue;
+        }
+        if let Some(other) = r
+            .other_chunks
+            .iter()
+            .filter_map(|id| others.get(id))
+            .map(|c| (c.id, snippet_and_line(c, terms)))
+            .find(|(_, (parts, _, _))| highlighted(parts))
+        {
+            *s = Some(other);
+        }
+    }
+    Ok(shown
         .into_iter()
-        .map(|c| (c.id, c))
-        .collect();
-    Ok(ranked
-        .iter()
-        .filter_map(|r| {
-            let best = chunks.get(&r.chunk_id)?;
-            let mut shown = (best, snippet_and_line(best, terms));
-            let highlighted = |parts: &[SnippetPart]| parts.iter().any(|p| p.highlight);
-            if !terms.is_empty() && !highlighted(&shown.1 .0) {
-                // Matched by its heading path alone (a one-line list item under
-                // the heading): show a chunk of the note that holds the word.
-                if let Some(other) = r
-                    .other_chunks
-                    .iter()
-                    .filter_map(|id| chunks.get(id))
-                    .map(|c| (c, snippet_and_line(c, terms)))
-                    .find(|(_, (parts, _, _))| highlighted(parts))
-                {
-                    shown = other;
-                }
-            }
-            let (c, (snippet, line, page)) = shown;
+        .zip(ranked)
+        .filter_map(|(s, r)| {
+            let (id, (snippet, line, page)) = s?;
+            let c = best.get(&id).or_else(|| others.get(&id))?;
             Some(Hit {
                 path: c.rel_path.clone(),
                 abs_path: Path::new(&c.root)
@@ -661,10 +732,13 @@ pub(crate) fn build_hits(
         .collect())
 }
 
+/// A hit's snippet, line and page (see [`snippet_and_line`]).
+type Snippet = (Vec<SnippetPart>, usize, Option<u32>);
+
 /// The snippet of a hit, the line and (documents) the page it points at. A panic while building them
 /// (a bug; the panic hook logs it) leaves the hit with the chunk's opening
 /// text, unhighlighted, at the chunk's first line: the other hits still come.
-fn snippet_and_line(c: &StoredChunk, terms: &TermSet) -> (Vec<SnippetPart>, usize, Option<u32>) {
+fn snippet_and_line(c: &StoredChunk, terms: &TermSet) -> Snippet {
     crate::panics::catch(
         || format!("building the snippet of {}", c.rel_path),
         || {

@@ -41,18 +41,35 @@ pub fn keyword_chunks(
     if terms.is_empty() {
         return Ok(KeywordChunks::default());
     }
+    let allowed: Option<HashSet<i64>> = match fast {
+        Some(_) if !filters.is_empty() => {
+            Some(allowed_chunk_ids(conn, filters)?.into_iter().collect())
+        }
+        _ => None,
+    };
+    keyword_chunks_among(conn, fast, terms, filters, allowed.as_ref(), limit)
+}
+
+/// [`keyword_chunks`] with the chunks `filters` allow already read (`allowed`:
+/// None when there are no filters).
+pub(crate) fn keyword_chunks_among(
+    conn: &Connection,
+    fast: Option<&KeywordIndex>,
+    terms: &Terms,
+    filters: &Filters,
+    allowed: Option<&HashSet<i64>>,
+    limit: usize,
+) -> Result<KeywordChunks> {
+    if terms.is_empty() {
+        return Ok(KeywordChunks::default());
+    }
     let Some(fast) = fast else {
         return Ok(KeywordChunks {
             chunks: fts_chunks(conn, terms, filters, limit)?,
             ..KeywordChunks::default()
         });
     };
-    let allowed: Option<HashSet<i64>> = if filters.is_empty() {
-        None
-    } else {
-        Some(allowed_chunk_ids(conn, filters)?.into_iter().collect())
-    };
-    let found = match fast.search(terms, allowed.as_ref(), limit) {
+    let found = match fast.search(terms, allowed, limit) {
         Ok(found) => found,
         // Damaged on disk, or its files went away under a reload: SQLite
         // answers, and the writer's next catch-up starts it afresh.

@@ -59,6 +59,21 @@ fn each_word(text: &str, emit: &mut impl FnMut(usize, usize, bool)) {
     let mut run: Vec<(usize, char)> = Vec::new();
     let mut run_cjk = false;
     for (i, c) in text.char_indices() {
+        // ASCII (most text) needs no Unicode table look-up.
+        if c.is_ascii() {
+            if c.is_ascii_alphanumeric() {
+                if run_cjk && !run.is_empty() {
+                    flush(&run, run_cjk, emit);
+                    run.clear();
+                }
+                run_cjk = false;
+                run.push((i, c));
+            } else if !run.is_empty() {
+                flush(&run, run_cjk, emit);
+                run.clear();
+            }
+            continue;
+        }
         if is_word_char(c) {
             let cjk = is_cjk(c);
             // A combining mark belongs to whatever run it follows.
@@ -288,6 +303,29 @@ mod tests {
         let got: Vec<&str> = tokens(text).iter().map(|t| &text[t.start..t.end]).collect();
         assert_eq!(got, ["a", "note", "about", "time", "x", "y"]);
         assert_eq!(terms("“quoted” words—dash"), ["quot", "word", "dash"]);
+    }
+
+    #[test]
+    fn ascii_words_take_the_same_terms_as_any_other() {
+        // ASCII words skip the Unicode folding: the same terms either way,
+        // whatever script or mark follows them without a space.
+        for (text, want) in [
+            ("Running NOTES 2024", &["run", "note", "2024"][..]),
+            ("abc東京Def", &["abc", "東京", "東", "京", "def"]),
+            ("cafe\u{301}s caf\u{e9}s", &["cafe", "cafe"]),
+            ("x-ray_scans", &["x", "rai", "scan"]),
+        ] {
+            assert_eq!(terms(text), want, "{text}");
+        }
+        for word in ["Notes", "RUNNING", "caf\u{e9}", "2024", "observatories"] {
+            let folded = fold(word);
+            let general = if folded.is_ascii() {
+                porter_stemmer::stem(&folded)
+            } else {
+                folded
+            };
+            assert_eq!(term_of(word), general, "{word}");
+        }
     }
 
     #[test]
