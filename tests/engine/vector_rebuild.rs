@@ -54,6 +54,23 @@ fn add_chunks(conn: &rusqlite::Connection, ids: impl Iterator<Item = i64>) {
     tx.commit().unwrap();
 }
 
+/// A store in `data` with one note of chunks 1..=`chunks`, each with a cached vector.
+fn store_with_chunks(data: &Path, chunks: i64) -> Store {
+    let store = Store::open(&data.join("sift.db")).unwrap();
+    let conn = store.writer();
+    conn.execute("INSERT INTO roots(id, path) VALUES (1, '/notes')", [])
+        .unwrap();
+    conn.execute(
+        "INSERT INTO notes(id, root_id, rel_path, ext, size, mtime_ns, state)
+         VALUES (1, 1, 'a.md', 'md', 0, 0, 'indexed')",
+        [],
+    )
+    .unwrap();
+    add_chunks(&conn, 1..=chunks);
+    drop(conn);
+    store
+}
+
 /// The child: rebuilds (no vector file yet) and says how far it got after
 /// every batch, slowly enough to be killed half-way.
 fn rebuild_child(data: &Path) {
@@ -84,19 +101,7 @@ fn a_killed_rebuild_carries_on_from_its_last_save_and_ends_consistent() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let store = Store::open(&data.join("sift.db")).unwrap();
-    {
-        let conn = store.writer();
-        conn.execute("INSERT INTO roots(id, path) VALUES (1, '/notes')", [])
-            .unwrap();
-        conn.execute(
-            "INSERT INTO notes(id, root_id, rel_path, ext, size, mtime_ns, state)
-             VALUES (1, 1, 'a.md', 'md', 0, 0, 'indexed')",
-            [],
-        )
-        .unwrap();
-        add_chunks(&conn, 1..=CHUNKS);
-    }
+    let store = store_with_chunks(&data, CHUNKS);
 
     // A process rebuilding the index (there is no vector file), killed once
     // it has saved its progress a few times.
@@ -216,17 +221,8 @@ fn a_file_from_an_older_sift_is_rewritten_once_by_a_writer() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let store = Store::open(&data.join("sift.db")).unwrap();
+    let store = store_with_chunks(&data, 300);
     let conn = store.writer();
-    conn.execute("INSERT INTO roots(id, path) VALUES (1, '/notes')", [])
-        .unwrap();
-    conn.execute(
-        "INSERT INTO notes(id, root_id, rel_path, ext, size, mtime_ns, state)
-         VALUES (1, 1, 'a.md', 'md', 0, 0, 'indexed')",
-        [],
-    )
-    .unwrap();
-    add_chunks(&conn, 1..=300);
     let dir = data.join("vectors");
     drop(VectorIndex::open(&dir, EMBEDDER, DIMS, &conn, true, None).unwrap());
     let path = std::fs::read_dir(&dir)

@@ -185,11 +185,9 @@ impl Encoder {
         }
         let packed = if total > FEW_ROWS {
             self.packed()
-                .map(|layers| layers.iter().map(Some).collect())
         } else {
             None
-        }
-        .unwrap_or_else(|| vec![None; self.layers.len()]);
+        };
         let Scratch {
             x,
             qkv,
@@ -203,9 +201,9 @@ impl Encoder {
         inter.resize(total * self.intermediate, 0.0);
 
         self.embeddings(seqs, x);
-        for (layer, packed) in self.layers.iter().zip(packed) {
+        for (n, layer) in self.layers.iter().enumerate() {
             let mut products = Products {
-                packed,
+                packed: packed.map(|layers| &layers[n]),
                 pairs: &mut *pairs,
             };
             self.layer(layer, &mut products, &starts, seqs, x, qkv, ctx, inter);

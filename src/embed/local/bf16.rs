@@ -137,8 +137,6 @@ pub fn matmul_acc(dst: &mut [f32], src: &[f32], w: &Packed, pairs: &mut Vec<u32>
                 d.copy_from_slice(&whole[..d.len()]);
             }
         };
-        let rows = src.chunks(k * ROWS_PER_TASK);
-        let blocks = dst.chunks_mut(n * ROWS_PER_TASK);
         if parallel {
             pairs
                 .par_chunks_mut(kp * ROWS_PER_TASK)
@@ -150,9 +148,11 @@ pub fn matmul_acc(dst: &mut [f32], src: &[f32], w: &Packed, pairs: &mut Vec<u32>
         } else {
             pairs
                 .chunks_mut(kp * ROWS_PER_TASK)
-                .zip(rows)
+                .zip(src.chunks(k * ROWS_PER_TASK))
                 .for_each(convert);
-            blocks.zip(pairs.chunks(kp * ROWS_PER_TASK)).for_each(block);
+            dst.chunks_mut(n * ROWS_PER_TASK)
+                .zip(pairs.chunks(kp * ROWS_PER_TASK))
+                .for_each(block);
         }
     }
 }
