@@ -66,6 +66,19 @@ describe("welcome / first run", () => {
     expect(document.querySelector("#progress")).toBeNull();
   });
 
+  it("drops the panel when the run a done event said was waiting ends without a word", async () => {
+    vi.useFakeTimers();
+    const b = mockBackend();
+    await renderApp(b);
+    b.indexing = true; // a watcher run queued behind the one that just ended
+    b.emitDone();
+    await flush();
+    expect($("#progress")).toBeTruthy();
+    b.indexing = false; // it ended quickly and sent nothing
+    await advance(3500);
+    expect(document.querySelector("#progress")).toBeNull();
+  });
+
   it("does nothing when the picker is cancelled, and adds a typed path once confirmed", async () => {
     const b = mockBackend({ settings: { folders: [] }, notes: [], pickFolderResult: null });
     await renderApp(b);
