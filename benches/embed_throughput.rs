@@ -5,6 +5,7 @@
 //! ```text
 //! cargo bench --bench embed_throughput -- [--n 256] [--tokens 200] [--batch 32]
 //!     [--repeat 3] [--corpus corpus.jsonl] [--model DIR] [--dump passages.json]
+//!     [--queries-only]
 //! ```
 //!
 //! Passages are the first `--n` documents of a BEIR-style `corpus.jsonl` (default
@@ -14,6 +15,10 @@
 //! Each run embeds all passages; the best and median of `--repeat` runs are
 //! printed (best is the figure least disturbed by other work on the machine).
 //! The model comes from `--model`, else `$SIFT_MODEL_DIR`, else the default folder.
+//!
+//! Then query latency, as a search waits for it: each SciFact claim
+//! (`queries.jsonl` beside the corpus) embedded alone, p50/p95 by length in
+//! word pieces. `--queries-only` skips the passages.
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -30,6 +35,7 @@ struct Args {
     corpus: PathBuf,
     model: Option<PathBuf>,
     dump: Option<PathBuf>,
+    queries_only: bool,
 }
 
 fn parse_args() -> Args {
@@ -46,6 +52,7 @@ fn parse_args() -> Args {
             }),
         model: None,
         dump: None,
+        queries_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -58,6 +65,7 @@ fn parse_args() -> Args {
             "--corpus" => args.corpus = value().into(),
             "--model" => args.model = Some(value().into()),
             "--dump" => args.dump = Some(value().into()),
+            "--queries-only" => args.queries_only = true,
             _ => {} // cargo bench passes --bench; ignore what we don't know
         }
     }
@@ -98,6 +106,10 @@ fn main() {
     let embedder = LocalEmbedder::load(&dir).unwrap();
     let load_s = started.elapsed().as_secs_f64();
 
+    if args.queries_only {
+        query_latency(&args, &embedder);
+        return;
+    }
     let mut tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
     tokenizer.with_truncation(None).unwrap();
     tokenizer.with_padding(None);
@@ -166,6 +178,66 @@ fn main() {
         rates[rates.len() - 1],
         rates[rates.len() / 2]
     );
+    query_latency(&args, &embedder);
+}
+
+/// Each SciFact claim embedded alone, twice (the first round warms up):
+/// p50/p95 of the second round by length in word pieces.
+fn query_latency(args: &Args, embedder: &LocalEmbedder) {
+    let path = args.corpus.with_file_name("queries.jsonl");
+    let Ok(file) = std::fs::File::open(&path) else {
+        println!("query latency: skipped ({} not found)", path.display());
+        return;
+    };
+    let claims: Vec<String> = std::io::BufReader::new(file)
+        .lines()
+        .map(|l| {
+            let q: serde_json::Value = serde_json::from_str(&l.unwrap()).unwrap();
+            q["text"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    let time = |q: &str| {
+        let started = Instant::now();
+        embedder.embed_query(q).unwrap();
+        started.elapsed().as_secs_f64() * 1e3
+    };
+    claims.iter().take(50).for_each(|q| {
+        time(q);
+    });
+    let mut by_length: [Vec<f64>; 3] = Default::default();
+    let mut all = Vec::new();
+    for q in &claims {
+        let pieces = embedder.count_tokens(q);
+        let ms = time(q);
+        by_length[match pieces {
+            0..=15 => 0,
+            16..=30 => 1,
+            _ => 2,
+        }]
+        .push(ms);
+        all.push(ms);
+    }
+    let pct = |s: &mut Vec<f64>| {
+        if s.is_empty() {
+            return "none".to_string();
+        }
+        s.sort_by(f64::total_cmp);
+        let p = |q: f64| s[((s.len() - 1) as f64 * q).round() as usize];
+        format!(
+            "p50 {:.2} ms, p95 {:.2} ms ({} queries)",
+            p(0.5),
+            p(0.95),
+            s.len()
+        )
+    };
+    println!("query latency, SciFact claims one at a time:");
+    for (label, s) in ["up to 15 word pieces", "16-30", "over 30"]
+        .iter()
+        .zip(by_length.iter_mut())
+    {
+        println!("  {label:<22} {}", pct(s));
+    }
+    println!("  {:<22} {}", "all", pct(&mut all));
 }
 
 /// CPU time (user + system, all threads) of this process so far; Linux only.

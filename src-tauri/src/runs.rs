@@ -54,6 +54,10 @@ pub struct Runs {
     cancel: Arc<AtomicBool>,
     /// Indexing is paused (tray menu, Settings): work waits, switches still run.
     paused: bool,
+    /// The last `index-done` told the UI more work waited: the run that
+    /// follows must end with one too, even a quiet watcher run, or the UI
+    /// keeps showing a run that is over.
+    told_waiting: bool,
 }
 
 /// One unit of work for the worker.
@@ -121,6 +125,19 @@ impl Runs {
             self.cancel.store(true, Ordering::SeqCst);
         }
         stop
+    }
+
+    /// Whether a run that ended well sends `index-done`: when it showed
+    /// progress, or when the last `index-done` said it was coming.
+    fn must_announce(&self, showed_progress: bool) -> bool {
+        showed_progress || self.told_waiting
+    }
+
+    /// Records an `index-done` going out; returns whether it says more
+    /// work waits.
+    fn announce_done(&mut self) -> bool {
+        self.told_waiting = self.waiting();
+        self.told_waiting
     }
 
     fn waiting(&self) -> bool {
@@ -232,9 +249,9 @@ fn finish(
             eprintln!("sift: indexing failed: {err}");
             let _ = app.emit(events::INDEX_ERROR, IpcError::from(err));
         }
-        Ok(()) if announce => match state.status() {
+        Ok(()) if state.with_runs(|runs| runs.must_announce(announce)) => match state.status() {
             Ok(mut status) => {
-                status.indexing = state.with_runs(|runs| runs.waiting());
+                status.indexing = state.with_runs(Runs::announce_done);
                 let _ = app.emit(events::INDEX_DONE, status);
             }
             Err(err) => {
@@ -348,6 +365,28 @@ mod tests {
         let (job, _) = runs.next().unwrap();
         assert_eq!(kind(&job), "full", "a full pass covers what waited");
         assert!(runs.next().is_none());
+    }
+
+    #[test]
+    fn a_quiet_run_after_a_done_that_said_more_waits_announces_its_end() {
+        let mut runs = Runs::default();
+        runs.add(Job::Full);
+        runs.next().unwrap();
+        assert!(!runs.must_announce(false), "a quiet run stays quiet");
+        // The watcher reports a change while the full run finishes.
+        runs.add(Job::Changes {
+            paths: vec![PathBuf::from("/n/a.md")],
+            rescan: vec![],
+        });
+        assert!(runs.announce_done(), "the full run's done says more waits");
+        runs.next().unwrap();
+        assert!(
+            runs.must_announce(false),
+            "the UI was told a run waits: its end must be told too"
+        );
+        assert!(!runs.announce_done(), "nothing waits any more");
+        assert!(runs.next().is_none());
+        assert!(!runs.must_announce(false));
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::model::MODEL_FILES;
 mod bert;
 mod bf16;
 mod kernels;
+mod row_products;
 mod weights;
 
 use weights::Config;

@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 
 use super::weights::{Config, Floats, Weights};
-use super::{bf16, kernels};
+use super::{bf16, kernels, row_products};
 
 /// Rows per task of the row-wise kernels.
 const ROWS_PER_TASK: usize = 32;
@@ -20,9 +20,10 @@ const ROWS_PER_TASK: usize = 32;
 /// every thread; smaller ones (short queries) stay on the calling thread.
 const PARALLEL_MACS: usize = 1 << 22;
 
-/// Products with at most this many rows (short queries) take rows of the
-/// weights as they lie instead of going through `gemm`.
-const FEW_ROWS: usize = 24;
+/// Products with at most this many rows (queries) take rows of the weights
+/// as they lie instead of going through `gemm`, which repacks the whole
+/// matrix first (`row_products`).
+const FEW_ROWS: usize = 64;
 
 /// Output columns per task of that path.
 const COLUMNS_PER_TASK: usize = 64;
@@ -183,7 +184,8 @@ impl Encoder {
         if total == 0 {
             return vec![vec![0.0; h]; seqs.len()];
         }
-        let packed = if total > FEW_ROWS {
+        // A query (one sequence) never packs: a search process stays light.
+        let packed = if total > FEW_ROWS && seqs.len() > 1 {
             self.packed()
         } else {
             None
@@ -424,7 +426,7 @@ fn linear(
         // `gemm` would first repack the whole matrix for them.
         let block = |(b, w_block): (usize, &[f32])| {
             let mut out = vec![0f32; t * (w_block.len() / k)];
-            kernels::dot_rows(&mut out, src, w_block, k);
+            row_products::dot_rows(&mut out, src, w_block, k);
             (b * COLUMNS_PER_TASK, out)
         };
         let blocks: Vec<(usize, Vec<f32>)> = if parallel {

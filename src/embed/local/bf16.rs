@@ -1,17 +1,20 @@
-//! The encoder's large matrix products in bfloat16 on Intel AMX (Advanced
-//! Matrix Extensions: Xeon since Sapphire Rapids), when the CPU and the
-//! operating system allow it.
+//! The encoder's large matrix products in bfloat16, on CPUs with AVX-512 BF16:
+//! through Intel AMX tiles (Advanced Matrix Extensions: Xeon since Sapphire
+//! Rapids) when the CPU and the operating system allow it, else through
+//! AVX-512 BF16 dot products (`vdpbf16ps`: AMD Zen 4 and later, Intel Cooper
+//! Lake).
 //!
 //! One AMX instruction multiplies a 16×32 bfloat16 tile by a 32×16 one into a
-//! 16×16 `f32` tile: 8,192 multiply-adds, where an AVX-512 FMA does 16. Weights
-//! and activations are rounded to bfloat16 (8 bits of mantissa, to nearest
-//! even) and the sums are kept in `f32`; vectors stay within 1e-4 cosine of the
-//! `f32` model (`tests/engine/embed_local.rs`). Short queries never come here:
-//! they take the `f32` row path, so a search process never packs the weights.
-//! (AVX-512 BF16's `vdpbf16ps` alone was measured slower than `gemm`'s `f32`
-//! kernels here: one port.) Rust has no stable AMX intrinsics, so the few tile
-//! instructions are inline assembly; tile state is per thread, so every task
-//! loads the tile configuration.
+//! 16×16 `f32` tile: 8,192 multiply-adds, where an AVX-512 FMA does 16. One
+//! `vdpbf16ps` does 32, twice an `f32` FMA, at the same rate on Zen 4 (on
+//! Sapphire Rapids it has one port where FMAs have two, so there it was slower
+//! than `gemm`'s `f32` kernels, and AMX is used). Weights and activations are
+//! rounded to bfloat16 (8 bits of mantissa, to nearest even) and the sums are
+//! kept in `f32`; vectors stay within 1e-4 cosine of the `f32` model
+//! (`tests/engine/embed_local.rs`). Queries never come here: they take the
+//! `f32` row path, so a search process never packs the weights. Rust has no
+//! stable AMX intrinsics, so the few tile instructions are inline assembly;
+//! tile state is per thread, so every task loads the tile configuration.
 //!
 //! Layout: a weight matrix `[n × k]` (PyTorch's `[out × in]`) is packed once
 //! into groups of 64 output columns; within a group, for each pair of inputs
@@ -27,26 +30,43 @@ const GROUP: usize = 64;
 /// Rows of activations per task, and per block of tiles (two tiles of 16).
 const ROWS_PER_TASK: usize = 32;
 
+/// How the bfloat16 products run on this CPU.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kernel {
+    /// AMX tiles.
+    Tiles,
+    /// AVX-512 BF16 dot products.
+    Dots,
+}
+
 /// Whether this CPU has the instructions, the system lets this process use
 /// them, and the user has not asked for `f32` (`SIFT_ENCODER_PRECISION=f32`,
 /// for comparing the two).
 pub fn enabled() -> bool {
-    std::env::var("SIFT_ENCODER_PRECISION").as_deref() != Ok("f32") && cpu_has_it()
+    std::env::var("SIFT_ENCODER_PRECISION").as_deref() != Ok("f32") && kernel().is_some()
 }
 
-fn cpu_has_it() -> bool {
-    static USABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *USABLE.get_or_init(|| {
+/// `None` without AVX-512 BF16. `SIFT_ENCODER_PRECISION=bf16-dots` picks the
+/// dot products on an AMX machine too (to compare them).
+fn kernel() -> Option<Kernel> {
+    static KERNEL: std::sync::OnceLock<Option<Kernel>> = std::sync::OnceLock::new();
+    *KERNEL.get_or_init(|| {
         #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
         {
-            std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512bf16")
-                && amx::cpu_has_tiles()
-                && amx::request_permission()
+            if !(std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bf16"))
+            {
+                return None;
+            }
+            let dots_asked = std::env::var("SIFT_ENCODER_PRECISION").as_deref() == Ok("bf16-dots");
+            if !dots_asked && amx::cpu_has_tiles() && amx::request_permission() {
+                return Some(Kernel::Tiles);
+            }
+            Some(Kernel::Dots)
         }
         #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
         {
-            false
+            None
         }
     })
 }
@@ -110,7 +130,8 @@ fn pair(first: f32, second: f32) -> u32 {
 pub fn matmul_acc(dst: &mut [f32], src: &[f32], w: &Packed, pairs: &mut Vec<u32>, parallel: bool) {
     let (n, k) = (w.n, w.k);
     let t = src.len() / k;
-    assert!(src.len() == t * k && dst.len() == t * n && cpu_has_it());
+    let kernel = kernel();
+    assert!(src.len() == t * k && dst.len() == t * n && kernel.is_some());
     let kp = k / 2;
     // Whole blocks of rows: the last block's extra rows are zeros.
     let padded = t.div_ceil(ROWS_PER_TASK) * ROWS_PER_TASK;
@@ -118,6 +139,15 @@ pub fn matmul_acc(dst: &mut [f32], src: &[f32], w: &Packed, pairs: &mut Vec<u32>
     pairs.resize(padded * kp, 0);
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     {
+        // SAFETY (both kernels): the CPU has the instructions (checked above);
+        // `d` is 32 rows of n floats, `x` 32 rows of kp words, `w` n × kp words.
+        let times_groups = |d: &mut [f32], x: &[u32]| unsafe {
+            if kernel == Some(Kernel::Tiles) {
+                amx::block_times_groups(d, n, x, kp, &w.words)
+            } else {
+                dots::block_times_groups(d, n, x, kp, &w.words)
+            }
+        };
         let convert = |(out, rows): (&mut [u32], &[f32])| {
             // SAFETY: the assert checked the CPU; lengths are whole rows of
             // k (a multiple of 32) floats and k/2 words.
@@ -126,14 +156,12 @@ pub fn matmul_acc(dst: &mut [f32], src: &[f32], w: &Packed, pairs: &mut Vec<u32>
         let block = |(d, x): (&mut [f32], &[u32])| {
             let rows = d.len() / n;
             if rows == ROWS_PER_TASK {
-                // SAFETY: as above; `d` is 32 rows of n, `x` 32 rows of kp.
-                unsafe { amx::block_times_groups(d, n, x, kp, &w.words) }
+                times_groups(d, x)
             } else {
                 // The last rows: through a whole block, then copied back.
                 let mut whole = vec![0f32; ROWS_PER_TASK * n];
                 whole[..d.len()].copy_from_slice(d);
-                // SAFETY: as above, with the padded block.
-                unsafe { amx::block_times_groups(&mut whole, n, x, kp, &w.words) }
+                times_groups(&mut whole, x);
                 d.copy_from_slice(&whole[..d.len()]);
             }
         };
@@ -305,6 +333,91 @@ mod amx {
     }
 }
 
+/// The same product through AVX-512 BF16 dot products.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod dots {
+    use std::arch::x86_64::*;
+
+    use super::{GROUP, ROWS_PER_TASK};
+
+    /// Rows summed at once: 6 rows × one group's 4 vectors of 16 columns are
+    /// 24 accumulators; per pair of inputs, 4 weight loads and 6 broadcasts
+    /// feed 24 dot products (4 rows fed 16: the weights, read from L2, were
+    /// the limit).
+    const ROWS: usize = 6;
+
+    /// `dst[32 × n] += x[32 × 2kp] · wᵀ` for every group of `words`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F and AVX-512 BF16; `dst` is 32 rows of `n`,
+    /// `x` 32 rows of `kp` words, `words` `n × kp` words packed by groups.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub unsafe fn block_times_groups(
+        dst: &mut [f32],
+        n: usize,
+        x: &[u32],
+        kp: usize,
+        words: &[u32],
+    ) {
+        debug_assert!(dst.len() == ROWS_PER_TASK * n && x.len() == ROWS_PER_TASK * kp);
+        debug_assert!(words.len() == n * kp);
+        for g in 0..n / GROUP {
+            // SAFETY: group g's words are kp × 64 from g·64·kp.
+            let w = unsafe { words.as_ptr().add(g * GROUP * kp) };
+            let mut r = 0;
+            while r < ROWS_PER_TASK {
+                // SAFETY: rows r..r+ROWS (or the last 2) of x and dst exist;
+                // columns g·64..+64 < n.
+                unsafe {
+                    let d = dst.as_mut_ptr().add(r * n + g * GROUP);
+                    let x = x.as_ptr().add(r * kp);
+                    if ROWS_PER_TASK - r >= ROWS {
+                        rows::<ROWS>(d, n, x, kp, w);
+                        r += ROWS;
+                    } else {
+                        rows::<{ ROWS_PER_TASK % ROWS }>(d, n, x, kp, w);
+                        r += ROWS_PER_TASK % ROWS;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `R` rows of `dst` (row stride `n`, one group's 64 columns) plus `R`
+    /// rows of `x` (stride `kp`) times one group of weights.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    #[inline]
+    unsafe fn rows<const R: usize>(d: *mut f32, n: usize, x: *const u32, kp: usize, w: *const u32) {
+        // SAFETY (the whole body): offsets stay inside the R rows of `d`
+        // and `x` and the group's kp × 64 words, as the caller promised.
+        unsafe {
+            let mut acc: [[__m512; 4]; R] = std::array::from_fn(|r| {
+                std::array::from_fn(|v| _mm512_loadu_ps(d.add(r * n + v * 16)))
+            });
+            for p in 0..kp {
+                let row = w.add(p * GROUP);
+                let wv: [__m512bh; 4] = std::array::from_fn(|v| {
+                    std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(
+                        row.add(v * 16).cast(),
+                    ))
+                });
+                for (r, acc_r) in acc.iter_mut().enumerate() {
+                    let xv: __m512bh =
+                        std::mem::transmute(_mm512_set1_epi32(*x.add(r * kp + p) as i32));
+                    for (a, wc) in acc_r.iter_mut().zip(&wv) {
+                        *a = _mm512_dpbf16_ps(*a, xv, *wc);
+                    }
+                }
+            }
+            for (r, acc_r) in acc.iter().enumerate() {
+                for (v, a) in acc_r.iter().enumerate() {
+                    _mm512_storeu_ps(d.add(r * n + v * 16), *a);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,13 +435,14 @@ mod tests {
     }
 
     /// The packed product against an `f64` product of the same bfloat16-rounded
-    /// inputs, on shapes with ragged row counts.
+    /// inputs, on shapes with ragged row counts (with this CPU's kernel).
     #[test]
     fn product_matches_rounded_reference() {
-        if !cpu_has_it() {
-            eprintln!("no usable AMX on this machine: the bfloat16 product is not used here");
+        if kernel().is_none() {
+            eprintln!("no AVX-512 BF16 on this machine: the bfloat16 product is not used here");
             return;
         }
+        eprintln!("bfloat16 kernel: {:?}", kernel());
         let round = |x: f32| f32::from_bits(bf16(x) << 16);
         for (t, n, k) in [(1, 64, 32), (7, 128, 64), (61, 192, 384), (130, 64, 96)] {
             let w: Vec<f32> = (0..n * k)
