@@ -32,7 +32,8 @@ use crate::store::tables;
 pub use search::KeywordMatch;
 
 /// Version of the on-disk layout (schema and label); another one is rebuilt.
-const FORMAT: u32 = 1;
+/// 2: each chunk's note title terms, for the title boost.
+const FORMAT: u32 = 2;
 
 /// Memory the writer may buffer before flushing a segment.
 const WRITER_MEMORY: usize = 50_000_000;
@@ -59,6 +60,13 @@ struct Fields {
     chunk_id: tantivy::schema::Field,
     note_id: tantivy::schema::Field,
     terms: tantivy::schema::Field,
+    /// The distinct terms of the note's title (not searched: the title
+    /// boost reads which query terms it holds from its postings).
+    title: tantivy::schema::Field,
+    /// How many distinct terms the title has.
+    title_terms: tantivy::schema::Field,
+    /// 1 when the note has aliases (their matches are read from SQLite).
+    aliases: tantivy::schema::Field,
 }
 
 /// The keyword index of one data folder.
@@ -261,6 +269,15 @@ impl KeywordIndex {
             self.fields.terms,
             format!("{0} {0} {1}", row.context, row.body),
         );
+        // The title's terms as `Terms::title_match` cuts them: the boost
+        // of a query that is (nearly) a note's title is read from postings
+        // instead of tokenizing a hundred candidate titles per query.
+        let title = crate::search::terms::distinct_terms(&row.title);
+        doc.add_text(self.fields.title, title.join(" "));
+        doc.add_u64(self.fields.title_terms, title.len() as u64);
+        let has_aliases =
+            serde_json::from_str::<Vec<String>>(&row.aliases).map_or(true, |a| !a.is_empty());
+        doc.add_u64(self.fields.aliases, has_aliases as u64);
         doc
     }
 }
@@ -289,6 +306,12 @@ fn schema() -> Schema {
         "terms",
         TextOptions::default().set_indexing_options(indexing),
     );
+    let title = TextFieldIndexing::default()
+        .set_tokenizer("whitespace")
+        .set_index_option(IndexRecordOption::Basic);
+    builder.add_text_field("title", TextOptions::default().set_indexing_options(title));
+    builder.add_u64_field("title_terms", NumericOptions::default().set_fast());
+    builder.add_u64_field("aliases", NumericOptions::default().set_fast());
     builder.build()
 }
 
@@ -305,6 +328,9 @@ fn fields_of(schema: &Schema) -> Result<Fields> {
         chunk_id: field("chunk_id")?,
         note_id: field("note_id")?,
         terms: field("terms")?,
+        title: field("title")?,
+        title_terms: field("title_terms")?,
+        aliases: field("aliases")?,
     })
 }
 

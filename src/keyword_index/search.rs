@@ -28,6 +28,11 @@ pub struct KeywordMatch {
     /// The same share with each term weighted by its rarity (BM25's IDF):
     /// holding a query's rare words counts for more than holding its common ones.
     pub weighted_coverage: f64,
+    /// How many of the query's distinct terms the chunk holds.
+    pub terms_held: usize,
+    /// How well the note's title matches the query ([`Terms::title_match`]),
+    /// None when the note has aliases (they are matched from SQLite).
+    pub title_match: Option<f64>,
 }
 
 impl KeywordIndex {
@@ -58,6 +63,7 @@ impl KeywordIndex {
             }
         };
         let coverage = self.coverage(terms, &found)?;
+        let title_matches = self.title_matches(terms, &found)?;
         // Each segment's id columns, opened once (opening one decodes its
         // header: per document, that was a tenth of a search).
         let mut columns = HashMap::new();
@@ -82,7 +88,76 @@ impl KeywordIndex {
                     score: -(*score as f64),
                     coverage: coverage[i].0,
                     weighted_coverage: coverage[i].1,
+                    terms_held: coverage[i].2,
+                    title_match: title_matches[i],
                 });
+            }
+        }
+        Ok(out)
+    }
+
+    /// For each found document, [`Terms::title_match`] of its note's title,
+    /// read from the title field's postings (which of the query's terms the
+    /// title holds) and its term count: no title is read or tokenized. None
+    /// for notes with aliases.
+    fn title_matches(
+        &self,
+        terms: &Terms,
+        found: &[(f32, DocAddress)],
+    ) -> Result<Vec<Option<f64>>> {
+        if terms.all.is_empty() {
+            return Ok(vec![Some(0.0); found.len()]);
+        }
+        let searcher = self.reader.searcher();
+        let mut shared = vec![0usize; found.len()];
+        let mut out = vec![None; found.len()];
+        let mut by_segment: HashMap<u32, Vec<(DocId, usize)>> = HashMap::new();
+        for (i, (_, addr)) in found.iter().enumerate() {
+            by_segment
+                .entry(addr.segment_ord)
+                .or_default()
+                .push((addr.doc_id, i));
+        }
+        for (segment_ord, mut docs) in by_segment {
+            docs.sort_unstable();
+            let segment = searcher.segment_reader(segment_ord);
+            let inverted = segment.inverted_index(self.fields.title).map_err(kw_err)?;
+            // `all` holds distinct terms.
+            for term in &terms.all {
+                let term = Term::from_field_text(self.fields.title, term);
+                let Some(mut postings) = inverted
+                    .read_postings(&term, IndexRecordOption::Basic)
+                    .map_err(kw_err)?
+                else {
+                    continue;
+                };
+                for &(doc, i) in &docs {
+                    let at = if postings.doc() >= doc {
+                        postings.doc()
+                    } else {
+                        postings.seek(doc)
+                    };
+                    if at == TERMINATED {
+                        break;
+                    }
+                    if at == doc {
+                        shared[i] += 1;
+                    }
+                }
+            }
+            let fast = segment.fast_fields();
+            let title_terms = fast.u64("title_terms").map_err(kw_err)?;
+            let aliases = fast.u64("aliases").map_err(kw_err)?;
+            for &(doc, i) in &docs {
+                if aliases.first(doc) != Some(0) {
+                    continue;
+                }
+                let Some(t) = title_terms.first(doc) else {
+                    continue;
+                };
+                // As `Terms::title_match` counts them.
+                let union = terms.all.len() + t as usize - shared[i];
+                out[i] = Some(shared[i] as f64 / union as f64);
             }
         }
         Ok(out)
@@ -116,10 +191,14 @@ impl KeywordIndex {
     }
 
     /// For each found document, the share of the query's distinct terms
-    /// (words and phrase words) it holds, plain and weighted by IDF: one pass
-    /// over each term's postings per segment, seeking only to the found
-    /// documents.
-    fn coverage(&self, terms: &Terms, found: &[(f32, DocAddress)]) -> Result<Vec<(f64, f64)>> {
+    /// (words and phrase words) it holds, plain and weighted by IDF, and their
+    /// number: one pass over each term's postings per segment, seeking only
+    /// to the found documents.
+    fn coverage(
+        &self,
+        terms: &Terms,
+        found: &[(f32, DocAddress)],
+    ) -> Result<Vec<(f64, f64, usize)>> {
         let distinct: HashSet<&String> = terms
             .words
             .iter()
@@ -127,7 +206,7 @@ impl KeywordIndex {
             .collect();
         let mut held = vec![(0usize, 0f64); found.len()];
         if distinct.is_empty() {
-            return Ok(vec![(0.0, 0.0); found.len()]);
+            return Ok(vec![(0.0, 0.0, 0); found.len()]);
         }
         let searcher = self.reader.searcher();
         // BM25's IDF over the whole index (a dictionary look-up per segment).
@@ -181,7 +260,7 @@ impl KeywordIndex {
         }
         Ok(held
             .into_iter()
-            .map(|(n, w)| (n as f64 / distinct.len() as f64, w / total_idf))
+            .map(|(n, w)| (n as f64 / distinct.len() as f64, w / total_idf, n))
             .collect())
     }
 }

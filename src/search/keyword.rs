@@ -81,6 +81,16 @@ pub(crate) fn keyword_chunks_among(
             });
         }
     };
+    let known: HashMap<i64, TitleEvidence> = found
+        .iter()
+        .map(|m| {
+            let evidence = TitleEvidence {
+                terms_held: m.terms_held,
+                title_match: m.title_match,
+            };
+            (m.chunk_id, evidence)
+        })
+        .collect();
     let coverage = found.iter().map(|m| (m.chunk_id, m.coverage)).collect();
     let weighted_coverage = found
         .iter()
@@ -90,7 +100,7 @@ pub(crate) fn keyword_chunks_among(
         .into_iter()
         .map(|m| (m.chunk_id, m.note_id, m.score))
         .collect();
-    boost_title_matches(conn, terms, &mut chunks)?;
+    boost_title_matches(conn, terms, &mut chunks, Some(&known))?;
     Ok(KeywordChunks {
         chunks,
         coverage: Some(coverage),
@@ -128,7 +138,7 @@ fn fts_chunks(
         Ok((r.get(0)?, r.get(1)?, r.get(2)?))
     })?;
     let mut chunks: Vec<(i64, i64, f64)> = rows.collect::<rusqlite::Result<_>>()?;
-    boost_title_matches(conn, terms, &mut chunks)?;
+    boost_title_matches(conn, terms, &mut chunks, None)?;
     Ok(chunks)
 }
 
@@ -136,40 +146,77 @@ fn fts_chunks(
 /// Measured on SciFact: boosting every overlap cost 0.001 nDCG@10.
 const TITLE_MATCH_MIN: f64 = 0.5;
 
+/// What the fast index knows of a found chunk's note title.
+struct TitleEvidence {
+    /// Searched terms the chunk holds (its context holds the title).
+    terms_held: usize,
+    /// The title's match, None when the note has aliases.
+    title_match: Option<f64>,
+}
+
 /// Multiplies each chunk's BM25 score by one plus how well its note's title
 /// (or best alias) matches the whole query: a search for a note's exact title
 /// finds that note first, not the pages that repeat its words most. BM25 in
 /// FTS5 is negative (lower is better), so a larger magnitude ranks higher.
+/// `known`: what the fast index read of each chunk's title; SQLite's titles
+/// are read only for notes it cannot answer for (aliases) and that could
+/// still reach a boost.
 fn boost_title_matches(
     conn: &Connection,
     terms: &Terms,
     chunks: &mut [(i64, i64, f64)],
+    known: Option<&HashMap<i64, TitleEvidence>>,
 ) -> Result<()> {
-    // One snapshot of the notes' titles; a note removed by another process
-    // since the keyword query gets no boost.
-    let mut notes: Vec<i64> = chunks.iter().map(|c| c.1).collect();
+    let ceiling = terms.title_match_ceiling();
+    let evidence = |chunk_id: &i64| known.and_then(|k| k.get(chunk_id));
+    let needs_reading = |chunk_id: &i64| match evidence(chunk_id) {
+        None => true,
+        Some(TitleEvidence {
+            title_match: Some(_),
+            ..
+        }) => false,
+        Some(e) => ceiling(e.terms_held) >= TITLE_MATCH_MIN,
+    };
+    // One snapshot of the titles still to read; a note removed by another
+    // process since the keyword query gets no boost from them.
+    let mut notes: Vec<i64> = chunks
+        .iter()
+        .filter(|c| needs_reading(&c.0))
+        .map(|c| c.1)
+        .collect();
     notes.sort_unstable();
     notes.dedup();
-    let titles = tables::titles_of_notes(conn, &notes)?;
+    let titles = if notes.is_empty() {
+        HashMap::new()
+    } else {
+        tables::titles_of_notes(conn, &notes)?
+    };
     let mut by_note: HashMap<i64, f64> = HashMap::new();
-    for (_, note_id, score) in chunks.iter_mut() {
-        let boost = *by_note.entry(*note_id).or_insert_with(|| {
-            let Some((title, aliases)) = titles.get(note_id) else {
-                return 0.0;
-            };
-            let aliases: Vec<String> = serde_json::from_str(aliases).unwrap_or_default();
-            std::iter::once(title.as_str())
-                .chain(aliases.iter().map(String::as_str))
-                .map(|t| terms.title_match(t))
-                .fold(0.0, f64::max)
-        });
+    let mut boosted = false;
+    for (chunk_id, note_id, score) in chunks.iter_mut() {
+        let boost = match evidence(chunk_id).and_then(|e| e.title_match) {
+            Some(known) => known,
+            None => *by_note.entry(*note_id).or_insert_with(|| {
+                let Some((title, aliases)) = titles.get(note_id) else {
+                    return 0.0;
+                };
+                let aliases: Vec<String> = serde_json::from_str(aliases).unwrap_or_default();
+                std::iter::once(title.as_str())
+                    .chain(aliases.iter().map(String::as_str))
+                    .map(|t| terms.title_match(t))
+                    .fold(0.0, f64::max)
+            }),
+        };
         // Partial overlaps are already counted by BM25 through the context
         // column; only a query that is (nearly) the title earns more.
         if boost >= TITLE_MATCH_MIN {
             *score *= 1.0 + boost;
+            boosted = true;
         }
     }
-    chunks.sort_by(|a, b| a.2.total_cmp(&b.2));
+    if boosted || known.is_none() {
+        chunks.sort_by(|a, b| a.2.total_cmp(&b.2));
+    }
     Ok(())
 }
 

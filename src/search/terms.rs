@@ -134,10 +134,28 @@ impl Terms {
         let union = self.all.len() + title.len() - shared;
         shared as f64 / union as f64
     }
+
+    /// The highest [`Terms::title_match`] a title can reach when the text
+    /// holding it (a chunk, whose indexed context holds its note's title and
+    /// aliases) holds `held` of the searched terms (words and phrase words),
+    /// as a function of `held`. The title may also hold every typed term
+    /// that is not searched for (stop words, single letters); sharing s of
+    /// the query's a terms, it matches at most s / a. Most candidates of a
+    /// long query cannot reach a boost, so their titles need no reading.
+    pub fn title_match_ceiling(&self) -> impl Fn(usize) -> f64 {
+        let searched: HashSet<&String> = self
+            .words
+            .iter()
+            .chain(self.phrases.iter().flatten())
+            .collect();
+        let unsearched = self.all.iter().filter(|t| !searched.contains(t)).count();
+        let all = self.all.len().max(1) as f64;
+        move |held| ((held + unsearched) as f64 / all).min(1.0)
+    }
 }
 
 /// Distinct terms of `text` in order (CJK as character pairs).
-fn distinct_terms(text: &str) -> Vec<String> {
+pub(crate) fn distinct_terms(text: &str) -> Vec<String> {
     let mut seen = HashSet::new();
     tokens(text)
         .into_iter()
@@ -276,6 +294,40 @@ mod tests {
         assert_eq!(q.title_match("Collector"), 0.5);
         assert_eq!(Terms::parse("插桩").title_match("插桩"), 1.0);
         assert_eq!(Terms::parse("logging").title_match("Other"), 0.0);
+    }
+
+    #[test]
+    fn no_title_matches_above_its_ceiling() {
+        let titles = [
+            "No collector",
+            "The collector and the exporter",
+            "How do I sample traces",
+            "a",
+            "Collector",
+            "东京都 tower guide",
+        ];
+        for query in [
+            "No Collector",
+            "what is the collector exporter",
+            "how do I sample traces in a collector",
+            "东京都 tower",
+        ] {
+            let q = Terms::parse(query);
+            let searched = q.matcher();
+            let ceiling = q.title_match_ceiling();
+            for title in titles {
+                let held = distinct_terms(title)
+                    .iter()
+                    .filter(|t| searched.terms.contains(*t))
+                    .count();
+                assert!(
+                    q.title_match(title) <= ceiling(held),
+                    "{query} / {title}: {} > {}",
+                    q.title_match(title),
+                    ceiling(held)
+                );
+            }
+        }
     }
 
     #[test]

@@ -96,6 +96,10 @@ pub struct KeywordTerms {
     pub context: String,
     /// Terms of the body as a reader sees it.
     pub body: String,
+    /// The note's title, as written.
+    pub title: String,
+    /// The note's aliases (JSON list).
+    pub aliases: String,
 }
 
 /// Keyword terms of up to `limit` chunks with `after < id <= upto`, in id order.
@@ -106,8 +110,8 @@ pub fn keyword_terms_after(
     limit: usize,
 ) -> Result<Vec<KeywordTerms>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT c.id, c.note_id, f.context, f.body
-         FROM chunks c JOIN chunks_fts f ON f.rowid = c.id
+        "SELECT c.id, c.note_id, f.context, f.body, n.title, n.aliases
+         FROM chunks c JOIN chunks_fts f ON f.rowid = c.id JOIN notes n ON n.id = c.note_id
          WHERE c.id > ?1 AND c.id <= ?2 ORDER BY c.id LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![after, upto, limit as i64], |r| {
@@ -116,6 +120,8 @@ pub fn keyword_terms_after(
             note_id: r.get(1)?,
             context: r.get(2)?,
             body: r.get(3)?,
+            title: r.get(4)?,
+            aliases: r.get(5)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

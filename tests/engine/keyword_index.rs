@@ -3,7 +3,7 @@
 //! notes alike; deleted or damaged, searches still answer (from FTS5) and the
 //! next index run rebuilds it; edits and other processes' runs reach it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use sift::keyword_index::KeywordIndex;
@@ -114,6 +114,53 @@ fn fast_index_agrees_with_fts5_on_real_notes() {
         "same first note for {same_first} of {}",
         queries.len()
     );
+}
+
+/// The title boost of a found chunk, read from the fast index's postings, is
+/// what `Terms::title_match` makes of its note's title, for every note
+/// without aliases (those with aliases are left to SQLite's titles).
+#[test]
+fn title_matches_from_the_fast_index_are_the_titles_own() {
+    let (_notes, t) = real_notes();
+    let fast = KeywordIndex::open(&t.data.path().join("keywords")).unwrap();
+    let notes: HashMap<i64, (String, String)> = t
+        .engine
+        .store()
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT id, title, aliases FROM notes")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+        .unwrap();
+    let (mut known, mut left) = (0, 0);
+    for title in titles(&t.engine).iter().take(80) {
+        let first_word = title.split_whitespace().next().unwrap_or("");
+        for query in [
+            title.clone(),
+            format!("how does the {title} work?"),
+            format!("{first_word} collector"),
+        ] {
+            let terms = Terms::parse(&query);
+            for m in fast.search(&terms, None, 100).unwrap() {
+                let (title, aliases) = &notes[&m.note_id];
+                match m.title_match {
+                    Some(found) => {
+                        assert_eq!(aliases, "[]", "{title}");
+                        assert_eq!(found, terms.title_match(title), "{query} / {title}");
+                        known += 1;
+                    }
+                    None => {
+                        assert_ne!(aliases, "[]", "{title}");
+                        left += 1;
+                    }
+                }
+            }
+        }
+    }
+    println!("title matches read from the index: {known}, left to SQLite: {left}");
+    assert!(known > 1000, "{known}");
 }
 
 #[test]
