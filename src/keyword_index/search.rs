@@ -111,38 +111,17 @@ impl KeywordIndex {
         let searcher = self.reader.searcher();
         let mut shared = vec![0usize; found.len()];
         let mut out = vec![None; found.len()];
-        let mut by_segment: HashMap<u32, Vec<(DocId, usize)>> = HashMap::new();
-        for (i, (_, addr)) in found.iter().enumerate() {
-            by_segment
-                .entry(addr.segment_ord)
-                .or_default()
-                .push((addr.doc_id, i));
-        }
-        for (segment_ord, mut docs) in by_segment {
-            docs.sort_unstable();
+        for (segment_ord, docs) in by_segment(found) {
             let segment = searcher.segment_reader(segment_ord);
             let inverted = segment.inverted_index(self.fields.title).map_err(kw_err)?;
             // `all` holds distinct terms.
             for term in &terms.all {
                 let term = Term::from_field_text(self.fields.title, term);
-                let Some(mut postings) = inverted
+                if let Some(mut postings) = inverted
                     .read_postings(&term, IndexRecordOption::Basic)
                     .map_err(kw_err)?
-                else {
-                    continue;
-                };
-                for &(doc, i) in &docs {
-                    let at = if postings.doc() >= doc {
-                        postings.doc()
-                    } else {
-                        postings.seek(doc)
-                    };
-                    if at == TERMINATED {
-                        break;
-                    }
-                    if at == doc {
-                        shared[i] += 1;
-                    }
+                {
+                    each_holder(&mut postings, &docs, |i| shared[i] += 1);
                 }
             }
             let fast = segment.fast_fields();
@@ -219,16 +198,7 @@ impl KeywordIndex {
             idf.insert(*term, (1.0 + (docs - df + 0.5) / (df + 0.5)).ln());
         }
         let total_idf: f64 = idf.values().sum::<f64>().max(f64::EPSILON);
-        // Found documents per segment, in document order (postings only seek forward).
-        let mut by_segment: HashMap<u32, Vec<(DocId, usize)>> = HashMap::new();
-        for (i, (_, addr)) in found.iter().enumerate() {
-            by_segment
-                .entry(addr.segment_ord)
-                .or_default()
-                .push((addr.doc_id, i));
-        }
-        for (segment_ord, mut docs) in by_segment {
-            docs.sort_unstable();
+        for (segment_ord, docs) in by_segment(found) {
             let inverted = searcher
                 .segment_reader(segment_ord)
                 .inverted_index(self.fields.terms)
@@ -236,25 +206,14 @@ impl KeywordIndex {
             for term in &distinct {
                 let weight = idf[term];
                 let term = Term::from_field_text(self.fields.terms, term);
-                let Some(mut postings) = inverted
+                if let Some(mut postings) = inverted
                     .read_postings(&term, IndexRecordOption::Basic)
                     .map_err(kw_err)?
-                else {
-                    continue;
-                };
-                for &(doc, i) in &docs {
-                    let at = if postings.doc() >= doc {
-                        postings.doc()
-                    } else {
-                        postings.seek(doc)
-                    };
-                    if at == TERMINATED {
-                        break;
-                    }
-                    if at == doc {
+                {
+                    each_holder(&mut postings, &docs, |i| {
                         held[i].0 += 1;
                         held[i].1 += weight;
-                    }
+                    });
                 }
             }
         }
@@ -262,5 +221,39 @@ impl KeywordIndex {
             .into_iter()
             .map(|(n, w)| (n as f64 / distinct.len() as f64, w / total_idf, n))
             .collect())
+    }
+}
+
+/// Found documents per segment, each with its index in `found`, in document
+/// order (postings only seek forward).
+fn by_segment(found: &[(f32, DocAddress)]) -> HashMap<u32, Vec<(DocId, usize)>> {
+    let mut by_segment: HashMap<u32, Vec<(DocId, usize)>> = HashMap::new();
+    for (i, (_, addr)) in found.iter().enumerate() {
+        by_segment
+            .entry(addr.segment_ord)
+            .or_default()
+            .push((addr.doc_id, i));
+    }
+    by_segment
+        .values_mut()
+        .for_each(|docs| docs.sort_unstable());
+    by_segment
+}
+
+/// Calls `held(i)` for each of `docs` (in document order) that `postings`
+/// holds.
+fn each_holder(postings: &mut impl DocSet, docs: &[(DocId, usize)], mut held: impl FnMut(usize)) {
+    for &(doc, i) in docs {
+        let at = if postings.doc() >= doc {
+            postings.doc()
+        } else {
+            postings.seek(doc)
+        };
+        if at == TERMINATED {
+            break;
+        }
+        if at == doc {
+            held(i);
+        }
     }
 }
