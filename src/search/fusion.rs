@@ -7,7 +7,9 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension};
 
 use super::filter::Filters;
-use super::keyword::{allowed_chunk_ids, keyword_chunks_among, KeywordChunks};
+use super::keyword::{
+    allowed_chunk_ids, keyword_chunks_among, keyword_chunks_found, KeywordChunks,
+};
 use super::snippet::make_snippet;
 use super::terms::{TermSet, Terms};
 use super::DateSource;
@@ -149,30 +151,44 @@ pub fn candidates(
             depth,
         )
     };
-    let nearest = |(index, q): (&VectorIndex, &[f32])| {
-        nearest_chunks(index, q, allowed.as_deref(), allowed_set.as_ref(), depth)
+    let nearest = |(index, q): (&VectorIndex, &[f32])| -> Result<Vec<(i64, i64, f32)>> {
+        let found = nearest_chunks(index, q, allowed.as_deref(), allowed_set.as_ref(), depth)?;
+        with_notes(conn, found)
     };
     // The two rankers' searches (the HNSW walk and tantivy's, or FTS5's)
-    // are most of a hybrid query's time and share nothing: the vector walk
-    // runs on a second thread meanwhile (the SQLite connection stays here).
-    let (found, nearest) = match nearest_to {
-        Some(to) if mode == Mode::Hybrid => std::thread::scope(|s| {
-            let walk = s.spawn(|| nearest(to));
+    // are most of a hybrid query's time and share nothing: one runs on a
+    // second thread meanwhile. The SQLite connection stays on this thread,
+    // so tantivy's search goes to the other one when it answers, and the
+    // vector walk (and FTS5 on this thread) otherwise.
+    let (found, semantic) = match (nearest_to, fast_keywords) {
+        (Some(to), Some(fast)) if mode == Mode::Hybrid && !terms.is_empty() => {
+            std::thread::scope(|s| {
+                let search = s.spawn(|| fast.search(terms, allowed_set.as_ref(), depth));
+                let semantic = nearest(to);
+                let found = search
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                let found = keyword_chunks_found(conn, found, terms, filters, depth);
+                (found, semantic)
+            })
+        }
+        (Some(to), _) if mode == Mode::Hybrid => std::thread::scope(|s| {
+            let walk = s.spawn(|| {
+                nearest_chunks(to.0, to.1, allowed.as_deref(), allowed_set.as_ref(), depth)
+            });
             let found = keywords();
-            let nearest = walk
+            let semantic = walk
                 .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (found, Some(nearest))
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                .and_then(|found| with_notes(conn, found));
+            (found, semantic)
         }),
-        Some(to) => (keywords(), Some(nearest(to))),
-        None => (keywords(), None),
+        (Some(to), _) => (keywords(), nearest(to)),
+        (None, _) => (keywords(), Ok(Vec::new())),
     };
     let found = found?;
     let keyword = found.chunks;
-    let semantic = match nearest {
-        Some(nearest) => with_notes(conn, nearest?)?,
-        None => Vec::new(),
-    };
+    let semantic = semantic?;
     let (coverage, weighted_coverage) = if mode == Mode::Hybrid && !semantic.is_empty() {
         // Each note's first keyword chunk.
         let mut seen = HashSet::new();

@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use super::filter::Filters;
 use super::terms::Terms;
 use crate::error::Result;
-use crate::keyword_index::KeywordIndex;
+use crate::keyword_index::{KeywordIndex, KeywordMatch};
 use crate::store::tables;
 
 /// Weight of the title/heading column relative to the body in BM25.
@@ -69,7 +69,26 @@ pub(crate) fn keyword_chunks_among(
             ..KeywordChunks::default()
         });
     };
-    let found = match fast.search(terms, allowed, limit) {
+    keyword_chunks_found(
+        conn,
+        fast.search(terms, allowed, limit),
+        terms,
+        filters,
+        limit,
+    )
+}
+
+/// [`keyword_chunks_among`] once the fast index has searched (`found`; a
+/// hybrid search runs that on another thread): its title boosts, or FTS5's
+/// answer if the fast index failed.
+pub(crate) fn keyword_chunks_found(
+    conn: &Connection,
+    found: Result<Vec<KeywordMatch>>,
+    terms: &Terms,
+    filters: &Filters,
+    limit: usize,
+) -> Result<KeywordChunks> {
+    let found = match found {
         Ok(found) => found,
         // Damaged on disk, or its files went away under a reload: SQLite
         // answers, and the writer's next catch-up starts it afresh.

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::terms::TermSet;
 use crate::text::bounds::floor_char_boundary;
-use crate::text::{reader_text, tokens};
+use crate::text::{each_token_starting, reader_text};
 
 /// A piece of a snippet; `highlight` marks a query term. Shown as text, never HTML.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,13 +41,17 @@ const LEAD_BYTES: usize = 60;
 pub fn make_snippet(body: &str, markdown: bool, terms: &TermSet) -> Snippet {
     let reader = reader_text(body, markdown);
     let text = reader.text.as_str();
-    let matches = merge(
-        tokens(text)
-            .into_iter()
-            .filter(|t| terms.matches(t))
-            .map(|t| (t.start, t.end))
-            .collect(),
+    let mut spans = Vec::new();
+    each_token_starting(
+        text,
+        |c| terms.may_start_with(c),
+        &mut |start, end, term, _| {
+            if terms.holds(term) {
+                spans.push((start, end));
+            }
+        },
     );
+    let matches = merge(spans);
 
     // Window start: the match with the most other matches within the window.
     let anchor = matches

@@ -111,14 +111,13 @@ impl Terms {
     /// Every term of the query (words and phrase terms), for coverage and
     /// highlights.
     pub fn matcher(&self) -> TermSet {
-        TermSet {
-            terms: self
-                .words
+        TermSet::new(
+            self.words
                 .iter()
                 .chain(self.phrases.iter().flatten())
                 .cloned()
                 .collect(),
-        }
+        )
     }
 }
 
@@ -168,7 +167,10 @@ pub(crate) fn distinct_terms(text: &str) -> Vec<String> {
 /// The terms a text must hold to match a query.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TermSet {
-    terms: HashSet<String>,
+    // FxHash: a page's snippets look up every word of ten chunks.
+    terms: rustc_hash::FxHashSet<String>,
+    /// Bit c set when some term starts with the ASCII byte c.
+    ascii_starts: u128,
 }
 
 impl TermSet {
@@ -184,7 +186,30 @@ impl TermSet {
 
     /// Whether `token` matches one of the terms.
     pub fn matches(&self, token: &Token) -> bool {
-        self.terms.contains(&token.term)
+        self.holds(&token.term)
+    }
+
+    /// Whether `term` (a token's term) is one of the terms.
+    pub fn holds(&self, term: &str) -> bool {
+        self.terms.contains(term)
+    }
+
+    /// Whether some term starts with the ASCII byte `c` (false for other
+    /// bytes): see [`crate::text::words::each_token_starting`].
+    pub fn may_start_with(&self, c: u8) -> bool {
+        c < 128 && self.ascii_starts & (1u128 << c) != 0
+    }
+
+    fn new(terms: rustc_hash::FxHashSet<String>) -> TermSet {
+        let ascii_starts = terms
+            .iter()
+            .filter_map(|t| t.bytes().next())
+            .filter(|c| *c < 128)
+            .fold(0u128, |bits, c| bits | 1u128 << c);
+        TermSet {
+            terms,
+            ascii_starts,
+        }
     }
 
     /// Share of the terms that occur in `text` (0 with no terms).

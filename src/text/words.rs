@@ -39,18 +39,57 @@ const MAX_TERM_BYTES: usize = 64;
 /// their single characters.
 pub fn tokens(text: &str) -> Vec<Token> {
     let mut out = Vec::new();
-    each_word(text, &mut |start, end, cjk_single| {
-        let term = term_of(&text[start..end]);
-        if !term.is_empty() {
-            out.push(Token {
-                start,
-                end,
-                term,
-                cjk_single,
-            });
-        }
+    each_token(text, &mut |start, end, term, cjk_single| {
+        out.push(Token {
+            start,
+            end,
+            term: term.to_string(),
+            cjk_single,
+        })
     });
     out
+}
+
+/// Calls `visit(start, end, term, cjk_single)` for each token of `text`, the
+/// same tokens as [`tokens`] in the same order, with the term in a buffer
+/// reused from word to word: matching a chunk's words against a query (a
+/// page's snippets) allocates nothing per word.
+pub fn each_token(text: &str, visit: &mut impl FnMut(usize, usize, &str, bool)) {
+    let mut term = String::new();
+    each_word(text, &mut |start, end, cjk_single| {
+        term.clear();
+        push_term(&text[start..end], &mut term);
+        if !term.is_empty() {
+            visit(start, end, &term, cjk_single);
+        }
+    });
+}
+
+/// [`each_token`] for the words whose term may start with a character
+/// `may_start(c)` accepts; the others are never folded or stemmed. Sound
+/// because an ASCII word's term starts with the word's first character
+/// lower-cased: folding keeps ASCII letters and digits, and the Porter
+/// stemmer only rewrites a word's ending (checked by a property test). Words
+/// with other characters take the full path. A page's snippets match ten
+/// chunks' words against a few query terms: most words start with a letter
+/// no query term starts with.
+pub fn each_token_starting(
+    text: &str,
+    may_start: impl Fn(u8) -> bool,
+    visit: &mut impl FnMut(usize, usize, &str, bool),
+) {
+    let mut term = String::new();
+    each_word(text, &mut |start, end, cjk_single| {
+        let word = &text[start..end];
+        if word.is_ascii() && !may_start(word.as_bytes()[0].to_ascii_lowercase()) {
+            return;
+        }
+        term.clear();
+        push_term(word, &mut term);
+        if !term.is_empty() {
+            visit(start, end, &term, cjk_single);
+        }
+    });
 }
 
 /// Calls `emit(start, end, cjk_single)` for each word of `text` as [`tokens`]
@@ -391,6 +430,52 @@ mod tests {
                 proptest::prop_assert_eq!(&got, &expected);
                 proptest::prop_assert_eq!(index_terms(&text), expected.join(" "));
             }
+        }
+
+        /// What `each_token_starting` relies on to skip words unstemmed.
+        #[test]
+        fn an_ascii_words_term_starts_with_its_first_character(
+            word in "[A-Za-z0-9]{1,70}"
+        ) {
+            let term = term_of(&word);
+            let first = word.as_bytes()[0].to_ascii_lowercase();
+            proptest::prop_assert_eq!(term.as_bytes().first(), Some(&first));
+        }
+
+        /// Skipping words by their first character drops only ASCII words
+        /// whose term starts with a refused character, and changes no other
+        /// token.
+        #[test]
+        fn tokens_starting_are_the_tokens_that_start_so(
+            text in "([A-Za-z]{1,12}|[0-9]{1,4}|\\PC{1,4}|[ .,;'-]{1,2}|é{1,3}){0,30}",
+            starts in "[a-z0-9]{0,6}"
+        ) {
+            let allowed = |c: u8| starts.as_bytes().contains(&c);
+            let mut got = Vec::new();
+            each_token_starting(&text, allowed, &mut |s, e, term, _| {
+                got.push((s, e, term.to_string()))
+            });
+            let expected: Vec<(usize, usize, String)> = tokens(&text)
+                .into_iter()
+                .filter(|t| !text[t.start..t.end].is_ascii() || allowed(t.term.as_bytes()[0]))
+                .map(|t| (t.start, t.end, t.term))
+                .collect();
+            proptest::prop_assert_eq!(got, expected);
+        }
+    }
+
+    #[test]
+    fn the_porter_stemmer_keeps_first_characters_of_hard_words() {
+        // Whole-word suffixes and y/i rewrites: the first letter stays.
+        for word in [
+            "ies", "sses", "ying", "yed", "y", "is", "ss", "eed", "ational", "Ying",
+        ] {
+            let term = term_of(word);
+            assert_eq!(
+                term.as_bytes()[0],
+                word.as_bytes()[0].to_ascii_lowercase(),
+                "{word} -> {term}"
+            );
         }
     }
 }
