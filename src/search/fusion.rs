@@ -10,6 +10,7 @@ use super::filter::Filters;
 use super::keyword::{
     allowed_chunk_ids, keyword_chunks_among, keyword_chunks_found, KeywordChunks,
 };
+use super::second_thread::beside;
 use super::snippet::make_snippet;
 use super::terms::{TermSet, Terms};
 use super::DateSource;
@@ -162,27 +163,20 @@ pub fn candidates(
     // vector walk (and FTS5 on this thread) otherwise.
     let (found, semantic) = match (nearest_to, fast_keywords) {
         (Some(to), Some(fast)) if mode == Mode::Hybrid && !terms.is_empty() => {
-            std::thread::scope(|s| {
-                let search = s.spawn(|| fast.search(terms, allowed_set.as_ref(), depth));
-                let semantic = nearest(to);
-                let found = search
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                let found = keyword_chunks_found(conn, found, terms, filters, depth);
-                (found, semantic)
-            })
-        }
-        (Some(to), _) if mode == Mode::Hybrid => std::thread::scope(|s| {
-            let walk = s.spawn(|| {
-                nearest_chunks(to.0, to.1, allowed.as_deref(), allowed_set.as_ref(), depth)
-            });
-            let found = keywords();
-            let semantic = walk
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                .and_then(|found| with_notes(conn, found));
+            let (found, semantic) = beside(
+                || fast.search(terms, allowed_set.as_ref(), depth),
+                || nearest(to),
+            );
+            let found = keyword_chunks_found(conn, found, terms, filters, depth);
             (found, semantic)
-        }),
+        }
+        (Some(to), _) if mode == Mode::Hybrid => {
+            let (walk, found) = beside(
+                || nearest_chunks(to.0, to.1, allowed.as_deref(), allowed_set.as_ref(), depth),
+                keywords,
+            );
+            (found, walk.and_then(|found| with_notes(conn, found)))
+        }
         (Some(to), _) => (keywords(), nearest(to)),
         (None, _) => (keywords(), Ok(Vec::new())),
     };
@@ -671,13 +665,10 @@ pub(crate) fn build_hits(
     };
     let best = load(&mut ranked.iter().map(|r| r.chunk_id))?;
     let highlighted = |parts: &[SnippetPart]| parts.iter().any(|p| p.highlight);
-    let mut shown: Vec<Option<(i64, Snippet)>> = ranked
-        .iter()
-        .map(|r| {
-            let c = best.get(&r.chunk_id)?;
-            Some((c.id, snippet_and_line(c, terms)))
-        })
-        .collect();
+    let mut shown: Vec<Option<(i64, Snippet)>> = map_in_two(ranked, |r| {
+        let c = best.get(&r.chunk_id)?;
+        Some((c.id, snippet_and_line(c, terms)))
+    });
     // A best chunk matched by its heading path alone (a one-line list item
     // under the heading) shows a chunk of the note that holds the word: those
     // notes' other chunks are read, the others' are not.
@@ -746,6 +737,22 @@ pub(crate) fn build_hits(
             })
         })
         .collect())
+}
+
+/// `f` over `items` in order, the second half on the search's second
+/// thread: a page's snippets (rendering and matching ten chunk bodies) are
+/// the largest part of a search left once both rankers have answered.
+fn map_in_two<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
+    if items.len() < 4 {
+        return items.iter().map(f).collect();
+    }
+    let (first, second) = items.split_at(items.len() / 2);
+    let (later, mut out) = beside(
+        || second.iter().map(&f).collect::<Vec<U>>(),
+        || first.iter().map(&f).collect::<Vec<U>>(),
+    );
+    out.extend(later);
+    out
 }
 
 /// A hit's snippet, line and page (see [`snippet_and_line`]).

@@ -1,0 +1,61 @@
+//! The second core a search uses: one long-lived thread at normal priority
+//! (the indexer's pool runs niced, and must not slow a search down). It is
+//! kept rather than spawned per search so that starting work on it costs a
+//! wake-up, and so its remembered word stems and caches stay warm.
+
+use std::sync::OnceLock;
+
+/// Runs `there` on the search thread while `here` runs on this one, and
+/// returns both results. A panic in either is resumed here. Without the
+/// thread (it could not be started), both run here, one after the other.
+pub(crate) fn beside<A: Send, B>(
+    there: impl FnOnce() -> A + Send,
+    here: impl FnOnce() -> B,
+) -> (A, B) {
+    let Some(pool) = pool() else {
+        return (there(), here());
+    };
+    let mut a = None;
+    let b = pool.in_place_scope(|s| {
+        s.spawn(|_| a = Some(there()));
+        here()
+    });
+    // The scope returns only once `there` has run (or resumes its panic).
+    (a.expect("the scope waited for it"), b)
+}
+
+fn pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .thread_name(|_| "sift-search".to_string())
+            .build()
+            .ok()
+    })
+    .as_ref()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_sides_run_and_return_in_order() {
+        let here_thread = std::thread::current().id();
+        let (a, b) = beside(
+            || (std::thread::current().id(), 1 + 1),
+            || (std::thread::current().id(), "here"),
+        );
+        assert_eq!(a.1, 2);
+        assert_eq!(b, (here_thread, "here"));
+        assert_ne!(a.0, here_thread, "`there` ran on the search thread");
+    }
+
+    #[test]
+    fn a_panic_on_the_search_thread_reaches_the_caller_and_the_thread_survives() {
+        let caught = std::panic::catch_unwind(|| beside(|| panic!("boom"), || 1));
+        assert!(caught.is_err());
+        assert_eq!(beside(|| 2, || 3), (2, 3));
+    }
+}
