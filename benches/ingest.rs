@@ -3,12 +3,16 @@
 //! generated vault of Markdown notes. Figures, not pass/fail.
 //!
 //! ```text
-//! cargo bench --bench ingest -- [--scifact DIR] [--generated N] [--work DIR] [--only scifact|generated]
+//! cargo bench --bench ingest -- [--scifact DIR] [--generated N] [--work DIR] [--only scifact|generated] [--real-vectors DB]
 //! ```
 //!
 //! The embedder hands back a pseudo-random unit vector per text (seeded by the
 //! text), so vectors are still cached and added to the HNSW index; the time
-//! spent inside it is measured and reported apart. Each vault is indexed into a
+//! spent inside it is measured and reported apart. With `--real-vectors DB` it
+//! hands back real MiniLM vectors from the embedding cache of the Sift
+//! database DB instead (the cached vector of the same text, else a mix of
+//! cached ones): real vectors are clustered, pseudo-random unit vectors are
+//! HNSW's hardest case, so the vector adds cost differently. Each vault is indexed into a
 //! fresh data folder; stage 1 (every note keyword-searchable) and stage 2
 //! (vectors) are timed from the progress reports.
 
@@ -25,7 +29,7 @@ use sift::{Engine, Phase, Settings};
 
 #[path = "common/stand_in.rs"]
 mod stand_in;
-use stand_in::{arg, write_if_changed, write_scifact, RandomVectors};
+use stand_in::{arg, write_if_changed, write_scifact, RandomVectors, RealVectors};
 
 fn main() {
     let scifact = PathBuf::from(arg("--scifact").unwrap_or_else(|| {
@@ -66,7 +70,10 @@ fn main() {
 
 fn run(name: &str, notes: &Path, bytes: u64, data: &Path) {
     let _ = fs::remove_dir_all(data);
-    let embedder = Arc::new(RandomVectors::default());
+    let embedder = Arc::new(RandomVectors {
+        real: arg("--real-vectors").map(|db| RealVectors::from_db(Path::new(&db))),
+        ..Default::default()
+    });
     let engine = Engine::open_with(data, Settings::default(), Some(embedder.clone())).unwrap();
     engine.add_folder(notes).unwrap();
     let stage1_end = Mutex::new(None);
@@ -97,6 +104,13 @@ fn run(name: &str, notes: &Path, bytes: u64, data: &Path) {
         "{name}: {} notes, {mb:.1} MB, {chunks} chunks: {total:.2} s total, {embed:.2} s in the stand-in embedder",
         report.notes_indexed
     );
+    if let Some(real) = &embedder.real {
+        println!(
+            "  real MiniLM vectors: {} cached for the same text, {} mixed from cached ones",
+            real.hits.load(Ordering::Relaxed),
+            real.mixed.load(Ordering::Relaxed)
+        );
+    }
     println!(
         "  embedding excluded: {excluded:.2} s = {:.2} MB/s, {:.0} chunks/s",
         mb / excluded,

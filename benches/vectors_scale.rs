@@ -2,7 +2,7 @@
 //! (issue 12, "Vectors at 1M").
 //!
 //! ```text
-//! cargo bench --bench vectors_scale -- WORK N --base DB [--sweep CONFIGS] [--efs 64,128] [--sift]
+//! cargo bench --bench vectors_scale -- WORK N --base DB [--sweep CONFIGS] [--rounds R] [--efs 64,128] [--sift]
 //! ```
 //! * `--base DB`: a Sift database whose embedding cache holds real
 //!   `local/all-MiniLM-L6-v2` vectors (default: the path in /var/tmp/SCIFACT-READY).
@@ -12,10 +12,15 @@
 //!   [0.5, 1], plus Gaussian noise of 0.01 a dimension: paragraphs recombined. The
 //!   exact top-10 of each query is computed in f32 (matrix products, `gemm`).
 //!   Files: `WORK/<base>/vectors-N.f32`, `queries-N.f32`, `truth-N.u32`, reused.
-//! * `--sweep f16/16/64,i8/16/64`: for each storage/connectivity/expansion_add, a
-//!   plain usearch index (cosine) built on every core, saved, then recall@10 against
-//!   the exact top-10 and p50/p95 latency at each `--efs` expansion_search, and in a
-//!   fresh process: open as a memory-mapped view + first query, RSS after it.
+//! * `--sweep f16/16/64,bf16/16/64`: for each storage (f32, f16, bf16, i8) /
+//!   connectivity / expansion_add, a plain usearch index (cosine) built on every
+//!   core (wall and CPU seconds), saved, then recall@10 against the exact top-10
+//!   and p50/p95 latency at each `--efs` expansion_search, for k = 10 and for
+//!   k = 100 (what a hybrid query asks the vector index for), and of an exact
+//!   search (every vector compared: the storage's rounding alone), and in a fresh
+//!   process: open as a memory-mapped view + first query, RSS after it. Every
+//!   index is built first, then `--rounds R` rounds of searches alternate
+//!   between them; a configuration may be listed twice (two builds).
 //! * `--sift`: Sift's own path: the N vectors as chunk rows and embedding-cache rows
 //!   of a real store (written once per N, kept in `WORK/<base>/sift-N`), the vector
 //!   file deleted, `VectorIndex::open` rebuilding it from the cache (with the
@@ -25,7 +30,7 @@
 
 #[path = "common/vector_data.rs"]
 mod vector_data;
-use vector_data::{dir_size, gauss, pct, read_f32, unit, write_f32};
+use vector_data::{cpu_seconds, dir_size, gauss, pct, read_f32, unit, write_f32};
 
 use std::fs;
 use std::io::{BufWriter, Write};
@@ -44,6 +49,8 @@ use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
 const DIMS: usize = 384;
 const K: usize = 10;
+/// What a hybrid query asks the vector index for (`search::fusion`'s depth).
+const WIDE_K: usize = 100;
 const MAX_QUERIES: usize = 1000;
 const NOISE: f32 = 0.01;
 const BASE_EMBEDDER: &str = "local/all-MiniLM-L6-v2";
@@ -125,9 +132,8 @@ fn main() {
     );
 
     if let Some(configs) = flag("--sweep") {
-        for config in configs.split(',') {
-            sweep(&work, config, &vectors, &queries, &truth, &efs);
-        }
+        let rounds = flag("--rounds").map_or(1, |r| r.parse().expect("--rounds 3"));
+        sweep(&work, &configs, &vectors, &queries, &truth, &efs, rounds);
     }
     if args.iter().any(|a| a == "--sift") {
         drop(vectors);
@@ -135,21 +141,108 @@ fn main() {
     }
 }
 
-/// One storage/connectivity/expansion_add configuration on plain usearch.
+/// The `--sweep` configurations on plain usearch: each built (in the order
+/// listed), then `rounds` rounds of searches that alternate between them (on
+/// a shared machine, neighbouring minutes are the fairest comparison), then a
+/// fresh process per index.
 fn sweep(
     work: &Path,
-    config: &str,
+    configs: &str,
     vectors: &[f32],
     queries: &[f32],
     truth: &[u32],
     efs: &[usize],
+    rounds: usize,
 ) {
+    let built: Vec<(String, Index, PathBuf)> = configs
+        .split(',')
+        .enumerate()
+        .map(|(i, config)| {
+            let (index, path) = build(work, i, config, vectors);
+            (config.to_string(), index, path)
+        })
+        .collect();
+    let n = vectors.len() / DIMS;
+    for round in 1..=rounds {
+        for (config, index, path) in &built {
+            let file_mb = fs::metadata(path).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
+            // Every vector compared with the query: what the storage's rounding
+            // alone costs in recall, and the distance kernel's speed (Sift
+            // searches this way up to 10k vectors).
+            let (recall, p50, p95) = measure(
+                |q| {
+                    index
+                        .exact_search(q, K)
+                        .expect("exact search")
+                        .keys
+                        .into_iter()
+                        .map(|k| k as u32)
+                        .collect()
+                },
+                queries,
+                truth,
+            );
+            println!(
+                "sweep {config} n={n} round {round}: exact search: recall@10 {recall:.4}, \
+                 p50 {p50:.3} ms, p95 {p95:.3} ms"
+            );
+            for &ef in efs {
+                index.change_expansion_search(ef);
+                for k in [K, WIDE_K] {
+                    let (recall, p50, p95) = measure(
+                        |q| {
+                            let mut keys: Vec<u32> = index
+                                .search(q, k)
+                                .expect("search")
+                                .keys
+                                .into_iter()
+                                .map(|k| k as u32)
+                                .collect();
+                            keys.truncate(K);
+                            keys
+                        },
+                        queries,
+                        truth,
+                    );
+                    println!(
+                        "sweep {config} n={n} round {round}: ef_search {ef}, k {k}: recall@10 \
+                         {recall:.4}, p50 {p50:.3} ms, p95 {p95:.3} ms, file {file_mb:.0} MB"
+                    );
+                }
+            }
+        }
+    }
+    for (config, index, path) in built {
+        drop(index);
+        let probe = run_probe(
+            &format!("raw:{}:{}", path.display(), efs[0]),
+            work,
+            queries,
+            &[],
+        );
+        println!(
+            "sweep {config} n={n}: fresh process: view {:.1} ms + first query {:.2} ms; \
+             RSS after first answer {:.0} MB, after {} queries {:.0} MB",
+            probe["open_ms"].as_f64().unwrap_or(0.0),
+            probe["first_query_ms"].as_f64().unwrap_or(0.0),
+            probe["rss_first_mb"].as_f64().unwrap_or(0.0),
+            queries.len() / DIMS,
+            probe["rss_all_mb"].as_f64().unwrap_or(0.0),
+        );
+        let _ = fs::remove_file(&path);
+    }
+}
+
+/// One storage/connectivity/expansion_add configuration built on every core
+/// and saved (`i`: its place in the sweep, so repeats get their own file).
+fn build(work: &Path, i: usize, config: &str, vectors: &[f32]) -> (Index, PathBuf) {
     let parts: Vec<&str> = config.split('/').collect();
     let quantization = match parts[0] {
         "f16" => ScalarKind::F16,
+        "bf16" => ScalarKind::BF16,
         "i8" => ScalarKind::I8,
         "f32" => ScalarKind::F32,
-        other => panic!("storage {other}: f16, i8 or f32"),
+        other => panic!("storage {other}: f16, bf16, i8 or f32"),
     };
     let connectivity: usize = parts[1].parse().expect("connectivity");
     let expansion_add: usize = parts[2].parse().expect("expansion_add");
@@ -166,54 +259,28 @@ fn sweep(
     .expect("index");
     index.reserve(n).expect("reserve");
     let t = Instant::now();
+    let cpu = cpu_seconds();
     vectors
         .par_chunks_exact(DIMS)
         .enumerate()
         .for_each(|(i, v)| index.add(i as u64, v).expect("add"));
     let build_s = t.elapsed().as_secs_f64();
+    let build_cpu = cpu_seconds() - cpu;
+    println!(
+        "sweep {config} n={n}: build {build_s:.1} s ({:.0} adds/s), {build_cpu:.1} CPU s \
+         ({:.0} adds per CPU-second), load {}",
+        n as f64 / build_s,
+        n as f64 / build_cpu,
+        fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
     let path = work.join(format!(
-        "sweep-{}-{connectivity}-{expansion_add}-{n}.usearch",
+        "sweep-{i}-{}-{connectivity}-{expansion_add}-{n}.usearch",
         parts[0]
     ));
     index.save(&path.to_string_lossy()).expect("save");
-    let file_mb = fs::metadata(&path).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
-    for &ef in efs {
-        index.change_expansion_search(ef);
-        let (recall, p50, p95) = measure(
-            |q| {
-                index
-                    .search(q, K)
-                    .expect("search")
-                    .keys
-                    .into_iter()
-                    .map(|k| k as u32)
-                    .collect()
-            },
-            queries,
-            truth,
-        );
-        println!(
-            "sweep {config} n={n}: build {build_s:.1} s, ef_search {ef}: recall@10 {recall:.4}, \
-             p50 {p50:.3} ms, p95 {p95:.3} ms, file {file_mb:.0} MB"
-        );
-    }
-    drop(index);
-    let probe = run_probe(
-        &format!("raw:{}:{}", path.display(), efs[0]),
-        work,
-        queries,
-        &[],
-    );
-    println!(
-        "sweep {config} n={n}: fresh process: view {:.1} ms + first query {:.2} ms; \
-         RSS after first answer {:.0} MB, after {} queries {:.0} MB",
-        probe["open_ms"].as_f64().unwrap_or(0.0),
-        probe["first_query_ms"].as_f64().unwrap_or(0.0),
-        probe["rss_first_mb"].as_f64().unwrap_or(0.0),
-        queries.len() / DIMS,
-        probe["rss_all_mb"].as_f64().unwrap_or(0.0),
-    );
-    let _ = fs::remove_file(&path);
+    (index, path)
 }
 
 /// Sift's own path over a real store: rebuild from the cache, then a fresh process.

@@ -1,7 +1,7 @@
 //! The usearch vector index of one embedder, saved beside the database.
 //!
 //! One file per embedder, `vectors/<slug>.vectors` ([`file`]): the usearch
-//! index (f16), then a label (embedder id, dimensions, vector count, the last
+//! index (bf16), then a label (embedder id, dimensions, vector count, the last
 //! applied entry of the `vector_removals` log, the store generation and store
 //! id it matches, checksums). The file is written whole under a temp name and
 //! renamed, so the graph and its label change together or not at all.
@@ -687,7 +687,7 @@ impl VectorIndex {
             .collect())
     }
 
-    /// The stored vector of chunk `id` (f16 precision).
+    /// The stored vector of chunk `id` (bf16 precision).
     pub fn get(&self, id: i64) -> Option<Vec<f32>> {
         let mut out = vec![0f32; self.dimensions];
         match self.index.get(id as u64, &mut out) {

@@ -20,9 +20,88 @@ pub fn arg(name: &str) -> Option<String> {
 }
 
 /// A pseudo-random unit vector per text, seeded by the text: embedding at no cost.
+/// With `real`, real MiniLM vectors instead (see [`RealVectors`]).
 #[derive(Default)]
 pub struct RandomVectors {
     pub nanos: AtomicU64,
+    pub real: Option<RealVectors>,
+}
+
+/// Real all-MiniLM-L6-v2 vectors from a Sift database's embedding cache: the
+/// cached vector of a text embedded before (same chunker, same text: the same
+/// embed hash), else a mix of 2 or 3 cached ones (weights in [0.5, 1], noise
+/// of 0.01 a dimension) seeded by the text, like benches/vectors_scale.rs. Real
+/// vectors are clustered; pseudo-random unit vectors are HNSW's hardest case.
+pub struct RealVectors {
+    by_hash: std::collections::HashMap<[u8; 32], Vec<f32>>,
+    pool: Vec<Vec<f32>>,
+    pub hits: AtomicU64,
+    pub mixed: AtomicU64,
+}
+
+impl RealVectors {
+    /// Every `local/all-MiniLM-L6-v2` vector cached in the database `db`.
+    #[allow(dead_code)] // not every bench that shares this file uses it
+    pub fn from_db(db: &Path) -> RealVectors {
+        let conn =
+            rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .expect("database with real vectors");
+        let mut stmt = conn
+            .prepare("SELECT hash, vector FROM embed_cache WHERE embedder = ?1 ORDER BY hash")
+            .unwrap();
+        let rows = stmt
+            .query_map(["local/all-MiniLM-L6-v2"], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .unwrap();
+        let mut by_hash = std::collections::HashMap::new();
+        let mut pool = Vec::new();
+        for row in rows {
+            let (hash, bytes) = row.unwrap();
+            let v = sift::store::decode_vector(&bytes);
+            assert_eq!(v.len(), 384, "MiniLM vectors have 384 dimensions");
+            pool.push(v.clone());
+            if let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) {
+                by_hash.insert(hash, v);
+            }
+        }
+        assert!(
+            pool.len() >= 100,
+            "too few cached vectors in {}",
+            db.display()
+        );
+        RealVectors {
+            by_hash,
+            pool,
+            hits: AtomicU64::new(0),
+            mixed: AtomicU64::new(0),
+        }
+    }
+
+    fn vector(&self, text: &str) -> Vec<f32> {
+        use sha2::{Digest, Sha256};
+        let hash: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+        if let Some(v) = self.by_hash.get(&hash) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return v.clone();
+        }
+        self.mixed.fetch_add(1, Ordering::Relaxed);
+        let mut rng = StdRng::from_seed(hash);
+        let mut v = vec![0f32; 384];
+        for _ in 0..rng.random_range(2..=3) {
+            let src = &self.pool[rng.random_range(0..self.pool.len())];
+            let w: f32 = rng.random_range(0.5..1.0);
+            v.iter_mut().zip(src).for_each(|(a, x)| *a += w * x);
+        }
+        for a in v.iter_mut() {
+            // Box-Muller: a standard normal sample.
+            let u1: f32 = rng.random::<f32>().max(f32::MIN_POSITIVE);
+            let u2: f32 = rng.random();
+            *a += 0.01 * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos();
+        }
+        normalize(&mut v);
+        v
+    }
 }
 
 impl Embedder for RandomVectors {
@@ -40,7 +119,13 @@ impl Embedder for RandomVectors {
     }
     fn embed_documents(&self, texts: &[String]) -> sift::Result<Vec<Vec<f32>>> {
         let started = Instant::now();
-        let out = texts.iter().map(|t| random_vector(t)).collect();
+        let out = texts
+            .iter()
+            .map(|t| match &self.real {
+                Some(real) => real.vector(t),
+                None => random_vector(t),
+            })
+            .collect();
         self.nanos
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         Ok(out)

@@ -17,6 +17,7 @@ use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
 use usearch::{Index, IndexOptions};
 
+use super::hnsw::STORAGE;
 use crate::config::VECTOR_FORMAT_VERSION;
 use crate::encryption::{seal, DataKey};
 
@@ -137,10 +138,20 @@ fn check_whole(graph: &[u8], label: &Label) -> Result<(), String> {
     Ok(())
 }
 
-/// A new index with the storage, metric and dimensions of the serialized one.
+/// A new index with the storage, metric and dimensions of the serialized one,
+/// when it stores vectors as this Sift does: a file of another storage (f16,
+/// before bf16) is rebuilt from the embedding cache, not served as it is.
 fn new_like(graph: &[u8]) -> Result<Index, String> {
     let meta = Index::metadata_from_buffer(graph)
         .map_err(|e| format!("the vector file is damaged: {e}"))?;
+    if meta.quantization != STORAGE {
+        let name = |kind| format!("{kind:?}").to_lowercase();
+        return Err(format!(
+            "the vector file stores {} vectors, this Sift stores {}",
+            name(meta.quantization),
+            name(STORAGE)
+        ));
+    }
     Index::new(&IndexOptions::from(meta)).map_err(|e| e.to_string())
 }
 

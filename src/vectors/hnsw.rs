@@ -5,14 +5,22 @@
 //! settings recall@10 against exact search falls as the index grows (0.988 at
 //! 100k, 0.973 at 1M with expansion_search 64); searches that look further
 //! bring it back for little time (0.988 at 1M with 128, p50 about 1 ms).
-//! Storage is f16: i8 capped recall@10 at 0.935 at 100k whatever the search
-//! expansion (the rounding of MiniLM's small components, not the graph).
-//! Connectivity 32 gained 0.006 at 100k for twice the build time: kept at 16.
+//! Storage is bfloat16: the same recall@10 as f16 within the spread between two
+//! builds of the same graph (exact search over bf16 loses 0.001 to the
+//! rounding), and its distances are AVX-512 BF16 dot products on CPUs that
+//! have them (NumKong's `genoa` kernel: AMD Zen 4 on, Intel Cooper Lake on),
+//! where f16 without AVX-512 FP16 (Zen 4) is converted to f32 first: adds and
+//! searches are cheaper (BENCHMARKS.md "bfloat16 storage"). Other CPUs
+//! convert bf16 to f32 with a shift (AVX2, or plain code): same results.
+//! i8 capped recall@10 at 0.935 at 100k whatever the search expansion (the
+//! rounding of MiniLM's small components, not the graph). Connectivity 32
+//! gained 0.006 at 100k for twice the build time: kept at 16.
 
 use usearch::ScalarKind;
 
-/// How vectors are stored in the index.
-pub(crate) const STORAGE: ScalarKind = ScalarKind::F16;
+/// How vectors are stored in the index. A vector file of another storage is
+/// rebuilt from the embedding cache when opened (`file::new_like`).
+pub(crate) const STORAGE: ScalarKind = ScalarKind::BF16;
 
 /// Neighbours a node keeps per graph level, fixed when an index is created:
 /// chosen from the number of vectors it is built for.

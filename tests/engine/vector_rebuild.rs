@@ -206,10 +206,7 @@ fn a_killed_rebuild_carries_on_from_its_last_save_and_ends_consistent() {
 
 /// The label of a vector file: the JSON before its last 12 bytes.
 fn label_of(path: &Path) -> serde_json::Map<String, serde_json::Value> {
-    let bytes = std::fs::read(path).unwrap();
-    let tail = &bytes[bytes.len() - 12..];
-    let len = u32::from_le_bytes(tail[..4].try_into().unwrap()) as usize;
-    serde_json::from_slice(&bytes[bytes.len() - 12 - len..bytes.len() - 12]).unwrap()
+    label_of_bytes(&std::fs::read(path).unwrap())
 }
 
 /// A file written by a Sift from before the label counted the chunks waiting
@@ -275,4 +272,108 @@ fn a_file_from_an_older_sift_is_rewritten_once_by_a_writer() {
     assert!(index.is_view());
     drop(index);
     assert_eq!(std::fs::read(&path).unwrap(), rewritten);
+}
+
+/// A vector file an earlier Sift wrote with f16 storage (now bf16), valid in
+/// every other way (label, checksums, count): opening it rebuilds the index
+/// from the embedding cache (no embedding) in bf16, a reader without touching
+/// the file, a writer replacing it once; searches answer the same after.
+#[test]
+fn an_f16_file_from_an_earlier_sift_is_rebuilt_from_the_cache_in_bf16() {
+    use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let store = store_with_chunks(&data, 300);
+    let conn = store.writer();
+    let dir = data.join("vectors");
+    drop(VectorIndex::open(&dir, EMBEDDER, DIMS, &conn, true, None).unwrap());
+    let path = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let storage_of = |bytes: &[u8]| {
+        let graph = label_of_bytes(bytes)["graph_bytes"].as_u64().unwrap() as usize;
+        Index::metadata_from_buffer(&bytes[..graph])
+            .unwrap()
+            .quantization
+    };
+    assert_eq!(storage_of(&std::fs::read(&path).unwrap()), ScalarKind::BF16);
+
+    // As the earlier Sift wrote it: the same vectors in an f16 graph, the
+    // same label with the checksums of that graph.
+    let f16 = Index::new(&IndexOptions {
+        dimensions: DIMS,
+        metric: MetricKind::Cos,
+        quantization: ScalarKind::F16,
+        connectivity: 16,
+        expansion_add: 64,
+        expansion_search: 64,
+        multi: false,
+    })
+    .unwrap();
+    f16.reserve(300).unwrap();
+    for id in 1..=300 {
+        f16.add(id as u64, &vector(id)).unwrap();
+    }
+    let mut graph = vec![0u8; f16.serialized_length()];
+    f16.save_to_buffer(&mut graph).unwrap();
+    let mut label = label_of(&path);
+    let rows = u32::from_le_bytes(graph[0..4].try_into().unwrap()) as usize;
+    let cols = u32::from_le_bytes(graph[4..8].try_into().unwrap()) as usize;
+    label.insert("graph_bytes".into(), graph.len().into());
+    label.insert("crc32".into(), crc32fast::hash(&graph).into());
+    label.insert(
+        "links_crc32".into(),
+        crc32fast::hash(&graph[8 + rows * cols..]).into(),
+    );
+    let json = serde_json::to_vec(&label).unwrap();
+    let mut old = graph;
+    old.extend_from_slice(&json);
+    old.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    old.extend_from_slice(b"SIFTVEC2");
+    std::fs::write(&path, &old).unwrap();
+    assert_eq!(storage_of(&old), ScalarKind::F16);
+
+    // A reader rebuilds in memory and leaves the file to the writer.
+    let (index, report) = VectorIndex::open(&dir, EMBEDDER, DIMS, &conn, false, None).unwrap();
+    assert!(report.rebuilt, "{report:?}");
+    let reason = report.rebuild_reason.unwrap_or_default();
+    assert!(reason.contains("stores f16 vectors"), "{reason}");
+    assert_eq!(index.len(), 300);
+    let best = index.search(&vector(42), 3, None).unwrap();
+    assert_eq!(best[0].0, 42, "{best:?}");
+    assert!(best[0].1 > 0.999, "{best:?}");
+    drop(index);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        old,
+        "a reader wrote the file"
+    );
+
+    // The writer rebuilds from the cache and saves the index in bf16, once.
+    let (index, report) = VectorIndex::open(&dir, EMBEDDER, DIMS, &conn, true, None).unwrap();
+    assert!(report.rebuilt, "{report:?}");
+    assert_eq!(report.added, 300, "{report:?}");
+    assert!(report.save_error.is_none(), "{report:?}");
+    assert_eq!(index.len(), 300);
+    for id in [1, 42, 300] {
+        assert_eq!(index.search(&vector(id), 1, None).unwrap()[0].0, id);
+    }
+    drop(index);
+    assert_eq!(storage_of(&std::fs::read(&path).unwrap()), ScalarKind::BF16);
+    let (index, report) = VectorIndex::open(&dir, EMBEDDER, DIMS, &conn, true, None).unwrap();
+    assert!(!report.rebuilt, "{report:?}");
+    assert!(index.is_view());
+    assert_eq!(index.search(&vector(42), 1, None).unwrap()[0].0, 42);
+}
+
+/// The label of a vector file's bytes: the JSON before its last 12 bytes.
+fn label_of_bytes(bytes: &[u8]) -> serde_json::Map<String, serde_json::Value> {
+    let tail = &bytes[bytes.len() - 12..];
+    let len = u32::from_le_bytes(tail[..4].try_into().unwrap()) as usize;
+    serde_json::from_slice(&bytes[bytes.len() - 12 - len..bytes.len() - 12]).unwrap()
 }
