@@ -27,8 +27,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sift::{Engine, Phase, Settings};
 
+#[path = "common/cpu_time.rs"]
+mod cpu_time;
 #[path = "common/stand_in.rs"]
 mod stand_in;
+use cpu_time::cpu_seconds;
 use stand_in::{arg, write_if_changed, write_scifact, RandomVectors, RealVectors};
 
 fn main() {
@@ -128,21 +131,6 @@ fn run(name: &str, notes: &Path, bytes: u64, data: &Path) {
         mb / (cpu - embed),
         cpu - cpu1
     );
-}
-
-/// User + system CPU seconds of this process so far (Linux; 0 elsewhere).
-fn cpu_seconds() -> f64 {
-    let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are the
-    // 12th and 13th of them, in clock ticks (100 per second on Linux).
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let ticks: u64 = rest
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|f| f.parse::<u64>().ok())
-        .sum();
-    ticks as f64 / 100.0
 }
 
 fn scifact_sentences(corpus: &Path) -> Vec<String> {

@@ -28,9 +28,12 @@
 //!   `VectorIndex::open` + first query, RSS after the first answer, then every
 //!   query for recall@10 and p50/p95, and RSS after them.
 
+#[path = "common/cpu_time.rs"]
+mod cpu_time;
 #[path = "common/vector_data.rs"]
 mod vector_data;
-use vector_data::{cpu_seconds, dir_size, gauss, pct, read_f32, unit, write_f32};
+use cpu_time::cpu_seconds;
+use vector_data::{dir_size, gauss, pct, read_f32, unit, write_f32};
 
 use std::fs;
 use std::io::{BufWriter, Write};

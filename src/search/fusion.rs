@@ -152,10 +152,10 @@ pub fn candidates(
             depth,
         )
     };
-    let nearest = |(index, q): (&VectorIndex, &[f32])| -> Result<Vec<(i64, i64, f32)>> {
-        let found = nearest_chunks(index, q, allowed.as_deref(), allowed_set.as_ref(), depth)?;
-        with_notes(conn, found)
+    let walk = |(index, q): (&VectorIndex, &[f32])| {
+        nearest_chunks(index, q, allowed.as_deref(), allowed_set.as_ref(), depth)
     };
+    let with_their_notes = |found: Result<Vec<(i64, f32)>>| with_notes(conn, found?);
     // The two rankers' searches (the HNSW walk and tantivy's, or FTS5's)
     // are most of a hybrid query's time and share nothing: one runs on a
     // second thread meanwhile. The SQLite connection stays on this thread,
@@ -165,19 +165,16 @@ pub fn candidates(
         (Some(to), Some(fast)) if mode == Mode::Hybrid && !terms.is_empty() => {
             let (found, semantic) = beside(
                 || fast.search(terms, allowed_set.as_ref(), depth),
-                || nearest(to),
+                || with_their_notes(walk(to)),
             );
             let found = keyword_chunks_found(conn, found, terms, filters, depth);
             (found, semantic)
         }
         (Some(to), _) if mode == Mode::Hybrid => {
-            let (walk, found) = beside(
-                || nearest_chunks(to.0, to.1, allowed.as_deref(), allowed_set.as_ref(), depth),
-                keywords,
-            );
-            (found, walk.and_then(|found| with_notes(conn, found)))
+            let (nearest, found) = beside(|| walk(to), keywords);
+            (found, with_their_notes(nearest))
         }
-        (Some(to), _) => (keywords(), nearest(to)),
+        (Some(to), _) => (keywords(), with_their_notes(walk(to))),
         (None, _) => (keywords(), Ok(Vec::new())),
     };
     let found = found?;

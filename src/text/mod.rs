@@ -8,4 +8,4 @@ pub mod reader;
 pub mod words;
 
 pub use reader::{reader_text, ReaderText};
-pub use words::{each_token, each_token_starting, index_terms, term_of, tokens, Token};
+pub use words::{each_token_starting, index_terms, term_of, tokens, Token};

@@ -39,7 +39,7 @@ const MAX_TERM_BYTES: usize = 64;
 /// their single characters.
 pub fn tokens(text: &str) -> Vec<Token> {
     let mut out = Vec::new();
-    each_token(text, &mut |start, end, term, cjk_single| {
+    each_token_starting(text, |_| true, &mut |start, end, term, cjk_single| {
         out.push(Token {
             start,
             end,
@@ -50,23 +50,11 @@ pub fn tokens(text: &str) -> Vec<Token> {
     out
 }
 
-/// Calls `visit(start, end, term, cjk_single)` for each token of `text`, the
-/// same tokens as [`tokens`] in the same order, with the term in a buffer
-/// reused from word to word: matching a chunk's words against a query (a
-/// page's snippets) allocates nothing per word.
-pub fn each_token(text: &str, visit: &mut impl FnMut(usize, usize, &str, bool)) {
-    let mut term = String::new();
-    each_word(text, &mut |start, end, cjk_single| {
-        term.clear();
-        push_term(&text[start..end], &mut term);
-        if !term.is_empty() {
-            visit(start, end, &term, cjk_single);
-        }
-    });
-}
-
-/// [`each_token`] for the words whose term may start with a character
-/// `may_start(c)` accepts; the others are never folded or stemmed. Sound
+/// Calls `visit(start, end, term, cjk_single)` for each token of `text` (the
+/// tokens of [`tokens`], in order) whose term may start with a character
+/// `may_start(c)` accepts; the term sits in a buffer reused from word to
+/// word, so matching a chunk's words allocates nothing per word. Words
+/// refused are never folded or stemmed. Sound
 /// because an ASCII word's term starts with the word's first character
 /// lower-cased: folding keeps ASCII letters and digits, and the Porter
 /// stemmer only rewrites a word's ending (checked by a property test). Words

@@ -216,18 +216,8 @@ fn label_of(path: &Path) -> serde_json::Map<String, serde_json::Value> {
 #[test]
 fn a_file_from_an_older_sift_is_rewritten_once_by_a_writer() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let store = store_with_chunks(&data, 300);
+    let (store, dir, path) = saved_index(tmp.path(), 300);
     let conn = store.writer();
-    let dir = data.join("vectors");
-    drop(VectorIndex::open(&dir, EMBEDDER, DIMS, &conn, true, None).unwrap());
-    let path = std::fs::read_dir(&dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
     assert!(label_of(&path).contains_key("pending"));
 
     // As an older Sift wrote it: the same graph, a label without the counts.
@@ -235,12 +225,12 @@ fn a_file_from_an_older_sift_is_rewritten_once_by_a_writer() {
     let mut label = label_of(&path);
     label.remove("pending");
     label.remove("links_crc32");
-    let json = serde_json::to_vec(&label).unwrap();
     let old_len = u32::from_le_bytes(bytes[bytes.len() - 12..bytes.len() - 8].try_into().unwrap());
-    let mut old = bytes[..bytes.len() - 12 - old_len as usize].to_vec();
-    old.extend_from_slice(&json);
-    old.extend_from_slice(&(json.len() as u32).to_le_bytes());
-    old.extend_from_slice(&bytes[bytes.len() - 8..]);
+    let old = file_of(
+        &bytes[..bytes.len() - 12 - old_len as usize],
+        &label,
+        &bytes[bytes.len() - 8..],
+    );
     std::fs::write(&path, &old).unwrap();
 
     let (index, report) = VectorIndex::open(&dir, EMBEDDER, DIMS, &conn, false, None).unwrap();
@@ -283,18 +273,8 @@ fn an_f16_file_from_an_earlier_sift_is_rebuilt_from_the_cache_in_bf16() {
     use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let store = store_with_chunks(&data, 300);
+    let (store, dir, path) = saved_index(tmp.path(), 300);
     let conn = store.writer();
-    let dir = data.join("vectors");
-    drop(VectorIndex::open(&dir, EMBEDDER, DIMS, &conn, true, None).unwrap());
-    let path = std::fs::read_dir(&dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
     let storage_of = |bytes: &[u8]| {
         let graph = label_of_bytes(bytes)["graph_bytes"].as_u64().unwrap() as usize;
         Index::metadata_from_buffer(&bytes[..graph])
@@ -330,11 +310,7 @@ fn an_f16_file_from_an_earlier_sift_is_rebuilt_from_the_cache_in_bf16() {
         "links_crc32".into(),
         crc32fast::hash(&graph[8 + rows * cols..]).into(),
     );
-    let json = serde_json::to_vec(&label).unwrap();
-    let mut old = graph;
-    old.extend_from_slice(&json);
-    old.extend_from_slice(&(json.len() as u32).to_le_bytes());
-    old.extend_from_slice(b"SIFTVEC2");
+    let old = file_of(&graph, &label, b"SIFTVEC2");
     std::fs::write(&path, &old).unwrap();
     assert_eq!(storage_of(&old), ScalarKind::F16);
 
@@ -369,6 +345,37 @@ fn an_f16_file_from_an_earlier_sift_is_rebuilt_from_the_cache_in_bf16() {
     assert!(!report.rebuilt, "{report:?}");
     assert!(index.is_view());
     assert_eq!(index.search(&vector(42), 1, None).unwrap()[0].0, 42);
+}
+
+/// A store of `chunks` chunks in `root`/data with its vector file saved by a
+/// writer: the store, the vectors folder and the file.
+fn saved_index(root: &Path, chunks: i64) -> (Store, std::path::PathBuf, std::path::PathBuf) {
+    let data = root.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let store = store_with_chunks(&data, chunks);
+    let dir = data.join("vectors");
+    drop(VectorIndex::open(&dir, EMBEDDER, DIMS, &store.writer(), true, None).unwrap());
+    let path = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    (store, dir, path)
+}
+
+/// A vector file's bytes: the graph, the label's JSON, its length, the magic.
+fn file_of(
+    graph: &[u8],
+    label: &serde_json::Map<String, serde_json::Value>,
+    magic: &[u8],
+) -> Vec<u8> {
+    let json = serde_json::to_vec(label).unwrap();
+    let mut out = graph.to_vec();
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    out.extend_from_slice(magic);
+    out
 }
 
 /// The label of a vector file's bytes: the JSON before its last 12 bytes.
