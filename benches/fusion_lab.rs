@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use sift::embed::Embedder;
-use sift::keyword_index::KeywordIndex;
+use sift::keyword_index::{CommonWords, KeywordIndex};
 use sift::search::{
     candidates, fuse, fuse_with, terms::Terms, Candidates, Combine, Filters, FusionParams, Mode,
     RankedNote,
@@ -40,8 +40,22 @@ struct Case {
     text: String,
     kind: String,
     found: Candidates,
+    /// The candidates gathered or completed another way, one per [`ALTS`].
+    alts: Vec<Candidates>,
     relevant: HashMap<String, u32>,
 }
+
+/// Candidates gathered another way than the search does (the default
+/// fusion, and keyword only, run on each): (name, common-word share of the
+/// keyword search, meaning filled in for keyword chunks outside the nearest).
+const ALTS: &[(&str, f64, bool)] = &[
+    ("words in > 30% of chunks left out", 0.3, false),
+    ("words in > 20% of chunks left out", 0.2, false),
+    ("words in > 10% of chunks left out", 0.1, false),
+    ("words in > 5% of chunks left out", 0.05, false),
+    ("meaning filled in for keyword chunks", 1.0, true),
+    ("20% left out, meaning filled in", 0.2, true),
+];
 
 struct EvalSet {
     name: &'static str,
@@ -144,6 +158,12 @@ fn main() {
         );
         for (name, variant) in &variants {
             println!("  {name:<34} {}", score(set, variant.as_ref()));
+        }
+        for (i, (alt, _, _)) in ALTS.iter().enumerate() {
+            for (mode, label) in [(Mode::Keyword, "keyword only"), (Mode::Hybrid, "default")] {
+                let picked = |c: &Case| fuse(&c.alts[i], mode, 0.5);
+                println!("  {label}, {alt:<40} {}", score_of(set, &picked));
+            }
         }
         // Per query, for the sets tuned on only (FUSION_LAB_DETAIL=variant name).
         if let (Ok(wanted), false) = (std::env::var("FUSION_LAB_DETAIL"), set.held_out) {
@@ -610,9 +630,14 @@ fn tried() -> Vec<(&'static str, FusionParams, f32)> {
 
 /// The set's metric for one variant, by query kind.
 fn score(set: &EvalSet, variant: &dyn Fn(&Candidates) -> Vec<RankedNote>) -> String {
+    score_of(set, &|case: &Case| variant(&case.found))
+}
+
+/// [`score`] of a ranking made from the whole case.
+fn score_of(set: &EvalSet, variant: &dyn Fn(&Case) -> Vec<RankedNote>) -> String {
     let mut by_kind: HashMap<&str, (f64, usize)> = HashMap::new();
     for case in &set.cases {
-        let ranked: Vec<&str> = variant(&case.found)
+        let ranked: Vec<&str> = variant(case)
             .iter()
             .take(10)
             .filter_map(|r| set.paths.get(&r.note_id).map(String::as_str))
@@ -663,7 +688,7 @@ fn gather(
             )
         })
         .unwrap();
-    let fast = KeywordIndex::open(&data.join("keywords")).unwrap();
+    let mut fast = KeywordIndex::open(&data.join("keywords")).unwrap();
     assert!(store.read(|c| fast.is_current(c)).unwrap());
     let paths: HashMap<i64, String> = store
         .read(|c| {
@@ -678,29 +703,68 @@ fn gather(
         .into_iter()
         .map(|(text, kind, relevant)| {
             let qv = model.embed_query(&text).unwrap();
-            let found = store
-                .read(|c| {
-                    candidates(
-                        c,
-                        Some(&fast),
-                        Some(&vectors),
-                        Some(&qv),
-                        &Terms::parse(&text),
-                        &Filters::default(),
-                        Mode::Hybrid,
-                        10,
-                    )
+            let mut gathered = |share: f64| {
+                fast.set_common_words(if share < 1.0 {
+                    CommonWords {
+                        share,
+                        from_chunks: 0,
+                    }
+                } else {
+                    CommonWords::default()
+                });
+                store
+                    .read(|c| {
+                        candidates(
+                            c,
+                            Some(&fast),
+                            Some(&vectors),
+                            Some(&qv),
+                            &Terms::parse(&text),
+                            &Filters::default(),
+                            Mode::Hybrid,
+                            10,
+                        )
+                    })
+                    .unwrap()
+            };
+            let found = gathered(1.0);
+            let alts = ALTS
+                .iter()
+                .map(|&(_, share, fill)| {
+                    let mut c = gathered(share);
+                    if fill {
+                        fill_in_meaning(&mut c, &vectors, &qv);
+                    }
+                    c
                 })
-                .unwrap();
+                .collect();
+            fast.set_common_words(CommonWords::default());
             Case {
                 text,
                 kind,
                 found,
+                alts,
                 relevant,
             }
         })
         .collect();
     (cases, paths)
+}
+
+/// Adds each keyword chunk missing from the nearest ones to them, with its
+/// own similarity to the query (read from the vector index).
+fn fill_in_meaning(c: &mut Candidates, vectors: &VectorIndex, query: &[f32]) {
+    let near: std::collections::HashSet<i64> = c.semantic.iter().map(|s| s.0).collect();
+    for &(chunk, note, _) in &c.keyword {
+        if near.contains(&chunk) {
+            continue;
+        }
+        if let Some(v) = vectors.get(chunk) {
+            let sim: f32 = v.iter().zip(query).map(|(a, b)| a * b).sum();
+            c.semantic.push((chunk, note, sim));
+        }
+    }
+    c.semantic.sort_by(|a, b| b.2.total_cmp(&a.2));
 }
 
 fn note_set(

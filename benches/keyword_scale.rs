@@ -28,7 +28,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rusqlite::{params, Connection};
 use sha2::{Digest, Sha256};
-use sift::keyword_index::KeywordIndex;
+use sift::keyword_index::{CommonWords, KeywordIndex};
 use sift::search::keyword::keyword_chunks;
 use sift::search::{candidates, rank_notes, terms::Terms, Filters, Mode};
 use sift::store::{tables, Store};
@@ -79,6 +79,7 @@ fn main() {
                 .and_then(|n| n.parse().ok())
         }),
         startup: !std::env::args().any(|a| a == "--no-startup"),
+        keyword_only: std::env::args().any(|a| a == "--keyword-only"),
     };
     println!("machine: {}", load_average());
     for n in sizes {
@@ -92,6 +93,8 @@ struct Options {
     fts_queries: Option<usize>,
     /// Time fresh `sift search` processes.
     startup: bool,
+    /// Time the keyword index's search alone (for `perf stat`), then stop.
+    keyword_only: bool,
 }
 
 /// CPU time used by this process so far (all threads), in milliseconds.
@@ -226,6 +229,10 @@ fn scale(work: &Path, docs: &[Doc], queries: &[&str], n: usize, options: &Option
         dir_size(&dir.join("keywords")) as f64 / 1e6,
         fs::metadata(&db).map(|m| m.len()).unwrap_or(0) as f64 / 1e6,
     );
+    if options.keyword_only {
+        keyword_index_alone(&mut fast, queries);
+        return;
+    }
     let started = Instant::now();
     // Opened on the writer's connection, so a rebuilt graph is saved: later
     // runs map the file as the app does instead of building it again
@@ -477,6 +484,42 @@ fn stages(
          (fusion and snippets {:.2} ms)",
         whole - both
     );
+}
+
+/// The keyword index's top 100 alone, five passes over the queries, with
+/// every word searched and with common words left out (searches leave out
+/// words in over 20% of the chunks from 50k chunks on): CPU per query and
+/// in all (steadier than wall time on a shared machine; run under
+/// `perf stat -e instructions:u` to count the work itself).
+fn keyword_index_alone(fast: &mut KeywordIndex, queries: &[&str]) {
+    let terms: Vec<Terms> = queries.iter().map(|q| Terms::parse(q)).collect();
+    for share in [1.0, 0.2, 0.1] {
+        fast.set_common_words(CommonWords {
+            share,
+            from_chunks: 0,
+        });
+        let mut samples = Vec::new();
+        let cpu = cpu_ms();
+        for _ in 0..5 {
+            for t in &terms {
+                let started = cpu_ms();
+                fast.search(t, None, 100).unwrap();
+                samples.push(cpu_ms() - started);
+            }
+        }
+        let total = cpu_ms() - cpu;
+        samples.sort_by(f64::total_cmp);
+        println!(
+            "  tantivy top 100, words in > {:.0}% of chunks left out: CPU p50 {:.3} ms, \
+             p95 {:.3} ms, {:.0} ms for {} queries",
+            share * 100.0,
+            samples[samples.len() / 2],
+            samples[samples.len() * 95 / 100],
+            total,
+            samples.len()
+        );
+    }
+    fast.set_common_words(CommonWords::default());
 }
 
 /// `sift search` in a fresh process, model load and query embedding

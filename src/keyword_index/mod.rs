@@ -17,6 +17,7 @@
 //! processes reload it when its label moves and use FTS5 while it is behind.
 
 mod search;
+mod top_k;
 
 use std::path::{Path, PathBuf};
 
@@ -40,6 +41,45 @@ const WRITER_MEMORY: usize = 50_000_000;
 
 /// Share of a segment's documents deleted before it is merged.
 const DELETED_SHARE_BEFORE_MERGE: f32 = 0.1;
+
+/// Which query words are too common to search for candidates: a word held by
+/// more than `share` of the chunks, once the index holds at least
+/// `from_chunks` chunks, is left out of the search (the rarest word is kept
+/// if none is left); it still counts in coverage.
+///
+/// Why: such a word's IDF is small (at most ln 5 for a fifth of the chunks),
+/// so it barely moves a chunk's BM25, but its postings are the longest the
+/// search walks. At 100k chunks, leaving out words in over a fifth of them
+/// made tantivy's top 100 about 1.5x cheaper; SciFact keyword nDCG@10 went
+/// from 0.6833 to 0.6870, hybrid unchanged (BENCHMARKS.md, issue 12). In a
+/// small vault the postings are short anyway, and a word in a fifth of its
+/// chunks can be its subject (the held-out real notes lost a keyword query
+/// with the cut applied at 1.6k chunks), so words are only left out from
+/// `from_chunks` on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CommonWords {
+    /// Share of the chunks above which a word is common.
+    pub share: f64,
+    /// Index size from which common words are left out.
+    pub from_chunks: u64,
+}
+
+impl CommonWords {
+    /// Every word searched whatever the index size.
+    pub const NONE_LEFT_OUT: CommonWords = CommonWords {
+        share: 1.0,
+        from_chunks: u64::MAX,
+    };
+}
+
+impl Default for CommonWords {
+    fn default() -> Self {
+        CommonWords {
+            share: 0.2,
+            from_chunks: 50_000,
+        }
+    }
+}
 
 /// Chunks read from SQLite per batch while catching up.
 const BATCH: usize = 2048;
@@ -77,6 +117,8 @@ pub struct KeywordIndex {
     fields: Fields,
     /// The label of the commit the reader sees.
     label: Option<Label>,
+    /// Query words too common to search for candidates.
+    common_words: CommonWords,
 }
 
 impl KeywordIndex {
@@ -107,6 +149,7 @@ impl KeywordIndex {
             reader,
             fields,
             label: None,
+            common_words: CommonWords::default(),
         };
         ki.label = ki.read_label();
         Ok(ki)
@@ -127,7 +170,14 @@ impl KeywordIndex {
             reader,
             fields,
             label: None,
+            common_words: CommonWords::default(),
         })
+    }
+
+    /// Sets which query words are left out of the candidate search (for
+    /// measuring variants; searches use [`CommonWords::default`]).
+    pub fn set_common_words(&mut self, common: CommonWords) {
+        self.common_words = common;
     }
 
     /// Whether the index (as last reloaded) holds exactly the chunks the

@@ -4,11 +4,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tantivy::collector::{FilterCollector, TopDocs};
-use tantivy::query::{BooleanQuery, PhraseQuery, Query, TermQuery};
+use tantivy::query::{BooleanQuery, EnableScoring, PhraseQuery, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, DocId, DocSet, Term, TERMINATED};
 
+use super::top_k::top_k;
 use super::{kw_err, KeywordIndex};
 use crate::error::Result;
 use crate::search::terms::Terms;
@@ -45,24 +45,16 @@ impl KeywordIndex {
         allowed: Option<&HashSet<i64>>,
         limit: usize,
     ) -> Result<Vec<KeywordMatch>> {
-        let Some(query) = self.query(terms) else {
+        let searcher = self.reader.searcher();
+        let doc_freqs = self.doc_freqs(&searcher, terms)?;
+        let Some(query) = self.query(terms, &doc_freqs, searcher.num_docs()) else {
             return Ok(Vec::new());
         };
-        let searcher = self.reader.searcher();
-        let top = TopDocs::with_limit(limit.max(1)).order_by_score();
-        let found: Vec<(f32, DocAddress)> = match allowed {
-            None => searcher.search(&query, &top).map_err(kw_err)?,
-            Some(allowed) => {
-                let allowed = allowed.clone();
-                let only = FilterCollector::new(
-                    "chunk_id".to_string(),
-                    move |id: u64| allowed.contains(&(id as i64)),
-                    top,
-                );
-                searcher.search(&query, &only).map_err(kw_err)?
-            }
-        };
-        let coverage = self.coverage(terms, &found)?;
+        let weight = query
+            .weight(EnableScoring::enabled_from_searcher(&searcher))
+            .map_err(kw_err)?;
+        let found = top_k(&searcher, weight.as_ref(), limit, allowed)?;
+        let coverage = self.coverage(terms, &doc_freqs, searcher.num_docs(), &found)?;
         let title_matches = self.title_matches(terms, &found)?;
         // Each segment's id columns, opened once (opening one decodes its
         // header: per document, that was a tenth of a search).
@@ -142,12 +134,67 @@ impl KeywordIndex {
         Ok(out)
     }
 
-    /// A union of the query's words and phrases over the terms field.
-    fn query(&self, terms: &Terms) -> Option<Box<dyn Query>> {
-        let field = self.fields.terms;
-        let mut parts: Vec<Box<dyn Query>> = terms
+    /// How many chunks hold each of the query's distinct terms (words and
+    /// phrase words): a dictionary look-up per segment each.
+    fn doc_freqs<'t>(
+        &self,
+        searcher: &tantivy::Searcher,
+        terms: &'t Terms,
+    ) -> Result<HashMap<&'t str, u64>> {
+        let mut out = HashMap::new();
+        for term in terms.words.iter().chain(terms.phrases.iter().flatten()) {
+            if !out.contains_key(term.as_str()) {
+                let df = searcher
+                    .doc_freq(&Term::from_field_text(self.fields.terms, term))
+                    .map_err(kw_err)?;
+                out.insert(term.as_str(), df);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The query's words that find candidates: all but those held by more
+    /// than the common-word share of `docs` chunks, or the rarest one if
+    /// every word is that common.
+    fn searched_words<'t>(
+        &self,
+        terms: &'t Terms,
+        doc_freqs: &HashMap<&str, u64>,
+        docs: u64,
+    ) -> Vec<&'t String> {
+        if docs < self.common_words.from_chunks {
+            return terms.words.iter().collect();
+        }
+        let df = |w: &String| doc_freqs.get(w.as_str()).copied().unwrap_or(0);
+        let limit = self.common_words.share * docs as f64;
+        let kept: Vec<&String> = terms
             .words
             .iter()
+            .filter(|w| df(w) as f64 <= limit)
+            .collect();
+        if !kept.is_empty() || terms.words.is_empty() || !terms.phrases.is_empty() {
+            return kept;
+        }
+        terms
+            .words
+            .iter()
+            .min_by_key(|w| df(w))
+            .into_iter()
+            .collect()
+    }
+
+    /// A union of the query's searched words and its phrases over the terms
+    /// field.
+    fn query(
+        &self,
+        terms: &Terms,
+        doc_freqs: &HashMap<&str, u64>,
+        docs: u64,
+    ) -> Option<Box<dyn Query>> {
+        let field = self.fields.terms;
+        let mut parts: Vec<Box<dyn Query>> = self
+            .searched_words(terms, doc_freqs, docs)
+            .into_iter()
             .map(|w| {
                 Box::new(TermQuery::new(
                     Term::from_field_text(field, w),
@@ -176,6 +223,8 @@ impl KeywordIndex {
     fn coverage(
         &self,
         terms: &Terms,
+        doc_freqs: &HashMap<&str, u64>,
+        docs: u64,
         found: &[(f32, DocAddress)],
     ) -> Result<Vec<(f64, f64, usize)>> {
         let distinct: HashSet<&String> = terms
@@ -188,13 +237,11 @@ impl KeywordIndex {
             return Ok(vec![(0.0, 0.0, 0); found.len()]);
         }
         let searcher = self.reader.searcher();
-        // BM25's IDF over the whole index (a dictionary look-up per segment).
-        let docs = searcher.num_docs() as f64;
+        // BM25's IDF over the whole index.
+        let docs = docs as f64;
         let mut idf: HashMap<&String, f64> = HashMap::with_capacity(distinct.len());
         for term in &distinct {
-            let df = searcher
-                .doc_freq(&Term::from_field_text(self.fields.terms, term))
-                .map_err(kw_err)? as f64;
+            let df = doc_freqs.get(term.as_str()).copied().unwrap_or(0) as f64;
             idf.insert(*term, (1.0 + (docs - df + 0.5) / (df + 0.5)).ln());
         }
         let total_idf: f64 = idf.values().sum::<f64>().max(f64::EPSILON);

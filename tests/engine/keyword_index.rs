@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use sift::keyword_index::KeywordIndex;
+use sift::keyword_index::{CommonWords, KeywordIndex};
 use sift::search::{rank_notes, terms::Terms, Filters, Mode};
 use sift::{Engine, Settings};
 
@@ -273,4 +273,72 @@ fn a_trimmed_removal_log_makes_a_lagging_index_start_over() {
     t.engine.store().read(|c| fast.catch_up(c)).unwrap();
     assert!(t.engine.store().read(|c| fast.is_current(c)).unwrap());
     assert_eq!(fast.chunk_ids().unwrap(), chunk_ids(&t.engine));
+}
+
+/// Chunk ids FTS5 (the source of truth) finds for one word, by its term.
+fn chunks_holding(engine: &Engine, word: &str) -> HashSet<i64> {
+    let term = Terms::parse(word).words.remove(0);
+    engine
+        .store()
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?1")?;
+            let ids = stmt
+                .query_map([format!("\"{term}\"")], |r| r.get(0))?
+                .collect::<rusqlite::Result<HashSet<i64>>>()?;
+            Ok(ids)
+        })
+        .unwrap()
+}
+
+/// A word held by more than a fifth of the chunks is left out of the search
+/// for candidates in a large index (it still counts in coverage), never in a
+/// small one, and a query of common words alone still searches its rarest.
+#[test]
+fn common_words_are_left_out_of_the_candidate_search_only_in_a_large_index() {
+    let (_notes, t) = real_notes();
+    let mut fast = KeywordIndex::open(&t.data.path().join("keywords")).unwrap();
+    let chunks = chunk_ids(&t.engine).len();
+    let share = |w: &str| chunks_holding(&t.engine, w).len() as f64 / chunks as f64;
+    let common = ["opentelemetry", "collector", "data", "use", "can"]
+        .into_iter()
+        .find(|w| share(w) > 0.2)
+        .expect("a word in over a fifth of the real notes' chunks");
+    let rare = "baggage";
+    assert!(share(rare) < 0.05);
+    let query = Terms::parse(&format!("{common} {rare}"));
+    let holding_rare = chunks_holding(&t.engine, rare);
+    let holding_common = chunks_holding(&t.engine, common);
+
+    // Under 50k chunks (the default's size) every word is searched: chunks
+    // holding only the common word are found too.
+    let all = fast.search(&query, None, 10_000).unwrap();
+    let only_common = all
+        .iter()
+        .filter(|m| !holding_rare.contains(&m.chunk_id))
+        .count();
+    assert!(
+        only_common > 0,
+        "{common} alone finds chunks in a small index"
+    );
+
+    // From the size on, only chunks holding the rare word are candidates,
+    // and those also holding the common word still cover the whole query.
+    fast.set_common_words(CommonWords {
+        share: 0.2,
+        from_chunks: 0,
+    });
+    let cut = fast.search(&query, None, 10_000).unwrap();
+    assert!(!cut.is_empty());
+    assert_eq!(cut.len(), holding_rare.len(), "every chunk holding {rare}");
+    for m in &cut {
+        assert!(holding_rare.contains(&m.chunk_id), "chunk {}", m.chunk_id);
+        let both = holding_common.contains(&m.chunk_id);
+        assert_eq!(m.terms_held, 1 + both as usize, "chunk {}", m.chunk_id);
+    }
+    assert!(cut.iter().any(|m| m.terms_held == 2 && m.coverage == 1.0));
+
+    // Nothing but common words: the rarest of them is searched.
+    let found = fast.search(&Terms::parse(common), None, 10).unwrap();
+    assert_eq!(found.len(), 10);
+    assert!(found.iter().all(|m| holding_common.contains(&m.chunk_id)));
 }
