@@ -47,15 +47,132 @@ struct Case {
 
 /// Candidates gathered another way than the search does (the default
 /// fusion, and keyword only, run on each): (name, common-word share of the
-/// keyword search, meaning filled in for keyword chunks outside the nearest).
-const ALTS: &[(&str, f64, bool)] = &[
-    ("words in > 30% of chunks left out", 0.3, false),
-    ("words in > 20% of chunks left out", 0.2, false),
-    ("words in > 10% of chunks left out", 0.1, false),
-    ("words in > 5% of chunks left out", 0.05, false),
-    ("meaning filled in for keyword chunks", 1.0, true),
-    ("20% left out, meaning filled in", 0.2, true),
+/// keyword search, how the meaning side is completed).
+const ALTS: &[(&str, f64, Completion)] = &[
+    ("words in > 30% of chunks left out", 0.3, Completion::None),
+    ("words in > 20% of chunks left out", 0.2, Completion::None),
+    ("words in > 10% of chunks left out", 0.1, Completion::None),
+    ("words in > 5% of chunks left out", 0.05, Completion::None),
+    (
+        "meaning filled in for keyword chunks",
+        1.0,
+        Completion::Fill,
+    ),
+    ("20% left out, meaning filled in", 0.2, Completion::Fill),
+    (
+        "feedback: 3 nearest, x0.5",
+        1.0,
+        Completion::Feedback {
+            notes: 3,
+            weight: 0.5,
+            fused: false,
+        },
+    ),
+    (
+        "feedback: 3 nearest, x1",
+        1.0,
+        Completion::Feedback {
+            notes: 3,
+            weight: 1.0,
+            fused: false,
+        },
+    ),
+    (
+        "feedback: 5 nearest, x0.5",
+        1.0,
+        Completion::Feedback {
+            notes: 5,
+            weight: 0.5,
+            fused: false,
+        },
+    ),
+    (
+        "feedback: 3 fused, x0.5",
+        1.0,
+        Completion::Feedback {
+            notes: 3,
+            weight: 0.5,
+            fused: true,
+        },
+    ),
+    (
+        "feedback: 3 fused, x1",
+        1.0,
+        Completion::Feedback {
+            notes: 3,
+            weight: 1.0,
+            fused: true,
+        },
+    ),
+    (
+        "feedback: 1 fused, x0.5",
+        1.0,
+        Completion::Feedback {
+            notes: 1,
+            weight: 0.5,
+            fused: true,
+        },
+    ),
+    (
+        "feedback: 5 fused, x0.5",
+        1.0,
+        Completion::Feedback {
+            notes: 5,
+            weight: 0.5,
+            fused: true,
+        },
+    ),
+    (
+        "feedback: 3 fused, x0.25",
+        1.0,
+        Completion::Feedback {
+            notes: 3,
+            weight: 0.25,
+            fused: true,
+        },
+    ),
+    (
+        "feedback: 3 fused, x0.5, if both agree",
+        1.0,
+        Completion::AgreedFeedback {
+            notes: 3,
+            weight: 0.5,
+        },
+    ),
+    (
+        "feedback: 3 fused, x0.5, if covered",
+        1.0,
+        Completion::CoveredFeedback {
+            notes: 3,
+            weight: 0.5,
+        },
+    ),
 ];
+
+/// How an alternative completes the meaning side of the candidates.
+#[derive(Clone, Copy)]
+enum Completion {
+    /// As gathered.
+    None,
+    /// Each keyword chunk missing from the nearest gets its own similarity.
+    Fill,
+    /// Pseudo-relevance feedback inside the candidates: the query vector
+    /// moves towards the mean of the best chunks of the first `notes` notes
+    /// (by meaning, or `fused` by the default fusion), by `weight`, and every
+    /// candidate chunk (nearest and keyword) is scored again against it. No
+    /// second walk of the graph.
+    Feedback {
+        notes: usize,
+        weight: f32,
+        fused: bool,
+    },
+    /// The same from the fused notes, only when the first fused note was
+    /// found by both rankers.
+    AgreedFeedback { notes: usize, weight: f32 },
+    /// The same, only when the best keyword chunk holds half the query's
+    /// terms or more.
+    CoveredFeedback { notes: usize, weight: f32 },
+}
 
 struct EvalSet {
     name: &'static str,
@@ -160,7 +277,11 @@ fn main() {
             println!("  {name:<34} {}", score(set, variant.as_ref()));
         }
         for (i, (alt, _, _)) in ALTS.iter().enumerate() {
-            for (mode, label) in [(Mode::Keyword, "keyword only"), (Mode::Hybrid, "default")] {
+            for (mode, label) in [
+                (Mode::Keyword, "keyword only"),
+                (Mode::Semantic, "semantic only"),
+                (Mode::Hybrid, "default"),
+            ] {
                 let picked = |c: &Case| fuse(&c.alts[i], mode, 0.5);
                 println!("  {label}, {alt:<40} {}", score_of(set, &picked));
             }
@@ -730,10 +851,30 @@ fn gather(
             let found = gathered(1.0);
             let alts = ALTS
                 .iter()
-                .map(|&(_, share, fill)| {
+                .map(|&(_, share, completion)| {
                     let mut c = gathered(share);
-                    if fill {
-                        fill_in_meaning(&mut c, &vectors, &qv);
+                    match completion {
+                        Completion::None => {}
+                        Completion::Fill => fill_in_meaning(&mut c, &vectors, &qv),
+                        Completion::Feedback {
+                            notes,
+                            weight,
+                            fused,
+                        } => feedback(&mut c, &vectors, &qv, notes, weight, fused),
+                        Completion::AgreedFeedback { notes, weight } => {
+                            let first = fuse(&c, Mode::Hybrid, 0.5).into_iter().next();
+                            if first.is_some_and(|f| {
+                                f.keyword_rank.is_some() && f.vector_similarity.is_some()
+                            }) {
+                                feedback(&mut c, &vectors, &qv, notes, weight, true)
+                            }
+                        }
+                        Completion::CoveredFeedback { notes, weight } => {
+                            let best = c.coverage.values().copied().fold(0.0, f64::max);
+                            if best >= 0.5 {
+                                feedback(&mut c, &vectors, &qv, notes, weight, true)
+                            }
+                        }
                     }
                     c
                 })
@@ -764,6 +905,71 @@ fn fill_in_meaning(c: &mut Candidates, vectors: &VectorIndex, query: &[f32]) {
             c.semantic.push((chunk, note, sim));
         }
     }
+    c.semantic.sort_by(|a, b| b.2.total_cmp(&a.2));
+}
+
+/// [`Completion::Feedback`].
+fn feedback(
+    c: &mut Candidates,
+    vectors: &VectorIndex,
+    query: &[f32],
+    notes: usize,
+    weight: f32,
+    fused: bool,
+) {
+    let best_chunks: Vec<i64> = if fused {
+        fuse(c, Mode::Hybrid, 0.5)
+            .iter()
+            .take(notes)
+            .map(|r| r.chunk_id)
+            .collect()
+    } else {
+        let mut seen = std::collections::HashSet::new();
+        c.semantic
+            .iter()
+            .filter(|s| seen.insert(s.1))
+            .take(notes)
+            .map(|s| s.0)
+            .collect()
+    };
+    let mut moved = query.to_vec();
+    let mut n = 0;
+    let mut mean = vec![0f32; query.len()];
+    for id in best_chunks {
+        if let Some(v) = vectors.get(id) {
+            mean.iter_mut().zip(&v).for_each(|(m, x)| *m += x);
+            n += 1;
+        }
+    }
+    if n == 0 {
+        return;
+    }
+    moved
+        .iter_mut()
+        .zip(&mean)
+        .for_each(|(q, m)| *q += weight * m / n as f32);
+    let norm = moved
+        .iter()
+        .map(|x| x * x)
+        .sum::<f32>()
+        .sqrt()
+        .max(f32::EPSILON);
+    moved.iter_mut().for_each(|x| *x /= norm);
+    let mut all: Vec<(i64, i64)> = c.semantic.iter().map(|s| (s.0, s.1)).collect();
+    let near: std::collections::HashSet<i64> = all.iter().map(|a| a.0).collect();
+    all.extend(
+        c.keyword
+            .iter()
+            .filter(|k| !near.contains(&k.0))
+            .map(|k| (k.0, k.1)),
+    );
+    c.semantic = all
+        .into_iter()
+        .filter_map(|(chunk, note)| {
+            let v = vectors.get(chunk)?;
+            Some((chunk, note, v.iter().zip(&moved).map(|(a, b)| a * b).sum()))
+        })
+        .collect();
     c.semantic.sort_by(|a, b| b.2.total_cmp(&a.2));
 }
 
