@@ -147,6 +147,9 @@ const ALTS: &[(&str, f64, Completion)] = &[
             weight: 0.5,
         },
     ),
+    ("title field x0.5", 1.0, Completion::Title(0.5)),
+    ("title field x1", 1.0, Completion::Title(1.0)),
+    ("title field x2", 1.0, Completion::Title(2.0)),
 ];
 
 /// How an alternative completes the meaning side of the candidates.
@@ -172,6 +175,9 @@ enum Completion {
     /// The same, only when the best keyword chunk holds half the query's
     /// terms or more.
     CoveredFeedback { notes: usize, weight: f32 },
+    /// Gathered with a BM25 over the title field of this weight added to
+    /// the keyword score (meaning side as gathered).
+    Title(f32),
 }
 
 struct EvalSet {
@@ -824,7 +830,8 @@ fn gather(
         .into_iter()
         .map(|(text, kind, relevant)| {
             let qv = model.embed_query(&text).unwrap();
-            let mut gathered = |share: f64| {
+            let mut gathered = |share: f64, title: f32| {
+                fast.set_title_weight(title);
                 fast.set_common_words(if share < 1.0 {
                     CommonWords {
                         share,
@@ -848,13 +855,17 @@ fn gather(
                     })
                     .unwrap()
             };
-            let found = gathered(1.0);
+            let found = gathered(1.0, 0.0);
             let alts = ALTS
                 .iter()
                 .map(|&(_, share, completion)| {
-                    let mut c = gathered(share);
+                    let title = match completion {
+                        Completion::Title(weight) => weight,
+                        _ => 0.0,
+                    };
+                    let mut c = gathered(share, title);
                     match completion {
-                        Completion::None => {}
+                        Completion::None | Completion::Title(_) => {}
                         Completion::Fill => fill_in_meaning(&mut c, &vectors, &qv),
                         Completion::Feedback {
                             notes,

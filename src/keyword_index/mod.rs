@@ -119,6 +119,9 @@ pub struct KeywordIndex {
     label: Option<Label>,
     /// Query words too common to search for candidates.
     common_words: CommonWords,
+    /// Weight of BM25 over the title field beside the terms field (0: the
+    /// title counts only through its terms held twice in the terms field).
+    title_weight: f32,
 }
 
 impl KeywordIndex {
@@ -150,6 +153,7 @@ impl KeywordIndex {
             fields,
             label: None,
             common_words: CommonWords::default(),
+            title_weight: 0.0,
         };
         ki.label = ki.read_label();
         Ok(ki)
@@ -171,6 +175,7 @@ impl KeywordIndex {
             fields,
             label: None,
             common_words: CommonWords::default(),
+            title_weight: 0.0,
         })
     }
 
@@ -178,6 +183,12 @@ impl KeywordIndex {
     /// measuring variants; searches use [`CommonWords::default`]).
     pub fn set_common_words(&mut self, common: CommonWords) {
         self.common_words = common;
+    }
+
+    /// Sets the weight of a BM25 over the title field added to each chunk's
+    /// score (for measuring variants; searches use 0).
+    pub fn set_title_weight(&mut self, weight: f32) {
+        self.title_weight = weight;
     }
 
     /// Whether the index (as last reloaded) holds exactly the chunks the

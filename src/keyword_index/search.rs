@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tantivy::query::{BooleanQuery, EnableScoring, PhraseQuery, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, EnableScoring, PhraseQuery, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, DocId, DocSet, Term, TERMINATED};
 
@@ -202,6 +202,18 @@ impl KeywordIndex {
                 )) as Box<dyn Query>
             })
             .collect();
+        if self.title_weight > 0.0 {
+            for w in self.searched_words(terms, doc_freqs, docs) {
+                let title = TermQuery::new(
+                    Term::from_field_text(self.fields.title, w),
+                    IndexRecordOption::Basic,
+                );
+                parts.push(Box::new(BoostQuery::new(
+                    Box::new(title),
+                    self.title_weight,
+                )));
+            }
+        }
         for phrase in &terms.phrases {
             let words: Vec<Term> = phrase
                 .iter()
