@@ -805,7 +805,7 @@ fn gather(
     engine.index(&|_| {}, &AtomicBool::new(false)).unwrap();
     drop(engine);
     let store = sift::store::Store::open(&data.join("sift.db")).unwrap();
-    let (vectors, _) = store
+    let (mut vectors, _) = store
         .read(|c| {
             VectorIndex::open(
                 &data.join("vectors"),
@@ -817,6 +817,14 @@ fn gather(
             )
         })
         .unwrap();
+    // FUSION_LAB_EXPANSION=N: the graph searched with expansion N instead of
+    // the size's default (how much the walk's accuracy moves the rankings).
+    if let Some(n) = std::env::var("FUSION_LAB_EXPANSION")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        vectors.set_expansion_search(n);
+    }
     let mut fast = KeywordIndex::open(&data.join("keywords")).unwrap();
     assert!(store.read(|c| fast.is_current(c)).unwrap());
     let paths: HashMap<i64, String> = store
