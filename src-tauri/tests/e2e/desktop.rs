@@ -103,11 +103,14 @@ async fn without_the_model_the_window_downloads_it_and_meaning_search_switches_o
     assert!(text.as_str().unwrap().contains("MB of 79.6 MB"), "{text}");
     app.screenshot("17-model-downloading").await;
 
-    // The cut: an error that says the bytes are kept.
+    // The cut: an error that says the bytes are kept. The banner shows the
+    // error first and the bytes already here once the model's status is read
+    // again, so wait for both.
     let error = app
         .wait_js(
-            "the interrupted download",
-            "return document.querySelector('#model-error')?.textContent ?? null",
+            "the interrupted download, with the bytes kept",
+            r#"const t = document.querySelector('#model-error')?.textContent ?? '';
+               return t.includes('already here') ? t : null;"#,
         )
         .await;
     assert!(error.as_str().unwrap().contains("already here"), "{error}");
