@@ -921,12 +921,18 @@ fn fill_in_meaning(c: &mut Candidates, vectors: &VectorIndex, query: &[f32]) {
         if near.contains(&chunk) {
             continue;
         }
-        if let Some(v) = vectors.get(chunk) {
-            let sim: f32 = v.iter().zip(query).map(|(a, b)| a * b).sum();
+        if let Some(sim) = similarity(vectors, chunk, query) {
             c.semantic.push((chunk, note, sim));
         }
     }
     c.semantic.sort_by(|a, b| b.2.total_cmp(&a.2));
+}
+
+/// Cosine similarity of chunk `chunk`'s stored vector to `query` (both
+/// normalised), None when the index lacks it.
+fn similarity(vectors: &VectorIndex, chunk: i64, query: &[f32]) -> Option<f32> {
+    let v = vectors.get(chunk)?;
+    Some(v.iter().zip(query).map(|(a, b)| a * b).sum())
 }
 
 /// [`Completion::Feedback`].
@@ -986,10 +992,7 @@ fn feedback(
     );
     c.semantic = all
         .into_iter()
-        .filter_map(|(chunk, note)| {
-            let v = vectors.get(chunk)?;
-            Some((chunk, note, v.iter().zip(&moved).map(|(a, b)| a * b).sum()))
-        })
+        .filter_map(|(chunk, note)| Some((chunk, note, similarity(vectors, chunk, &moved)?)))
         .collect();
     c.semantic.sort_by(|a, b| b.2.total_cmp(&a.2));
 }

@@ -64,14 +64,6 @@ pub struct CommonWords {
     pub from_chunks: u64,
 }
 
-impl CommonWords {
-    /// Every word searched whatever the index size.
-    pub const NONE_LEFT_OUT: CommonWords = CommonWords {
-        share: 1.0,
-        from_chunks: u64::MAX,
-    };
-}
-
 impl Default for CommonWords {
     fn default() -> Self {
         CommonWords {

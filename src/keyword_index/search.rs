@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use tantivy::query::{BooleanQuery, BoostQuery, EnableScoring, PhraseQuery, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DocAddress, DocId, DocSet, Term, TERMINATED};
+use tantivy::{DocAddress, DocId, DocSet, Searcher, Term, TERMINATED};
 
 use super::top_k::top_k;
 use super::{kw_err, KeywordIndex};
@@ -54,8 +54,9 @@ impl KeywordIndex {
             .weight(EnableScoring::enabled_from_searcher(&searcher))
             .map_err(kw_err)?;
         let found = top_k(&searcher, weight.as_ref(), limit, allowed)?;
-        let coverage = self.coverage(terms, &doc_freqs, searcher.num_docs(), &found)?;
-        let title_matches = self.title_matches(terms, &found)?;
+        // The rest reads the same snapshot the search did.
+        let coverage = self.coverage(&searcher, terms, &doc_freqs, &found)?;
+        let title_matches = self.title_matches(&searcher, terms, &found)?;
         // Each segment's id columns, opened once (opening one decodes its
         // header: per document, that was a tenth of a search).
         let mut columns = HashMap::new();
@@ -94,13 +95,13 @@ impl KeywordIndex {
     /// for notes with aliases.
     fn title_matches(
         &self,
+        searcher: &Searcher,
         terms: &Terms,
         found: &[(f32, DocAddress)],
     ) -> Result<Vec<Option<f64>>> {
         if terms.all.is_empty() {
             return Ok(vec![Some(0.0); found.len()]);
         }
-        let searcher = self.reader.searcher();
         let mut shared = vec![0usize; found.len()];
         let mut out = vec![None; found.len()];
         for (segment_ord, docs) in by_segment(found) {
@@ -138,7 +139,7 @@ impl KeywordIndex {
     /// phrase words): a dictionary look-up per segment each.
     fn doc_freqs<'t>(
         &self,
-        searcher: &tantivy::Searcher,
+        searcher: &Searcher,
         terms: &'t Terms,
     ) -> Result<HashMap<&'t str, u64>> {
         let mut out = HashMap::new();
@@ -192,9 +193,9 @@ impl KeywordIndex {
         docs: u64,
     ) -> Option<Box<dyn Query>> {
         let field = self.fields.terms;
-        let mut parts: Vec<Box<dyn Query>> = self
-            .searched_words(terms, doc_freqs, docs)
-            .into_iter()
+        let words = self.searched_words(terms, doc_freqs, docs);
+        let mut parts: Vec<Box<dyn Query>> = words
+            .iter()
             .map(|w| {
                 Box::new(TermQuery::new(
                     Term::from_field_text(field, w),
@@ -203,7 +204,7 @@ impl KeywordIndex {
             })
             .collect();
         if self.title_weight > 0.0 {
-            for w in self.searched_words(terms, doc_freqs, docs) {
+            for w in &words {
                 let title = TermQuery::new(
                     Term::from_field_text(self.fields.title, w),
                     IndexRecordOption::Basic,
@@ -234,9 +235,9 @@ impl KeywordIndex {
     /// to the found documents.
     fn coverage(
         &self,
+        searcher: &Searcher,
         terms: &Terms,
         doc_freqs: &HashMap<&str, u64>,
-        docs: u64,
         found: &[(f32, DocAddress)],
     ) -> Result<Vec<(f64, f64, usize)>> {
         let distinct: HashSet<&String> = terms
@@ -248,9 +249,8 @@ impl KeywordIndex {
         if distinct.is_empty() {
             return Ok(vec![(0.0, 0.0, 0); found.len()]);
         }
-        let searcher = self.reader.searcher();
         // BM25's IDF over the whole index.
-        let docs = docs as f64;
+        let docs = searcher.num_docs() as f64;
         let mut idf: HashMap<&String, f64> = HashMap::with_capacity(distinct.len());
         for term in &distinct {
             let df = doc_freqs.get(term.as_str()).copied().unwrap_or(0) as f64;

@@ -24,17 +24,26 @@ fn real_notes() -> (tempfile::TempDir, TestEngine) {
     (notes, t)
 }
 
-fn chunk_ids(engine: &Engine) -> Vec<i64> {
+/// The first column of `sql`'s rows, read from the engine's store.
+fn column<T: rusqlite::types::FromSql, C: FromIterator<T>>(
+    engine: &Engine,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> C {
     engine
         .store()
         .read(|c| {
-            let mut stmt = c.prepare("SELECT id FROM chunks ORDER BY id")?;
-            let ids = stmt
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<i64>>>()?;
-            Ok(ids)
+            let mut stmt = c.prepare(sql)?;
+            let rows = stmt
+                .query_map(params, |r| r.get(0))?
+                .collect::<rusqlite::Result<C>>()?;
+            Ok(rows)
         })
         .unwrap()
+}
+
+fn chunk_ids(engine: &Engine) -> Vec<i64> {
+    column(engine, "SELECT id FROM chunks ORDER BY id", [])
 }
 
 /// Note paths ranked by keywords, by the fast index or (None) by FTS5.
@@ -61,16 +70,11 @@ fn ranked(engine: &Engine, fast: Option<&KeywordIndex>, text: &str, limit: usize
 }
 
 fn titles(engine: &Engine) -> Vec<String> {
-    engine
-        .store()
-        .read(|c| {
-            let mut stmt = c.prepare("SELECT title FROM notes WHERE title != '' ORDER BY id")?;
-            let t = stmt
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
-            Ok(t)
-        })
-        .unwrap()
+    column(
+        engine,
+        "SELECT title FROM notes WHERE title != '' ORDER BY id",
+        [],
+    )
 }
 
 #[test]
@@ -278,16 +282,11 @@ fn a_trimmed_removal_log_makes_a_lagging_index_start_over() {
 /// Chunk ids FTS5 (the source of truth) finds for one word, by its term.
 fn chunks_holding(engine: &Engine, word: &str) -> HashSet<i64> {
     let term = Terms::parse(word).words.remove(0);
-    engine
-        .store()
-        .read(|c| {
-            let mut stmt = c.prepare("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?1")?;
-            let ids = stmt
-                .query_map([format!("\"{term}\"")], |r| r.get(0))?
-                .collect::<rusqlite::Result<HashSet<i64>>>()?;
-            Ok(ids)
-        })
-        .unwrap()
+    column(
+        engine,
+        "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?1",
+        [format!("\"{term}\"")],
+    )
 }
 
 /// A word held by more than a fifth of the chunks is left out of the search
