@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo bench --bench keyword_scale -- [SCIFACT_DIR] [WORK_DIR] [--sizes=10000,100000]
-//!     [--fts-queries=N] [--no-startup]
+//!     [--fts-queries=N] [--no-startup] [--real-vectors=DB] [--hybrid-only=SECONDS]
 //! ```
 //! `--fts-queries=N` times FTS5 on the first N queries only (0: not at all;
 //! at 1M chunks one FTS5 query takes seconds).
@@ -16,6 +16,16 @@
 //!    the SciFact queries, plus hybrid latency with the query vector given
 //!    (query embedding excluded) over synthetic clustered vectors. Build
 //!    times and index sizes are printed beside.
+//!
+//! `--real-vectors=DB` gives the chunks real MiniLM vectors instead (corpus
+//! folders `scale-N-real`, the same text): each chunk's vector is the
+//! normalised sum of the cached vectors of the SciFact documents its title and
+//! sentences come from (weights drawn from [0.5, 1], noise of 0.01 a
+//! dimension), read from a database whose cache holds SciFact embedded by the
+//! local model (the fusion lab's); the hybrid rows' query vectors are the
+//! claims embedded by the local model (`SIFT_MODEL_DIR`). The synthetic
+//! vectors are near-random (HNSW's hardest case): a walk through them costs
+//! about twice one through real embeddings.
 
 use std::collections::HashMap;
 use std::fs;
@@ -71,7 +81,9 @@ fn main() {
         .filter(|(id, _)| qrels.contains_key(*id))
         .collect();
 
-    quality(&work, &docs, &test_queries, &qrels);
+    if !std::env::args().any(|a| a.starts_with("--hybrid-only=")) {
+        quality(&work, &docs, &test_queries, &qrels);
+    }
     let texts: Vec<&str> = test_queries.iter().map(|(_, t)| t.as_str()).collect();
     let options = Options {
         fts_queries: std::env::args().find_map(|a| {
@@ -80,6 +92,13 @@ fn main() {
         }),
         startup: !std::env::args().any(|a| a == "--no-startup"),
         keyword_only: std::env::args().any(|a| a == "--keyword-only"),
+        hybrid_only_for: std::env::args().find_map(|a| {
+            a.strip_prefix("--hybrid-only=")
+                .and_then(|s| s.parse().ok())
+        }),
+        real_vectors: std::env::args()
+            .find_map(|a| a.strip_prefix("--real-vectors=").map(PathBuf::from))
+            .map(|db| doc_vectors(&db, &docs)),
     };
     println!("machine: {}", load_average());
     for n in sizes {
@@ -95,6 +114,67 @@ struct Options {
     startup: bool,
     /// Time the keyword index's search alone (for `perf stat`), then stop.
     keyword_only: bool,
+    /// Run hybrid searches for this many seconds, then stop (for `perf record`).
+    hybrid_only_for: Option<f64>,
+    /// Each SciFact document's real MiniLM vector (by position in the corpus),
+    /// when chunks get real vectors.
+    real_vectors: Option<Vec<Option<Vec<f32>>>>,
+}
+
+/// Each document's vector (the normalised mean of its chunks' vectors) from
+/// the embedding cache of a database that indexed SciFact with the local
+/// model, notes named `<doc id>.md`.
+fn doc_vectors(db: &Path, docs: &[Doc]) -> Vec<Option<Vec<f32>>> {
+    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("database with SciFact's vectors");
+    let mut stmt = conn
+        .prepare(
+            "SELECT n.rel_path, e.vector FROM chunks c JOIN notes n ON n.id = c.note_id
+             JOIN embed_cache e ON e.hash = c.embed_hash AND e.embedder = ?1",
+        )
+        .unwrap();
+    let mut sums: HashMap<String, Vec<f32>> = HashMap::new();
+    let rows = stmt
+        .query_map([sift::embed::local::MODEL_ID], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
+        .unwrap();
+    for row in rows {
+        let (path, bytes) = row.unwrap();
+        let v = sift::store::decode_vector(&bytes);
+        let id = path.trim_end_matches(".md").to_string();
+        let sum = sums.entry(id).or_insert_with(|| vec![0.0; v.len()]);
+        sum.iter_mut().zip(&v).for_each(|(s, x)| *s += x);
+    }
+    let found: Vec<Option<Vec<f32>>> = docs.iter().map(|d| sums.remove(&d.id).map(unit)).collect();
+    let have = found.iter().filter(|v| v.is_some()).count();
+    assert!(
+        have * 10 >= docs.len() * 9,
+        "{} holds vectors for only {have} of {} SciFact documents",
+        db.display(),
+        docs.len()
+    );
+    println!(
+        "real vectors: {have} SciFact documents' MiniLM vectors from {}",
+        db.display()
+    );
+    found
+}
+
+/// The query vector of the `q`-th query run, `text`: synthetic ones cycle,
+/// real ones are the text's own embedding.
+enum QueryVectors {
+    Synthetic(Vec<Vec<f32>>),
+    Real(HashMap<String, Vec<f32>>),
+}
+
+impl QueryVectors {
+    fn get(&self, q: usize, text: &str) -> &[f32] {
+        match self {
+            QueryVectors::Synthetic(all) => &all[q % all.len()],
+            QueryVectors::Real(by_text) => &by_text[text],
+        }
+    }
 }
 
 /// CPU time used by this process so far (all threads), in milliseconds.
@@ -191,14 +271,18 @@ fn quality(
 
 /// Latency of both engines at `n` chunks of recombined real text.
 fn scale(work: &Path, docs: &[Doc], queries: &[&str], n: usize, options: &Options) {
-    let dir = work.join(format!("scale-{n}"));
+    let real = options.real_vectors.as_deref();
+    let dir = work.join(match real {
+        Some(_) => format!("scale-{n}-real"),
+        None => format!("scale-{n}"),
+    });
     let db = dir.join("sift.db");
     let fresh = !db.exists();
     fs::create_dir_all(&dir).unwrap();
     let store = Store::open(&db).unwrap();
     if fresh {
         let started = Instant::now();
-        let bytes = fill_store(&store.writer(), docs, n);
+        let bytes = fill_store(&store.writer(), docs, n, real);
         println!(
             "\n{n} chunks: store written in {:.1} s ({:.0} MB of text)",
             started.elapsed().as_secs_f64(),
@@ -255,14 +339,31 @@ fn scale(work: &Path, docs: &[Doc], queries: &[&str], n: usize, options: &Option
             .map(|e| format!(" (not saved: {e})"))
             .unwrap_or_default()
     );
-    let mut rng = StdRng::seed_from_u64(7);
-    let centers = centers(docs.len());
-    let query_vectors: Vec<Vec<f32>> = queries
-        .iter()
-        .map(|_| noisy(&centers[rng.random_range(0..centers.len())], &mut rng))
-        .collect();
     // The first 100 test queries, after 20 unmeasured ones warm the caches.
     let measured = &queries[..queries.len().min(100)];
+    let query_vectors = if real.is_some() {
+        let model_dir = std::env::var_os("SIFT_MODEL_DIR")
+            .expect("--real-vectors embeds the queries: set SIFT_MODEL_DIR");
+        let model = sift::embed::local::LocalEmbedder::load(Path::new(&model_dir)).expect("model");
+        QueryVectors::Real(
+            measured
+                .iter()
+                .map(|t| {
+                    let v = sift::embed::Embedder::embed_query(&model, t).expect("embeds");
+                    (t.to_string(), v)
+                })
+                .collect(),
+        )
+    } else {
+        let mut rng = StdRng::seed_from_u64(7);
+        let centers = centers(docs.len());
+        QueryVectors::Synthetic(
+            queries
+                .iter()
+                .map(|_| noisy(&centers[rng.random_range(0..centers.len())], &mut rng))
+                .collect(),
+        )
+    };
     // CPU time of each measured query (every thread of the process): what a
     // search costs whatever else the machine runs; wall time is what waits.
     let cpu_samples = std::cell::RefCell::new(Vec::new());
@@ -275,7 +376,7 @@ fn scale(work: &Path, docs: &[Doc], queries: &[&str], n: usize, options: &Option
             .enumerate()
         {
             let terms = Terms::parse(text);
-            let qv = &query_vectors[q % query_vectors.len()];
+            let qv = query_vectors.get(q, text);
             let t = Instant::now();
             let cpu = cpu_ms();
             store
@@ -322,6 +423,16 @@ fn scale(work: &Path, docs: &[Doc], queries: &[&str], n: usize, options: &Option
         );
         p(0.5)
     };
+    if let Some(seconds) = options.hybrid_only_for {
+        let started = Instant::now();
+        let mut runs = 0;
+        while started.elapsed().as_secs_f64() < seconds {
+            report("hybrid, tantivy", run(Some(&fast), Mode::Hybrid));
+            runs += 1;
+        }
+        println!("  {runs} runs of the hybrid queries");
+        return;
+    }
     let fts_label = |mode: &str| {
         if fts_measured.len() < measured.len() {
             format!("{mode}, FTS5 ({} q)", fts_measured.len())
@@ -412,7 +523,7 @@ fn stages(
     fast: &KeywordIndex,
     vectors: &VectorIndex,
     queries: &[&str],
-    query_vectors: &[Vec<f32>],
+    query_vectors: &QueryVectors,
 ) {
     let p50 = |mut s: Vec<f64>| {
         s.sort_by(f64::total_cmp);
@@ -424,7 +535,7 @@ fn stages(
             .enumerate()
             .map(|(q, text)| {
                 let t = Instant::now();
-                f(text, &query_vectors[q % query_vectors.len()]);
+                f(text, query_vectors.get(q, text));
                 t.elapsed().as_secs_f64() * 1000.0
             })
             .collect();
@@ -561,8 +672,14 @@ fn startup(dir: &Path, queries: &[&str]) {
 }
 
 /// Writes `n` chunks (3 per note) of recombined SciFact sentences straight
-/// into the store's tables, with their keyword terms and synthetic vectors.
-fn fill_store(conn: &Connection, docs: &[Doc], n: usize) -> usize {
+/// into the store's tables, with their keyword terms and synthetic vectors
+/// (or real ones, mixed from `real`'s documents: see the module's comment).
+fn fill_store(
+    conn: &Connection,
+    docs: &[Doc],
+    n: usize,
+    real: Option<&[Option<Vec<f32>>]>,
+) -> usize {
     let sentences: Vec<(usize, &str)> = docs
         .iter()
         .enumerate()
@@ -575,12 +692,15 @@ fn fill_store(conn: &Connection, docs: &[Doc], n: usize) -> usize {
         .collect();
     let centers = centers(docs.len());
     let mut rng = StdRng::seed_from_u64(42);
+    // Its own stream, so the text is the same with either kind of vector.
+    let mut mix_rng = StdRng::seed_from_u64(43);
     let mut tx = conn.unchecked_transaction().unwrap();
     tx.execute("INSERT INTO roots(path) VALUES ('/bench')", [])
         .unwrap();
     let root: i64 = tx.last_insert_rowid();
     let mut bytes = 0;
     let mut note_id = 0;
+    let mut title_doc = 0;
     for i in 0..n {
         // Commit as it goes: one transaction of 1M chunks keeps the whole
         // store in the WAL, twice its size on disk until the checkpoint.
@@ -597,6 +717,7 @@ fn fill_store(conn: &Connection, docs: &[Doc], n: usize) -> usize {
             )
             .unwrap();
             note_id = tx.last_insert_rowid();
+            title_doc = doc;
         }
         let title = tx
             .query_row("SELECT title FROM notes WHERE id = ?1", [note_id], |r| {
@@ -604,9 +725,10 @@ fn fill_store(conn: &Connection, docs: &[Doc], n: usize) -> usize {
             })
             .unwrap();
         let count = rng.random_range(3..=7);
-        let body: Vec<&str> = (0..count)
-            .map(|_| sentences[rng.random_range(0..sentences.len())].1)
+        let drawn: Vec<(usize, &str)> = (0..count)
+            .map(|_| sentences[rng.random_range(0..sentences.len())])
             .collect();
+        let body: Vec<&str> = drawn.iter().map(|(_, s)| *s).collect();
         let body = body.join(". ") + ".";
         bytes += body.len();
         let hash: [u8; 32] = Sha256::digest(format!("{i}:{body}")).into();
@@ -630,7 +752,13 @@ fn fill_store(conn: &Connection, docs: &[Doc], n: usize) -> usize {
             params![id, index_terms(&title), index_terms(&body)],
         )
         .unwrap();
-        let v = noisy(&centers[doc], &mut rng);
+        let v = match real {
+            Some(real) => {
+                let sources = std::iter::once(title_doc).chain(drawn.iter().map(|(d, _)| *d));
+                mixed(sources.filter_map(|d| real[d].as_deref()), &mut mix_rng)
+            }
+            None => noisy(&centers[doc], &mut rng),
+        };
         tables::put_vectors(&tx, SYNTHETIC_EMBEDDER, &[(hash, v.as_slice())]).unwrap();
     }
     tx.commit().unwrap();
@@ -654,6 +782,24 @@ fn noisy(center: &[f32], rng: &mut StdRng) -> Vec<f32> {
             .map(|c| c + 0.6 * (rng.random::<f32>() - 0.5))
             .collect(),
     )
+}
+
+/// The normalised sum of `vectors`, each weighted by a draw from [0.5, 1],
+/// plus Gaussian noise of 0.01 a dimension (as benches/vectors_scale.rs mixes
+/// real vectors into paragraphs).
+fn mixed<'a>(vectors: impl Iterator<Item = &'a [f32]>, rng: &mut StdRng) -> Vec<f32> {
+    let mut v = vec![0f32; DIMS];
+    for src in vectors {
+        let w: f32 = rng.random_range(0.5..1.0);
+        v.iter_mut().zip(src).for_each(|(a, x)| *a += w * x);
+    }
+    for a in v.iter_mut() {
+        // Box-Muller: a standard normal sample.
+        let u1: f32 = rng.random::<f32>().max(f32::MIN_POSITIVE);
+        let u2: f32 = rng.random();
+        *a += 0.01 * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos();
+    }
+    unit(v)
 }
 
 fn unit(mut v: Vec<f32>) -> Vec<f32> {

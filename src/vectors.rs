@@ -24,12 +24,14 @@
 //! generation moves ([`VectorIndex::catch_up`]): removals from the log, new
 //! chunks whose text has a cached vector, and chunks that were waiting for one.
 
+mod chunk_notes;
 mod file;
 mod hnsw;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use memmap2::Mmap;
 use rayon::prelude::*;
@@ -40,6 +42,7 @@ use crate::config::VECTOR_FORMAT_VERSION;
 use crate::encryption::{seal, DataKey};
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::{decode_vector, tables};
+use chunk_notes::ChunkNotes;
 use file::{Label, NO_FILE};
 
 /// Up to this many vectors, searches compare the query with every vector.
@@ -108,6 +111,8 @@ pub struct VectorIndex {
     expansion_search: Option<usize>,
     /// Seals the file when the data folder is encrypted.
     key: Option<DataKey>,
+    /// The notes of the chunks searches meet (searches hold `&self`).
+    notes: Mutex<ChunkNotes>,
 }
 
 /// What a rebuild reports to and whether it may save its progress.
@@ -171,6 +176,7 @@ impl VectorIndex {
             rebuild_through: None,
             expansion_search: None,
             key: key.cloned(),
+            notes: Mutex::default(),
         };
         let every = std::env::var("SIFT_VECTOR_CHECKPOINT_EVERY")
             .ok()
@@ -364,6 +370,7 @@ impl VectorIndex {
             rebuild_through: None,
             expansion_search: None,
             key: key.cloned(),
+            notes: Mutex::default(),
         };
         let added = vi.add_from_cache(&tx, 0, None)?;
         vi.pending = Some(tables::chunks_without_vectors(&tx, embedder_id)?);
@@ -465,6 +472,11 @@ impl VectorIndex {
         };
         self.index = opened.index;
         self.mapped = Some((map, label));
+        // Its removals are not known here: the map is read again.
+        self.notes
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         self.pending = None;
         self.removal_seq = max_removal_seq;
         self.max_chunk_id = max_chunk_id;
@@ -687,6 +699,17 @@ impl VectorIndex {
             .collect())
     }
 
+    /// The note of each of `ids` (chunks this index returned) that still
+    /// exists, from memory after this process's first search (see
+    /// `chunk_notes`).
+    pub fn notes_of_chunks(&self, conn: &Connection, ids: &[i64]) -> Result<HashMap<i64, i64>> {
+        match self.notes.try_lock() {
+            Ok(mut notes) => notes.notes_of(conn, ids),
+            // Another search is reading the map: not worth waiting for.
+            Err(_) => tables::notes_of_chunks(conn, ids),
+        }
+    }
+
     /// The stored vector of chunk `id` (bf16 precision).
     pub fn get(&self, id: i64) -> Option<Vec<f32>> {
         let mut out = vec![0f32; self.dimensions];
@@ -714,7 +737,9 @@ impl VectorIndex {
             return Ok(0);
         }
         let mut removed = 0;
+        let notes = self.notes.get_mut().unwrap_or_else(|e| e.into_inner());
         for (seq, chunk_id) in removals {
+            notes.forget(chunk_id);
             removed += self.index.remove(chunk_id as u64).map_err(vec_err)?;
             if let Some(pending) = &mut self.pending {
                 pending.remove(&chunk_id);

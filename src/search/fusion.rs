@@ -155,7 +155,10 @@ pub fn candidates(
     let walk = |(index, q): (&VectorIndex, &[f32])| {
         nearest_chunks(index, q, allowed.as_deref(), allowed_set.as_ref(), depth)
     };
-    let with_their_notes = |found: Result<Vec<(i64, f32)>>| with_notes(conn, found?);
+    let with_their_notes = |found: Result<Vec<(i64, f32)>>| {
+        let index = nearest_to.map(|(index, _)| index);
+        with_notes(conn, index, found?)
+    };
     // The two rankers' searches (the HNSW walk and tantivy's, or FTS5's)
     // are most of a hybrid query's time and share nothing: one runs on a
     // second thread meanwhile. The SQLite connection stays on this thread,
@@ -514,7 +517,7 @@ pub fn related_notes(
     let own: HashSet<i64> = own.into_iter().collect();
     let found = vectors.search(&mean, (limit * 4).max(50) + own.len(), None)?;
     let ids: Vec<i64> = found.iter().map(|(id, _)| *id).collect();
-    let notes = tables::notes_of_chunks(conn, &ids)?;
+    let notes = vectors.notes_of_chunks(conn, &ids)?;
     let mut seen = HashSet::new();
     let mut ranked = Vec::new();
     for (chunk_id, similarity) in found {
@@ -607,10 +610,18 @@ fn nearest_chunks(
 }
 
 /// `found` as (chunk id, note id, similarity); vectors of chunks deleted
-/// since the index was saved are dropped here.
-fn with_notes(conn: &Connection, found: Vec<(i64, f32)>) -> Result<Vec<(i64, i64, f32)>> {
+/// since the index was saved are dropped here. `index` (the one that found
+/// them) remembers the notes of chunks it met before.
+fn with_notes(
+    conn: &Connection,
+    index: Option<&VectorIndex>,
+    found: Vec<(i64, f32)>,
+) -> Result<Vec<(i64, i64, f32)>> {
     let ids: Vec<i64> = found.iter().map(|(id, _)| *id).collect();
-    let notes = tables::notes_of_chunks(conn, &ids)?;
+    let notes = match index {
+        Some(index) => index.notes_of_chunks(conn, &ids)?,
+        None => tables::notes_of_chunks(conn, &ids)?,
+    };
     Ok(found
         .into_iter()
         .filter_map(|(chunk_id, similarity)| {

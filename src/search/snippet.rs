@@ -44,7 +44,7 @@ pub fn make_snippet(body: &str, markdown: bool, terms: &TermSet) -> Snippet {
     let mut spans = Vec::new();
     each_token_starting(
         text,
-        |c| terms.may_start_with(c),
+        |first, second| terms.may_start_with(first, second),
         &mut |start, end, term, _| {
             if terms.holds(term) {
                 spans.push((start, end));

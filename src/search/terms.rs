@@ -169,8 +169,11 @@ pub(crate) fn distinct_terms(text: &str) -> Vec<String> {
 pub struct TermSet {
     // FxHash: a page's snippets look up every word of ten chunks.
     terms: rustc_hash::FxHashSet<String>,
-    /// Bit c set when some term starts with the ASCII byte c.
-    ascii_starts: u128,
+    /// Bit c set when some one-character term is the ASCII byte c.
+    ascii_singles: u128,
+    /// The first two bytes (`first << 8 | second`) of every term that starts
+    /// with two ASCII bytes, and with `y` for `i` (`dying` -> `di`).
+    ascii_pairs: Vec<u16>,
 }
 
 impl TermSet {
@@ -194,21 +197,38 @@ impl TermSet {
         self.terms.contains(term)
     }
 
-    /// Whether some term starts with the ASCII byte `c` (false for other
-    /// bytes): see [`crate::text::words::each_token_starting`].
-    pub fn may_start_with(&self, c: u8) -> bool {
-        c < 128 && self.ascii_starts & (1u128 << c) != 0
+    /// Whether an ASCII word whose first two characters, lower-cased, are
+    /// `first` and `second` (0 for a one-character word) may have one of the
+    /// terms as its term: see [`crate::text::words::each_token_starting`].
+    pub fn may_start_with(&self, first: u8, second: u8) -> bool {
+        first < 128
+            && (self.ascii_singles & (1u128 << first) != 0
+                || self
+                    .ascii_pairs
+                    .contains(&(u16::from(first) << 8 | u16::from(second))))
     }
 
     fn new(terms: rustc_hash::FxHashSet<String>) -> TermSet {
-        let ascii_starts = terms
-            .iter()
-            .filter_map(|t| t.bytes().next())
-            .filter(|c| *c < 128)
-            .fold(0u128, |bits, c| bits | 1u128 << c);
+        let mut ascii_singles = 0u128;
+        let mut ascii_pairs = Vec::new();
+        for term in &terms {
+            match *term.as_bytes() {
+                [c] if c < 128 => ascii_singles |= 1u128 << c,
+                [a, b, ..] if a < 128 && b < 128 => {
+                    ascii_pairs.push(u16::from(a) << 8 | u16::from(b));
+                    if b == b'i' {
+                        ascii_pairs.push(u16::from(a) << 8 | u16::from(b'y'));
+                    }
+                }
+                _ => {}
+            }
+        }
+        ascii_pairs.sort_unstable();
+        ascii_pairs.dedup();
         TermSet {
             terms,
-            ascii_starts,
+            ascii_singles,
+            ascii_pairs,
         }
     }
 
@@ -361,5 +381,35 @@ mod tests {
         assert_eq!(m.coverage("Tomato garden notes"), 1.0);
         assert_eq!(m.coverage("the garden"), 0.5);
         assert_eq!(m.coverage("nothing"), 0.0);
+    }
+
+    proptest::proptest! {
+        /// The snippet matches words it lets through the two-character
+        /// filter: no word whose term is a query term may be filtered out.
+        #[test]
+        fn the_start_filter_keeps_every_matching_word(
+            text in "([A-Za-z]{1,12}|[A-Za-z]y(s|ed|ing)|ies|[0-9]{1,4}|\\PC{1,4}|[ .,;'-]{1,2}){0,30}",
+            query in "([A-Za-z]{1,12}|[A-Za-z]y(s|ed|ing)|[a-z]|\\PC{1,3}| ){0,8}",
+        ) {
+            // Query terms drawn from the text too, so that some match.
+            let query = format!("{query} {}", text.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+            let set = Terms::parse(&query).matcher();
+            let mut kept = Vec::new();
+            crate::text::each_token_starting(
+                &text,
+                |first, second| set.may_start_with(first, second),
+                &mut |start, end, term, _| {
+                    if set.holds(term) {
+                        kept.push((start, end));
+                    }
+                },
+            );
+            let all: Vec<(usize, usize)> = tokens(&text)
+                .into_iter()
+                .filter(|t| set.matches(t))
+                .map(|t| (t.start, t.end))
+                .collect();
+            proptest::prop_assert_eq!(kept, all);
+        }
     }
 }

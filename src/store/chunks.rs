@@ -375,6 +375,14 @@ pub fn notes_of_chunks(conn: &Connection, ids: &[i64]) -> Result<HashMap<i64, i6
     )
 }
 
+/// (chunk id, note id) of every chunk, read from the narrow `chunks_note`
+/// index rather than the chunks themselves (which hold their text).
+pub fn all_chunk_notes(conn: &Connection) -> Result<Vec<(i64, i64)>> {
+    let mut stmt = conn.prepare("SELECT id, note_id FROM chunks INDEXED BY chunks_note")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// `(title, aliases as JSON)` of each of `notes` that still exists, in one
 /// statement.
 pub fn titles_of_notes(conn: &Connection, notes: &[i64]) -> Result<HashMap<i64, (String, String)>> {

@@ -194,7 +194,13 @@ pub fn options() -> Options {
 fn push_source_text(out: &mut ReaderText, source: &str, text: &str, start: usize, end: usize) {
     let end = end.min(source.len());
     let span = source.get(start..end).unwrap_or("");
-    if let Some(at) = span.find(text) {
+    // Most text events are their source span verbatim: no substring search.
+    let at = if span.starts_with(text) {
+        Some(0)
+    } else {
+        span.find(text)
+    };
+    if let Some(at) = at {
         out.push(text, start + at, true);
     } else {
         out.push(text, start, false);

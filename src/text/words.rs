@@ -39,7 +39,7 @@ const MAX_TERM_BYTES: usize = 64;
 /// their single characters.
 pub fn tokens(text: &str) -> Vec<Token> {
     let mut out = Vec::new();
-    each_token_starting(text, |_| true, &mut |start, end, term, cjk_single| {
+    each_token_starting(text, |_, _| true, &mut |start, end, term, cjk_single| {
         out.push(Token {
             start,
             end,
@@ -51,26 +51,34 @@ pub fn tokens(text: &str) -> Vec<Token> {
 }
 
 /// Calls `visit(start, end, term, cjk_single)` for each token of `text` (the
-/// tokens of [`tokens`], in order) whose term may start with a character
-/// `may_start(c)` accepts; the term sits in a buffer reused from word to
-/// word, so matching a chunk's words allocates nothing per word. Words
-/// refused are never folded or stemmed. Sound
-/// because an ASCII word's term starts with the word's first character
-/// lower-cased: folding keeps ASCII letters and digits, and the Porter
-/// stemmer only rewrites a word's ending (checked by a property test). Words
-/// with other characters take the full path. A page's snippets match ten
-/// chunks' words against a few query terms: most words start with a letter
-/// no query term starts with.
+/// tokens of [`tokens`], in order) whose term may start as `may_start(first,
+/// second)` accepts, given an ASCII word's first two characters lower-cased
+/// (`second` is 0 for a one-character word); the term sits in a buffer reused
+/// from word to word, so matching a chunk's words allocates nothing per word.
+/// Words refused are never folded or stemmed. Sound because an ASCII word's
+/// term starts with the word's first character lower-cased, and its second
+/// character is the word's second, or `i` where the word's was `y` (`dying`
+/// -> `di`), or it has none (`ies` -> `i`): folding keeps ASCII letters and
+/// digits, and the Porter stemmer only rewrites a word's ending (both
+/// checked by property tests). Words with other characters take the full
+/// path. A page's snippets match ten chunks' words against a few query
+/// terms: most words start with two letters no query term starts with, and
+/// the stem look-up they are spared was the largest cost of a snippet.
 pub fn each_token_starting(
     text: &str,
-    may_start: impl Fn(u8) -> bool,
+    may_start: impl Fn(u8, u8) -> bool,
     visit: &mut impl FnMut(usize, usize, &str, bool),
 ) {
     let mut term = String::new();
     each_word(text, &mut |start, end, cjk_single| {
         let word = &text[start..end];
-        if word.is_ascii() && !may_start(word.as_bytes()[0].to_ascii_lowercase()) {
-            return;
+        if word.is_ascii() {
+            let bytes = word.as_bytes();
+            let first = bytes[0].to_ascii_lowercase();
+            let second = bytes.get(1).map_or(0, u8::to_ascii_lowercase);
+            if !may_start(first, second) {
+                return;
+            }
         }
         term.clear();
         push_term(word, &mut term);
@@ -430,22 +438,55 @@ mod tests {
             proptest::prop_assert_eq!(term.as_bytes().first(), Some(&first));
         }
 
-        /// Skipping words by their first character drops only ASCII words
-        /// whose term starts with a refused character, and changes no other
-        /// token.
+        /// The rest of what it relies on: the term's second character.
+        #[test]
+        fn an_ascii_words_term_keeps_its_second_character_or_y_becomes_i(
+            word in "[A-Za-z0-9]{1,3}([Yy](s|ed|ing)?)?|[A-Za-z0-9]{1,70}"
+        ) {
+            let term = term_of(&word);
+            let lower = word.to_ascii_lowercase();
+            match (lower.as_bytes().get(1), term.as_bytes().get(1)) {
+                (Some(w), Some(t)) => proptest::prop_assert!(
+                    w == t || (*w == b'y' && *t == b'i'),
+                    "{} -> {}", word, term
+                ),
+                (None, t) => proptest::prop_assert_eq!(t, None, "{} -> {}", word, term),
+                (Some(_), None) => {}
+            }
+        }
+
+        /// Skipping words by their first two characters drops only ASCII
+        /// words whose term starts otherwise, and changes no other token.
         #[test]
         fn tokens_starting_are_the_tokens_that_start_so(
-            text in "([A-Za-z]{1,12}|[0-9]{1,4}|\\PC{1,4}|[ .,;'-]{1,2}|é{1,3}){0,30}",
-            starts in "[a-z0-9]{0,6}"
+            text in "([A-Za-z]{1,12}|[A-Za-z]y(s|ed|ing)|[0-9]{1,4}|\\PC{1,4}|[ .,;'-]{1,2}|é{1,3}){0,30}",
+            starts in "[a-z0-9]{0,6}",
+            seconds in "[a-z0-9]{0,6}"
         ) {
-            let allowed = |c: u8| starts.as_bytes().contains(&c);
+            // A word passes on its first character with any second one in
+            // `seconds` (or none): the same test the term is put to.
+            let allowed = |first: u8, second: u8| {
+                starts.as_bytes().contains(&first)
+                    && (second == 0 || seconds.as_bytes().contains(&second))
+            };
             let mut got = Vec::new();
             each_token_starting(&text, allowed, &mut |s, e, term, _| {
                 got.push((s, e, term.to_string()))
             });
             let expected: Vec<(usize, usize, String)> = tokens(&text)
                 .into_iter()
-                .filter(|t| !text[t.start..t.end].is_ascii() || allowed(t.term.as_bytes()[0]))
+                .filter(|t| {
+                    let word = &text.as_bytes()[t.start..t.end];
+                    let term = t.term.as_bytes();
+                    // Which second character the word must have for its
+                    // term to have this one.
+                    let second = match (word.get(1), term.get(1)) {
+                        (None, _) => 0,
+                        (Some(w), Some(b'i')) if w.eq_ignore_ascii_case(&b'y') => b'y',
+                        (Some(w), _) => w.to_ascii_lowercase(),
+                    };
+                    !word.is_ascii() || allowed(term[0], second)
+                })
                 .map(|t| (t.start, t.end, t.term))
                 .collect();
             proptest::prop_assert_eq!(got, expected);
