@@ -339,6 +339,17 @@ fn scale(work: &Path, docs: &[Doc], queries: &[&str], n: usize, options: &Option
             .map(|e| format!(" (not saved: {e})"))
             .unwrap_or_default()
     );
+    // A process's second search reads every chunk's note into memory (the
+    // first looks them up): what that costs once.
+    let started = Instant::now();
+    store.read(|c| vectors.notes_of_chunks(c, &[])).unwrap();
+    let first = started.elapsed().as_secs_f64() * 1000.0;
+    let started = Instant::now();
+    store.read(|c| vectors.notes_of_chunks(c, &[])).unwrap();
+    println!(
+        "  chunk notes: first look-up {first:.1} ms, read into memory at the second in {:.1} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
     // The first 100 test queries, after 20 unmeasured ones warm the caches.
     let measured = &queries[..queries.len().min(100)];
     let query_vectors = if real.is_some() {
