@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench --bench keyword_scale -- [SCIFACT_DIR] [WORK_DIR] [--sizes=10000,100000]
 //!     [--fts-queries=N] [--no-startup] [--real-vectors=DB] [--hybrid-only=SECONDS]
+//!     [--warm=SETTLE_SECONDS]
 //! ```
 //! `--fts-queries=N` times FTS5 on the first N queries only (0: not at all;
 //! at 1M chunks one FTS5 query takes seconds).
@@ -26,6 +27,10 @@
 //! claims embedded by the local model (`SIFT_MODEL_DIR`). The synthetic
 //! vectors are near-random (HNSW's hardest case): a walk through them costs
 //! about twice one through real embeddings.
+//!
+//! `--warm=S` asks the OS to read the vector file and keyword index into the
+//! page cache after opening them (what the app does), then waits S seconds
+//! before searching: run after dropping the page cache to see what it saves.
 
 use std::collections::HashMap;
 use std::fs;
@@ -339,6 +344,33 @@ fn scale(work: &Path, docs: &[Doc], queries: &[&str], n: usize, options: &Option
             .map(|e| format!(" (not saved: {e})"))
             .unwrap_or_default()
     );
+    if let Some(settle) = std::env::args().find_map(|a| {
+        a.strip_prefix("--warm=")
+            .and_then(|s| s.parse::<f64>().ok())
+    }) {
+        // What a long-lived process does after opening (Engine::warm_page_cache).
+        let mut files = vec![vectors.file_path().to_path_buf()];
+        files.extend(
+            fs::read_dir(dir.join("keywords"))
+                .unwrap()
+                .filter_map(|e| Some(e.ok()?.path())),
+        );
+        let started = Instant::now();
+        let done = sift::page_cache::prefetch_in_background(files)
+            .unwrap()
+            .join()
+            .unwrap();
+        println!(
+            "  page cache: {} files, {} MB asked for in {:.2} s{}; then {settle} s settle",
+            done.files,
+            done.bytes >> 20,
+            started.elapsed().as_secs_f64(),
+            done.skipped
+                .map(|s| format!(" (skipped: {s})"))
+                .unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_secs_f64(settle));
+    }
     // A process's second search reads every chunk's note into memory (the
     // first looks them up): what that costs once.
     let started = Instant::now();

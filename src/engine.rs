@@ -720,6 +720,27 @@ impl Engine {
         })
     }
 
+    /// Asks the OS to read the vector file and the keyword index into its
+    /// page cache in the background, so that the first searches after a boot
+    /// do not wait for the disk (see [`crate::page_cache`]). For processes
+    /// that stay open (the app, `sift watch`, the MCP server).
+    pub fn warm_page_cache(
+        &self,
+    ) -> Option<std::thread::JoinHandle<crate::page_cache::Prefetched>> {
+        let mut files: Vec<PathBuf> = self
+            .vectors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|v| v.file_path().to_path_buf())
+            .into_iter()
+            .collect();
+        if let Ok(dir) = std::fs::read_dir(self.data_dir.join(KEYWORDS_DIR)) {
+            files.extend(dir.filter_map(|e| Some(e.ok()?.path())));
+        }
+        crate::page_cache::prefetch_in_background(files)
+    }
+
     /// Notes closest in meaning to the note at `path` (absolute, or relative to
     /// the current folder).
     pub fn related(&self, path: &Path, limit: usize) -> Result<Vec<Hit>> {

@@ -33,6 +33,7 @@ pub mod lock;
 pub mod model;
 pub mod note;
 pub mod obsidian;
+pub mod page_cache;
 pub mod panics;
 pub mod patterns;
 pub mod power;

@@ -569,6 +569,11 @@ impl VectorIndex {
         self.index.size()
     }
 
+    /// The vector file this index is saved to.
+    pub fn file_path(&self) -> &Path {
+        &self.path
+    }
+
     /// Whether there are no vectors.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

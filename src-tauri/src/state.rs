@@ -38,6 +38,8 @@ impl AppState {
             }
         };
         let engine = Engine::open_with(&data_dir, settings, embedder)?;
+        // The first searches after a boot should not wait for the disk.
+        engine.warm_page_cache();
         Ok(AppState {
             data_dir,
             embedders,
@@ -105,6 +107,7 @@ impl AppState {
         };
         let settings = self.save_settings(&settings)?;
         let engine = Engine::open_with(&self.data_dir, settings, embedder)?;
+        engine.warm_page_cache();
         self.enqueue(app, Job::Switch(Arc::new(engine)));
         Ok(())
     }

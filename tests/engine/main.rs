@@ -38,6 +38,7 @@ mod model_fetch;
 mod multiprocess;
 mod newest_first;
 mod obsidian;
+mod page_cache;
 mod providers_compatible;
 mod providers_gemini;
 mod providers_openai;
