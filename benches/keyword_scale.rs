@@ -28,8 +28,8 @@
 //! vectors are near-random (HNSW's hardest case): a walk through them costs
 //! about twice one through real embeddings.
 //!
-//! `--warm=S` asks the OS to read the vector file and keyword index into the
-//! page cache after opening them (what the app does), then waits S seconds
+//! `--warm=S` reads the vector file and keyword index through into the page
+//! cache after opening them (what the app does), then waits S seconds
 //! before searching: run after dropping the page cache to see what it saves.
 
 use std::collections::HashMap;
@@ -348,7 +348,7 @@ fn scale(work: &Path, docs: &[Doc], queries: &[&str], n: usize, options: &Option
         a.strip_prefix("--warm=")
             .and_then(|s| s.parse::<f64>().ok())
     }) {
-        // What a long-lived process does after opening (Engine::warm_page_cache).
+        // What a long-lived process does after opening (Engine::warm_up).
         let mut files = vec![vectors.file_path().to_path_buf()];
         files.extend(
             fs::read_dir(dir.join("keywords"))
@@ -356,12 +356,9 @@ fn scale(work: &Path, docs: &[Doc], queries: &[&str], n: usize, options: &Option
                 .filter_map(|e| Some(e.ok()?.path())),
         );
         let started = Instant::now();
-        let done = sift::page_cache::prefetch_in_background(files)
-            .unwrap()
-            .join()
-            .unwrap();
+        let done = sift::page_cache::prefetch(&files);
         println!(
-            "  page cache: {} files, {} MB asked for in {:.2} s{}; then {settle} s settle",
+            "  page cache: {} files, {} MB read through in {:.2} s{}; then {settle} s settle",
             done.files,
             done.bytes >> 20,
             started.elapsed().as_secs_f64(),

@@ -120,7 +120,7 @@ fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
 }
 
 /// Lowers the calling thread's scheduling priority (never raises it).
-fn lower_this_thread_priority() {
+pub(crate) fn lower_this_thread_priority() {
     #[cfg(target_os = "linux")]
     // SAFETY: plain system calls on the calling thread's own id; failure
     // (e.g. a sandbox refusing it) leaves the priority as it was.

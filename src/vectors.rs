@@ -715,6 +715,13 @@ impl VectorIndex {
         }
     }
 
+    /// Reads every chunk's note into memory now (a long-lived process warming
+    /// up) rather than at the second search; whether it could.
+    pub fn read_chunk_notes(&self, conn: &Connection) -> Result<bool> {
+        let mut notes = self.notes.lock().unwrap_or_else(|e| e.into_inner());
+        notes.read_now(conn)
+    }
+
     /// The stored vector of chunk `id` (bf16 precision).
     pub fn get(&self, id: i64) -> Option<Vec<f32>> {
         let mut out = vec![0f32; self.dimensions];

@@ -37,13 +37,13 @@ impl AppState {
                 None
             }
         };
-        let engine = Engine::open_with(&data_dir, settings, embedder)?;
+        let engine = Arc::new(Engine::open_with(&data_dir, settings, embedder)?);
         // The first searches after a boot should not wait for the disk.
-        engine.warm_page_cache();
+        engine.warm_up();
         Ok(AppState {
             data_dir,
             embedders,
-            current: RwLock::new(Arc::new(engine)),
+            current: RwLock::new(engine),
             runs: Mutex::new(Runs::default()),
             watcher: Mutex::new(None),
         })
@@ -106,9 +106,9 @@ impl AppState {
             Err(err) => return Err(err),
         };
         let settings = self.save_settings(&settings)?;
-        let engine = Engine::open_with(&self.data_dir, settings, embedder)?;
-        engine.warm_page_cache();
-        self.enqueue(app, Job::Switch(Arc::new(engine)));
+        let engine = Arc::new(Engine::open_with(&self.data_dir, settings, embedder)?);
+        engine.warm_up();
+        self.enqueue(app, Job::Switch(engine));
         Ok(())
     }
 

@@ -220,7 +220,7 @@ fn tool_error(err: &anyhow::Error) -> CallToolResult {
 pub fn run(data_dir: &Path, _args: McpArgs) -> Result<ExitCode> {
     let engine = Arc::new(super::open_engine(data_dir, true)?);
     // The server answers searches for as long as its client runs.
-    engine.warm_page_cache();
+    engine.warm_up();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

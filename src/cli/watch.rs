@@ -26,7 +26,7 @@ pub fn run(data_dir: &Path, args: WatchArgs) -> Result<ExitCode> {
     let engine = Arc::new(super::open_engine(data_dir, true)?);
     // A watcher stays up: searches through the folder's index should not
     // wait for the disk after a boot.
-    engine.warm_page_cache();
+    engine.warm_up();
     let folders = match &args.folder {
         Some(folder) => vec![engine.add_folder(folder)?],
         None => engine.settings().folders,

@@ -85,6 +85,16 @@ impl ChunkNotes {
         Ok(out)
     }
 
+    /// Reads the map now, whatever was asked before; whether it is in memory
+    /// (not when the ids are too sparse).
+    pub(crate) fn read_now(&mut self, conn: &Connection) -> Result<bool> {
+        self.asked = self.asked.max(2);
+        if !self.unmapped {
+            self.read_all(conn)?;
+        }
+        Ok(self.loaded && !self.unmapped)
+    }
+
     /// Forgets chunks whose vectors were removed, so that a search never
     /// maps a deleted chunk to its former note.
     pub(crate) fn forget(&mut self, id: i64) {

@@ -1,11 +1,14 @@
-//! A long-lived process asks the OS to read its index files ahead: the vector
-//! file and every file of the keyword index, and nothing else.
+//! A long-lived process warms up: it reads its index files through once, into
+//! the page cache (the vector file and every file of the keyword index,
+//! nothing else), then every chunk's note into memory.
+
+use std::sync::Arc;
 
 use crate::common;
 
 #[cfg(target_os = "linux")]
 #[test]
-fn warming_asks_for_the_vector_file_and_the_keyword_index() {
+fn warming_up_reads_the_index_files_and_the_chunks_notes() {
     let notes = common::fixture_notes();
     let t = common::open(notes.path(), Some(common::local_model()));
     common::index(&t.engine);
@@ -22,10 +25,19 @@ fn warming_asks_for_the_vector_file_and_the_keyword_index() {
         .collect();
     assert_eq!(vectors.len(), 1, "{vectors:?}");
     expected.extend(vectors);
-    let done = t.engine.warm_page_cache().unwrap().join().unwrap();
+    let engine = Arc::new(t.engine);
+    let done = engine.warm_up().unwrap().join().unwrap();
     assert_eq!(done.skipped, None);
     assert_eq!(done.files, expected.len());
     assert_eq!(done.bytes, expected.iter().map(|p| size(p)).sum::<u64>());
-    // Searching afterwards works as before.
-    assert!(!common::search(&t.engine, "tomatoes", sift::Mode::Hybrid).is_empty());
+    assert!(done.chunk_notes);
+    // Its searches, through the map, find what a process that looks each
+    // chunk's note up in SQLite finds (a fresh engine's first search).
+    for query in ["tomatoes", "sourdough starter", "meeting notes"] {
+        let through_map = common::search(&engine, query, sift::Mode::Semantic);
+        let fresh = sift::Engine::open(t.data.path(), Some(common::local_model())).unwrap();
+        let looked_up = common::search(&fresh, query, sift::Mode::Semantic);
+        assert!(!through_map.is_empty(), "{query}");
+        assert_eq!(through_map, looked_up, "{query}");
+    }
 }
