@@ -33,8 +33,9 @@ pub struct Prefetched {
     pub bytes: u64,
     /// Why nothing was read, when nothing was.
     pub skipped: Option<String>,
-    /// Whether every chunk's note was read into memory after (see
-    /// [`crate::Engine::warm_up`]).
+    /// Notes whose rows were read after (see [`crate::Engine::warm_up`]).
+    pub notes: i64,
+    /// Whether every chunk's note was read into memory after.
     pub chunk_notes: bool,
 }
 

@@ -31,6 +31,12 @@ fn warming_up_reads_the_index_files_and_the_chunks_notes() {
     assert_eq!(done.files, expected.len());
     assert_eq!(done.bytes, expected.iter().map(|p| size(p)).sum::<u64>());
     assert!(done.chunk_notes);
+    let rows: i64 = engine
+        .store()
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM notes", [], |r| r.get(0))?))
+        .unwrap();
+    assert!(rows > 0);
+    assert_eq!(done.notes, rows);
     // Its searches, through the map, find what a process that looks each
     // chunk's note up in SQLite finds (a fresh engine's first search).
     for query in ["tomatoes", "sourdough starter", "meeting notes"] {
