@@ -741,12 +741,17 @@ impl Engine {
         if let Ok(dir) = std::fs::read_dir(self.data_dir.join(KEYWORDS_DIR)) {
             files.extend(dir.filter_map(|e| Some(e.ok()?.path())));
         }
-        let engine = Arc::clone(self);
+        // Not a strong reference: the engine's last owner drops it (and saves
+        // its vector index) on closing, whether or not this has finished.
+        let engine = Arc::downgrade(self);
         std::thread::Builder::new()
             .name("sift-warm-up".into())
             .spawn(move || {
                 crate::background::lower_this_thread_priority();
                 let mut done = crate::page_cache::prefetch(&files);
+                let Some(engine) = engine.upgrade() else {
+                    return done;
+                };
                 // A keyword search reads its candidates' notes: on a cold
                 // cache at 1M chunks, half its time (BENCHMARKS.md).
                 done.notes = engine.store.read(tables::read_every_note).unwrap_or(0);
