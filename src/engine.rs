@@ -186,6 +186,17 @@ pub struct Engine {
     query_vectors: Mutex<HashMap<String, Vec<f32>>>,
 }
 
+/// What [`Engine::warm_up`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WarmUp {
+    /// The index files read through into the page cache.
+    pub read: crate::page_cache::Prefetched,
+    /// Notes whose rows were read.
+    pub notes: i64,
+    /// Whether every chunk's note was read into memory.
+    pub chunk_notes: bool,
+}
+
 impl Engine {
     /// Opens the data folder with its saved settings and the given embedder
     /// (`None`: keyword search only).
@@ -727,9 +738,7 @@ impl Engine {
     /// [`crate::page_cache`]); the notes table is read once (the same for its
     /// pages in the SQLite store); then every chunk's note is read into memory
     /// (what its second search would otherwise do: 0.1 s at 1M chunks).
-    pub fn warm_up(
-        self: &Arc<Self>,
-    ) -> Option<std::thread::JoinHandle<crate::page_cache::Prefetched>> {
+    pub fn warm_up(self: &Arc<Self>) -> Option<std::thread::JoinHandle<WarmUp>> {
         let mut files: Vec<PathBuf> = self
             .vectors
             .read()
@@ -748,7 +757,10 @@ impl Engine {
             .name("sift-warm-up".into())
             .spawn(move || {
                 crate::background::lower_this_thread_priority();
-                let mut done = crate::page_cache::prefetch(&files);
+                let mut done = WarmUp {
+                    read: crate::page_cache::prefetch(&files),
+                    ..WarmUp::default()
+                };
                 let Some(engine) = engine.upgrade() else {
                     return done;
                 };

@@ -48,7 +48,7 @@ pub mod watch;
 pub use background::CpuShare;
 pub use config::Settings;
 pub use engine::{
-    Engine, NoteView, OpenTarget, PrunePolicy, Status, CACHE_GRACE_SECS, MAX_LIMIT,
+    Engine, NoteView, OpenTarget, PrunePolicy, Status, WarmUp, CACHE_GRACE_SECS, MAX_LIMIT,
     REMOVAL_LOG_KEEP, VECTOR_SAVE_EVERY,
 };
 pub use error::{Error, ErrorKind, Result};

@@ -33,10 +33,6 @@ pub struct Prefetched {
     pub bytes: u64,
     /// Why nothing was read, when nothing was.
     pub skipped: Option<String>,
-    /// Notes whose rows were read after (see [`crate::Engine::warm_up`]).
-    pub notes: i64,
-    /// Whether every chunk's note was read into memory after.
-    pub chunk_notes: bool,
 }
 
 /// Reads `files` (missing ones are left out) through once, on this thread

@@ -155,8 +155,7 @@ pub fn candidates(
     let walk = |(index, q): (&VectorIndex, &[f32])| {
         nearest_chunks(index, q, allowed.as_deref(), allowed_set.as_ref(), depth)
     };
-    let with_their_notes = |found: Result<Vec<(i64, f32)>>| {
-        let index = nearest_to.map(|(index, _)| index);
+    let with_their_notes = |(index, _): (&VectorIndex, &[f32]), found: Result<Vec<(i64, f32)>>| {
         with_notes(conn, index, found?)
     };
     // The two rankers' searches (the HNSW walk and tantivy's, or FTS5's)
@@ -168,16 +167,16 @@ pub fn candidates(
         (Some(to), Some(fast)) if mode == Mode::Hybrid && !terms.is_empty() => {
             let (found, semantic) = beside(
                 || fast.search(terms, allowed_set.as_ref(), depth),
-                || with_their_notes(walk(to)),
+                || with_their_notes(to, walk(to)),
             );
             let found = keyword_chunks_found(conn, found, terms, filters, depth);
             (found, semantic)
         }
         (Some(to), _) if mode == Mode::Hybrid => {
             let (nearest, found) = beside(|| walk(to), keywords);
-            (found, with_their_notes(nearest))
+            (found, with_their_notes(to, nearest))
         }
-        (Some(to), _) => (keywords(), with_their_notes(walk(to))),
+        (Some(to), _) => (keywords(), with_their_notes(to, walk(to))),
         (None, _) => (keywords(), Ok(Vec::new())),
     };
     let found = found?;
@@ -614,14 +613,11 @@ fn nearest_chunks(
 /// them) remembers the notes of chunks it met before.
 fn with_notes(
     conn: &Connection,
-    index: Option<&VectorIndex>,
+    index: &VectorIndex,
     found: Vec<(i64, f32)>,
 ) -> Result<Vec<(i64, i64, f32)>> {
     let ids: Vec<i64> = found.iter().map(|(id, _)| *id).collect();
-    let notes = match index {
-        Some(index) => index.notes_of_chunks(conn, &ids)?,
-        None => tables::notes_of_chunks(conn, &ids)?,
-    };
+    let notes = index.notes_of_chunks(conn, &ids)?;
     Ok(found
         .into_iter()
         .filter_map(|(chunk_id, similarity)| {

@@ -27,9 +27,12 @@ fn warming_up_reads_the_index_files_and_the_chunks_notes() {
     expected.extend(vectors);
     let engine = Arc::new(t.engine);
     let done = engine.warm_up().unwrap().join().unwrap();
-    assert_eq!(done.skipped, None);
-    assert_eq!(done.files, expected.len());
-    assert_eq!(done.bytes, expected.iter().map(|p| size(p)).sum::<u64>());
+    assert_eq!(done.read.skipped, None);
+    assert_eq!(done.read.files, expected.len());
+    assert_eq!(
+        done.read.bytes,
+        expected.iter().map(|p| size(p)).sum::<u64>()
+    );
     assert!(done.chunk_notes);
     let rows: i64 = engine
         .store()
