@@ -473,6 +473,8 @@ fn write_batch(
     let mut new_ids = Vec::new();
     let mut conn = ctx.store.writer();
     let mut tx = conn.transaction()?;
+    // Written after every note's savepoint, so FTS5 flushes them once.
+    let mut keyword_rows = tables::KeywordRows::default();
     for (file, prepared) in files.iter().zip(prepared) {
         let old = existing.get(&file.rel_path);
         let written = {
@@ -508,7 +510,8 @@ fn write_batch(
             Ok(Written::Failed(reason))
         })?;
         let kind = match written {
-            Written::Indexed(ids) => {
+            Written::Indexed(ids, rows) => {
+                keyword_rows.append(rows);
                 report.notes_indexed += 1;
                 let kind = ChangeKind::Indexed(ids.len());
                 new_ids.extend(ids);
@@ -535,13 +538,16 @@ fn write_batch(
             });
         }
     }
+    keyword_rows.write(&tx)?;
     tx.commit()?;
     Ok(new_ids)
 }
 
 /// What writing one note did.
 enum Written {
-    Indexed(Vec<i64>),
+    /// New chunk ids, and their keyword rows (written once the note's
+    /// savepoint is released).
+    Indexed(Vec<i64>, tables::KeywordRows),
     Unchanged,
     Skipped(String),
     Failed(String),
@@ -592,9 +598,10 @@ fn write_note(
             if strip_boilerplate {
                 crate::boilerplate::Boilerplate::load(tx, root_id)?.apply(&mut chunks);
             }
-            let ids = tables::replace_chunks(tx, id, &content.title, &content.aliases, &chunks)?;
+            let (ids, keyword_rows) =
+                tables::replace_chunks(tx, id, &content.title, &content.aliases, &chunks)?;
             tables::set_indexed(tx, id, &content, now)?;
-            return Ok(Written::Indexed(ids));
+            return Ok(Written::Indexed(ids, keyword_rows));
         }
         Prepared::Vanished => {
             tables::delete_note(tx, id)?;

@@ -53,7 +53,33 @@ pub struct ChunkRow {
     pub embed_text: String,
 }
 
-/// Replaces the chunks of note `note_id` and returns the new chunk ids in order.
+/// Keyword-index (FTS5) rows of chunks just written, inserted together by
+/// [`KeywordRows::write`] before the transaction commits. FTS5 writes the
+/// terms it holds to disk at every savepoint and at every statement that
+/// opens one (an insert into `chunks` fires triggers): a row inserted with
+/// each chunk made a segment of a chunk or two, then merges. Rows written
+/// after the batch's savepoints are flushed once (BENCHMARKS.md, issue 13).
+#[must_use = "the chunks have no keyword entries until the rows are written"]
+#[derive(Debug, Default)]
+pub struct KeywordRows(Vec<(i64, String, String)>);
+
+impl KeywordRows {
+    /// Takes in another note's rows (after its savepoint was released).
+    pub fn append(&mut self, mut other: KeywordRows) {
+        self.0.append(&mut other.0);
+    }
+
+    /// Inserts every row, in chunk order, and empties the list.
+    pub fn write(&mut self, conn: &Connection) -> Result<()> {
+        for (id, context_terms, body_terms) in self.0.drain(..) {
+            insert_terms(conn, id, &context_terms, &body_terms)?;
+        }
+        Ok(())
+    }
+}
+
+/// Replaces the chunks of note `note_id` and returns the new chunk ids in order,
+/// with their keyword-index rows (for the caller to write before committing).
 /// `title` and `aliases` go into the keyword index's context field with the
 /// heading path; the body's terms were taken when it was chunked.
 pub fn replace_chunks(
@@ -62,7 +88,7 @@ pub fn replace_chunks(
     title: &str,
     aliases: &[String],
     chunks: &[Chunk],
-) -> Result<Vec<i64>> {
+) -> Result<(Vec<i64>, KeywordRows)> {
     conn.prepare_cached("DELETE FROM chunks WHERE note_id = ?1")?
         .execute([note_id])?;
     let mut stmt = conn.prepare_cached(
@@ -72,6 +98,7 @@ pub fn replace_chunks(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?;
     let mut ids = Vec::with_capacity(chunks.len());
+    let mut rows = KeywordRows::default();
     for c in chunks {
         let mut context = vec![title.to_string()];
         context.extend(aliases.iter().cloned());
@@ -93,10 +120,11 @@ pub fn replace_chunks(
             c.embed_body,
         ])?;
         let id = conn.last_insert_rowid();
-        insert_terms(conn, id, &index_terms(&context.join(" > ")), &c.body_terms)?;
+        rows.0
+            .push((id, index_terms(&context.join(" > ")), c.body_terms.clone()));
         ids.push(id);
     }
-    Ok(ids)
+    Ok((ids, rows))
 }
 
 /// Writes chunk `id`'s entry in the keyword index: the terms of its context

@@ -46,6 +46,46 @@ fn chunk_ids(engine: &Engine) -> Vec<i64> {
     column(engine, "SELECT id FROM chunks ORDER BY id", [])
 }
 
+/// The FTS5 rows of a batch are written after its notes' savepoints (one
+/// flush a batch): a first index of several batches and an edit leave every
+/// chunk, and nothing else, in FTS5, each row holding its own note's words.
+#[test]
+fn every_chunk_and_nothing_else_has_its_fts5_row_after_batched_writes() {
+    let (notes, t) = real_notes();
+    let check = |t: &TestEngine| {
+        let fts: Vec<i64> = column(
+            &t.engine,
+            "SELECT rowid FROM chunks_fts_docsize ORDER BY rowid",
+            [],
+        );
+        assert_eq!(fts, chunk_ids(&t.engine));
+        assert!(fts.len() > 128, "several batches of notes: {}", fts.len());
+        t.engine
+            .store()
+            .writer()
+            .execute(
+                "INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)",
+                [],
+            )
+            .expect("FTS5 index matches what it was given");
+    };
+    check(&t);
+    // A word written into one note is found in that note's chunks only.
+    let edited = notes.path().join("docs/concepts/signals/baggage.md");
+    let text = std::fs::read_to_string(&edited).unwrap();
+    std::fs::write(&edited, format!("{text}\n\nzyzzogetonbatch\n")).unwrap();
+    index(&t.engine);
+    check(&t);
+    let holding = chunks_holding(&t.engine, "zyzzogetonbatch");
+    let of_note: HashSet<i64> = column(
+        &t.engine,
+        "SELECT c.id FROM chunks c JOIN notes n ON n.id = c.note_id WHERE n.rel_path = ?1",
+        ["docs/concepts/signals/baggage.md"],
+    );
+    assert_eq!(holding.len(), 1);
+    assert!(holding.is_subset(&of_note), "{holding:?} {of_note:?}");
+}
+
 /// Note paths ranked by keywords, by the fast index or (None) by FTS5.
 fn ranked(engine: &Engine, fast: Option<&KeywordIndex>, text: &str, limit: usize) -> Vec<String> {
     engine
