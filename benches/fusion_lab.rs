@@ -754,6 +754,249 @@ fn tried() -> Vec<(&'static str, FusionParams, f32)> {
             }),
             0.5,
         ),
+        (
+            "S, agree: kw top 1 in meaning top 3, else x0.5",
+            scored(|p| {
+                p.agreement_keyword_notes = 1;
+                p.agreement_vector_notes = 3;
+                p.disagreement_scale = 0.5
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 1 in meaning top 3, else x0.25",
+            scored(|p| {
+                p.agreement_keyword_notes = 1;
+                p.agreement_vector_notes = 3;
+                p.disagreement_scale = 0.25
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 1 in meaning top 3, else x0",
+            scored(|p| {
+                p.agreement_keyword_notes = 1;
+                p.agreement_vector_notes = 3;
+                p.disagreement_scale = 0.0
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 1 in meaning top 10, else x0.5",
+            scored(|p| {
+                p.agreement_keyword_notes = 1;
+                p.agreement_vector_notes = 10;
+                p.disagreement_scale = 0.5
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 1 in meaning top 10, else x0.25",
+            scored(|p| {
+                p.agreement_keyword_notes = 1;
+                p.agreement_vector_notes = 10;
+                p.disagreement_scale = 0.25
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 1 in meaning top 10, else x0",
+            scored(|p| {
+                p.agreement_keyword_notes = 1;
+                p.agreement_vector_notes = 10;
+                p.disagreement_scale = 0.0
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 1 in meaning top 20, else x0.5",
+            scored(|p| {
+                p.agreement_keyword_notes = 1;
+                p.agreement_vector_notes = 20;
+                p.disagreement_scale = 0.5
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 1 in meaning top 20, else x0.25",
+            scored(|p| {
+                p.agreement_keyword_notes = 1;
+                p.agreement_vector_notes = 20;
+                p.disagreement_scale = 0.25
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 1 in meaning top 20, else x0",
+            scored(|p| {
+                p.agreement_keyword_notes = 1;
+                p.agreement_vector_notes = 20;
+                p.disagreement_scale = 0.0
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 3 in meaning top 3, else x0.5",
+            scored(|p| {
+                p.agreement_keyword_notes = 3;
+                p.agreement_vector_notes = 3;
+                p.disagreement_scale = 0.5
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 3 in meaning top 3, else x0.25",
+            scored(|p| {
+                p.agreement_keyword_notes = 3;
+                p.agreement_vector_notes = 3;
+                p.disagreement_scale = 0.25
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 3 in meaning top 3, else x0",
+            scored(|p| {
+                p.agreement_keyword_notes = 3;
+                p.agreement_vector_notes = 3;
+                p.disagreement_scale = 0.0
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 3 in meaning top 10, else x0.5",
+            scored(|p| {
+                p.agreement_keyword_notes = 3;
+                p.agreement_vector_notes = 10;
+                p.disagreement_scale = 0.5
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 3 in meaning top 10, else x0.25",
+            scored(|p| {
+                p.agreement_keyword_notes = 3;
+                p.agreement_vector_notes = 10;
+                p.disagreement_scale = 0.25
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 3 in meaning top 10, else x0",
+            scored(|p| {
+                p.agreement_keyword_notes = 3;
+                p.agreement_vector_notes = 10;
+                p.disagreement_scale = 0.0
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 3 in meaning top 20, else x0.5",
+            scored(|p| {
+                p.agreement_keyword_notes = 3;
+                p.agreement_vector_notes = 20;
+                p.disagreement_scale = 0.5
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 3 in meaning top 20, else x0.25",
+            scored(|p| {
+                p.agreement_keyword_notes = 3;
+                p.agreement_vector_notes = 20;
+                p.disagreement_scale = 0.25
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 3 in meaning top 20, else x0",
+            scored(|p| {
+                p.agreement_keyword_notes = 3;
+                p.agreement_vector_notes = 20;
+                p.disagreement_scale = 0.0
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 5 in meaning top 3, else x0.5",
+            scored(|p| {
+                p.agreement_keyword_notes = 5;
+                p.agreement_vector_notes = 3;
+                p.disagreement_scale = 0.5
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 5 in meaning top 3, else x0.25",
+            scored(|p| {
+                p.agreement_keyword_notes = 5;
+                p.agreement_vector_notes = 3;
+                p.disagreement_scale = 0.25
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 5 in meaning top 3, else x0",
+            scored(|p| {
+                p.agreement_keyword_notes = 5;
+                p.agreement_vector_notes = 3;
+                p.disagreement_scale = 0.0
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 5 in meaning top 10, else x0.5",
+            scored(|p| {
+                p.agreement_keyword_notes = 5;
+                p.agreement_vector_notes = 10;
+                p.disagreement_scale = 0.5
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 5 in meaning top 10, else x0.25",
+            scored(|p| {
+                p.agreement_keyword_notes = 5;
+                p.agreement_vector_notes = 10;
+                p.disagreement_scale = 0.25
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 5 in meaning top 10, else x0",
+            scored(|p| {
+                p.agreement_keyword_notes = 5;
+                p.agreement_vector_notes = 10;
+                p.disagreement_scale = 0.0
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 5 in meaning top 20, else x0.5",
+            scored(|p| {
+                p.agreement_keyword_notes = 5;
+                p.agreement_vector_notes = 20;
+                p.disagreement_scale = 0.5
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 5 in meaning top 20, else x0.25",
+            scored(|p| {
+                p.agreement_keyword_notes = 5;
+                p.agreement_vector_notes = 20;
+                p.disagreement_scale = 0.25
+            }),
+            0.5,
+        ),
+        (
+            "S, agree: kw top 5 in meaning top 20, else x0",
+            scored(|p| {
+                p.agreement_keyword_notes = 5;
+                p.agreement_vector_notes = 20;
+                p.disagreement_scale = 0.0
+            }),
+            0.5,
+        ),
     ]
 }
 

@@ -252,6 +252,14 @@ pub struct FusionParams {
     /// Keyword confidence shrinks when the best keyword note holds fewer of
     /// the query's terms than this (0: off).
     pub min_terms_held: f64,
+    /// The rankers agree when one of the first this many keyword notes is
+    /// among the first [`Self::agreement_vector_notes`] notes by meaning
+    /// (0: the check is off).
+    pub agreement_keyword_notes: usize,
+    /// See [`Self::agreement_keyword_notes`].
+    pub agreement_vector_notes: usize,
+    /// Multiplier of keyword confidence when the rankers do not agree.
+    pub disagreement_scale: f64,
 }
 
 /// How a ranker's place becomes credit.
@@ -284,6 +292,9 @@ impl Default for FusionParams {
             similarity_power: 1,
             idf_coverage: true,
             min_terms_held: 2.0,
+            agreement_keyword_notes: 0,
+            agreement_vector_notes: 0,
+            disagreement_scale: 1.0,
         }
     }
 }
@@ -385,6 +396,17 @@ pub fn fuse_with(
         let plain_best = found.coverage.values().copied().fold(0.0, f64::max);
         let held = (plain_best * found.shape.terms as f64).round();
         keyword_confidence *= (held / params.min_terms_held).min(1.0);
+    }
+    if params.agreement_keyword_notes > 0 && mode == Mode::Hybrid && !semantic.is_empty() {
+        let agree = notes.values().any(|s| {
+            s.keyword_rank
+                .is_some_and(|r| r <= params.agreement_keyword_notes)
+                && s.vector_rank
+                    .is_some_and(|r| r <= params.agreement_vector_notes)
+        });
+        if !agree {
+            keyword_confidence *= params.disagreement_scale;
+        }
     }
     let second_vector = if params.second_vector_by_doubt {
         params.second_vector_chunk * (1.0 - keyword_confidence).max(0.0)
