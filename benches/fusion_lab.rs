@@ -356,6 +356,7 @@ fn tried() -> Vec<(&'static str, FusionParams, f32)> {
         min_terms_held: 0.0,
         second_vector_chunk: 0.0,
         second_vector_by_doubt: false,
+        peak_rank: 0,
         ..FusionParams::default()
     };
     let ranks = |f: fn(&mut FusionParams)| {
@@ -994,6 +995,358 @@ fn tried() -> Vec<(&'static str, FusionParams, f32)> {
                 p.agreement_keyword_notes = 5;
                 p.agreement_vector_notes = 20;
                 p.disagreement_scale = 0.0
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword peak over rank 2, full at 0.2",
+            scored(|p| {
+                p.peak_rank = 2;
+                p.peak_full = 0.2
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword peak over rank 2, full at 0.35",
+            scored(|p| {
+                p.peak_rank = 2;
+                p.peak_full = 0.35
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword peak over rank 2, full at 0.5",
+            scored(|p| {
+                p.peak_rank = 2;
+                p.peak_full = 0.5
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword peak over rank 5, full at 0.2",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.2
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword peak over rank 5, full at 0.35",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.35
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword peak over rank 5, full at 0.5",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.5
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword peak over rank 10, full at 0.2",
+            scored(|p| {
+                p.peak_rank = 10;
+                p.peak_full = 0.2
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword peak over rank 10, full at 0.35",
+            scored(|p| {
+                p.peak_rank = 10;
+                p.peak_full = 0.35
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword peak over rank 10, full at 0.5",
+            scored(|p| {
+                p.peak_rank = 10;
+                p.peak_full = 0.5
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword peak over rank 20, full at 0.2",
+            scored(|p| {
+                p.peak_rank = 20;
+                p.peak_full = 0.2
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword peak over rank 20, full at 0.35",
+            scored(|p| {
+                p.peak_rank = 20;
+                p.peak_full = 0.35
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword peak over rank 20, full at 0.5",
+            scored(|p| {
+                p.peak_rank = 20;
+                p.peak_full = 0.5
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword peak over rank 5, full at 0.25",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.25
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword peak over rank 5, full at 0.3",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.3
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword peak over rank 5, full at 0.4",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.4
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword peak 5 / 0.35, keyword x1.25",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.35;
+                p.keyword_scale = 1.25
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword peak 5 / 0.35, keyword x1.5",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.35;
+                p.keyword_scale = 1.5
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword peak 5 / 0.35, keyword x2.0",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.35;
+                p.keyword_scale = 2.0
+            }),
+            0.5,
+        ),
+        (
+            "S, keyword peak 5 / 0.35, coverage power 1",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.35;
+                p.coverage_power = 1
+            }),
+            0.5,
+        ),
+        (
+            "S, meaning peak over rank 5, full at 0.05",
+            scored(|p| {
+                p.vector_peak_rank = 5;
+                p.vector_peak_full = 0.05
+            }),
+            0.5,
+        ),
+        (
+            "S, both peaks (kw 5 / 0.35, meaning 5 / 0.05)",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.35;
+                p.vector_peak_rank = 5;
+                p.vector_peak_full = 0.05
+            }),
+            0.5,
+        ),
+        (
+            "S, meaning peak over rank 5, full at 0.1",
+            scored(|p| {
+                p.vector_peak_rank = 5;
+                p.vector_peak_full = 0.1
+            }),
+            0.5,
+        ),
+        (
+            "S, both peaks (kw 5 / 0.35, meaning 5 / 0.1)",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.35;
+                p.vector_peak_rank = 5;
+                p.vector_peak_full = 0.1
+            }),
+            0.5,
+        ),
+        (
+            "S, meaning peak over rank 5, full at 0.2",
+            scored(|p| {
+                p.vector_peak_rank = 5;
+                p.vector_peak_full = 0.2
+            }),
+            0.5,
+        ),
+        (
+            "S, both peaks (kw 5 / 0.35, meaning 5 / 0.2)",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.35;
+                p.vector_peak_rank = 5;
+                p.vector_peak_full = 0.2
+            }),
+            0.5,
+        ),
+        (
+            "S, meaning peak over rank 10, full at 0.05",
+            scored(|p| {
+                p.vector_peak_rank = 10;
+                p.vector_peak_full = 0.05
+            }),
+            0.5,
+        ),
+        (
+            "S, both peaks (kw 5 / 0.35, meaning 10 / 0.05)",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.35;
+                p.vector_peak_rank = 10;
+                p.vector_peak_full = 0.05
+            }),
+            0.5,
+        ),
+        (
+            "S, meaning peak over rank 10, full at 0.1",
+            scored(|p| {
+                p.vector_peak_rank = 10;
+                p.vector_peak_full = 0.1
+            }),
+            0.5,
+        ),
+        (
+            "S, both peaks (kw 5 / 0.35, meaning 10 / 0.1)",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.35;
+                p.vector_peak_rank = 10;
+                p.vector_peak_full = 0.1
+            }),
+            0.5,
+        ),
+        (
+            "S, meaning peak over rank 10, full at 0.2",
+            scored(|p| {
+                p.vector_peak_rank = 10;
+                p.vector_peak_full = 0.2
+            }),
+            0.5,
+        ),
+        (
+            "S, both peaks (kw 5 / 0.35, meaning 10 / 0.2)",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.35;
+                p.vector_peak_rank = 10;
+                p.vector_peak_full = 0.2
+            }),
+            0.5,
+        ),
+        (
+            "S, peak 5 / 0.35, coverage power 1, min held 3",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.35;
+                p.coverage_power = 1;
+                p.min_terms_held = 3.0
+            }),
+            0.5,
+        ),
+        (
+            "S, peak 5 / 0.35, coverage power 1, held power 2",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.35;
+                p.coverage_power = 1;
+                p.held_power = 2
+            }),
+            0.5,
+        ),
+        (
+            "S, peak 5 / 0.35, coverage power 1, held power 3",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.35;
+                p.coverage_power = 1;
+                p.held_power = 3
+            }),
+            0.5,
+        ),
+        (
+            "S, peak 5 / 0.35, keyword x2, held power 2",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.35;
+                p.keyword_scale = 2.0;
+                p.held_power = 2
+            }),
+            0.5,
+        ),
+        (
+            "S, peak 5 / 0.35, keyword x1.5, held power 2",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.35;
+                p.keyword_scale = 1.5;
+                p.held_power = 2
+            }),
+            0.5,
+        ),
+        (
+            "S, peak 5 / 0.35, held power 2",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.35;
+                p.held_power = 2
+            }),
+            0.5,
+        ),
+        (
+            "S, peak 5 / 0.35, weight 0.55",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.35;
+                p.held_power = 1
+            }),
+            0.55,
+        ),
+        (
+            "S, peak 5 / 0.35, weight 0.6, held power 2",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.35;
+                p.held_power = 2
+            }),
+            0.6,
+        ),
+        (
+            "S, held power 2, coverage power 1",
+            scored(|p| {
+                p.peak_rank = 5;
+                p.peak_full = 0.35;
+                p.peak_rank = 0;
+                p.coverage_power = 1;
+                p.held_power = 2
             }),
             0.5,
         ),
