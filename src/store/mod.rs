@@ -88,6 +88,9 @@ impl Store {
     }
 }
 
+/// How long a statement waits for another connection's write lock.
+pub(crate) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn open_connection(path: &Path, read_only: bool, key: Option<&DataKey>) -> Result<Connection> {
     open_sqlite(path, read_only, key).map_err(|e| Error::from(e).in_database(path))
 }
@@ -108,7 +111,7 @@ fn open_sqlite(
     if let Some(key) = key {
         crate::encryption::migrate::apply_key(&conn, key)?;
     }
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     if !read_only {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;

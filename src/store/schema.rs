@@ -251,10 +251,23 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     if version == SCHEMA_VERSION {
         return Ok(());
     }
-    let migrations = MIGRATIONS;
     // One process migrates; others opening the same new database at the same
     // moment wait for it (IMMEDIATE takes the write lock) and then see the
     // version it reached, instead of creating the tables a second time.
+    // A migration can take a while (V10 copies the embedding cache: 31 s at
+    // 1M vectors): wait for another process's as long as it may take, not
+    // the usual busy timeout.
+    conn.busy_timeout(MIGRATION_WAIT)?;
+    let migrated = migrate_now(conn);
+    conn.busy_timeout(super::BUSY_TIMEOUT)?;
+    migrated
+}
+
+/// How long an open waits for another process's migration to end.
+const MIGRATION_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+fn migrate_now(conn: &mut Connection) -> Result<()> {
+    let migrations = MIGRATIONS;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     check_version(version)?;
@@ -284,6 +297,42 @@ fn check_version(version: i64) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A process opening the database while another migrates it waits for
+    /// the migration (however long past the usual busy timeout), then opens
+    /// the migrated database instead of failing with "database is locked".
+    #[test]
+    fn an_open_waits_out_another_process_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sift.db");
+        let mut old = Connection::open(&path).unwrap();
+        old.pragma_update(None, "journal_mode", "WAL").unwrap();
+        for sql in &MIGRATIONS[..9] {
+            old.execute_batch(sql).unwrap();
+        }
+        old.pragma_update(None, "user_version", 9).unwrap();
+        // The other process: takes the write lock as a migration does and
+        // holds it past the busy timeout, then migrates.
+        let (locked, is_locked) = std::sync::mpsc::channel();
+        let other = std::thread::spawn(move || {
+            let tx = old
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .unwrap();
+            locked.send(()).unwrap();
+            std::thread::sleep(crate::store::BUSY_TIMEOUT + std::time::Duration::from_secs(1));
+            tx.commit().unwrap();
+            migrate(&mut old).unwrap();
+        });
+        is_locked.recv().unwrap();
+        let started = std::time::Instant::now();
+        let store = crate::store::Store::open(&path).expect("waits for the migration");
+        assert!(started.elapsed() > crate::store::BUSY_TIMEOUT);
+        other.join().unwrap();
+        let version: i64 = store
+            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
 
     /// A version 9 database (vectors in the WITHOUT ROWID cache) keeps every
     /// vector, its unused stamp and its generation through V10, and the new
