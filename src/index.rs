@@ -705,15 +705,16 @@ pub(crate) fn embed_missing(ctx: &IndexContext<'_>, report: &mut IndexReport) ->
     let accounting = RunAccounting::new(data_dir, embedder, ctx.settings.budget_usd)?;
     let embedding_started = Instant::now();
     ctx.report_embedding((0, total), embedding_started);
-    for ids in todo.chunks(EMBED_BATCH) {
-        ctx.check_cancel()?;
+    // One batch: embedded, cached (durable), its vectors left in `waiting`
+    // for the index.
+    let mut embed_batch = |ids: &[i64], waiting: &mut Vec<(i64, Vec<f32>)>| -> Result<()> {
         let rows = ctx
             .store
             .read(|c| tables::chunks_still_missing(c, embedder.id(), ids))?;
         if rows.is_empty() {
             done += ids.len();
             ctx.report_embedding((done.min(total), total), embedding_started);
-            continue;
+            return Ok(());
         }
 
         // Identical texts are embedded once.
@@ -747,7 +748,7 @@ pub(crate) fn embed_missing(ctx: &IndexContext<'_>, report: &mut IndexReport) ->
                             "embedder delivered a batch out of range",
                         )
                     })?;
-                    store_batch(ctx, embedder, part, &vectors, &mut last_save)?;
+                    waiting.extend(cache_batch(ctx, embedder, part, &vectors)?);
                     stored[offset..offset + vectors.len()].fill(true);
                     delivered += vectors.len();
                     Ok(())
@@ -778,8 +779,45 @@ pub(crate) fn embed_missing(ctx: &IndexContext<'_>, report: &mut IndexReport) ->
         report.chunks_from_cache += rows.len() - texts.len();
         done += ids.len();
         ctx.report_embedding((done.min(total), total), embedding_started);
-    }
-    Ok(())
+        Ok(())
+    };
+    // Vectors cached but not yet in the index. With two threads or more, a
+    // batch's vectors go into the index (on the background pool) while the
+    // next batch is embedded and cached: the cache's writes are one thread's
+    // work and left the other core idle (BENCHMARKS.md, issue 13).
+    let mut waiting: Vec<(i64, Vec<f32>)> = Vec::new();
+    let (store, vectors) = (ctx.store, ctx.vectors);
+    let mut run = || -> Result<()> {
+        for ids in todo.chunks(EMBED_BATCH) {
+            ctx.check_cancel()?;
+            let adding = std::mem::take(&mut waiting);
+            let threads = crate::background::threads();
+            let last_save = &mut last_save;
+            let (embedded, added) = std::thread::scope(|s| {
+                if threads < 2 {
+                    let added = index_vectors(store, vectors, &adding, last_save);
+                    return (embed_batch(ids, &mut waiting), added);
+                }
+                let adder = s.spawn(|| {
+                    crate::background::install_with(threads, || {
+                        index_vectors(store, vectors, &adding, last_save)
+                    })
+                });
+                let embedded = embed_batch(ids, &mut waiting);
+                let added = adder.join().unwrap_or_else(|_| {
+                    Err(Error::new(ErrorKind::Internal, "adding vectors panicked"))
+                });
+                (embedded, added)
+            });
+            added?;
+            embedded?;
+        }
+        Ok(())
+    };
+    let outcome = run();
+    // Whatever stopped the run, what was cached reaches the index.
+    let added = index_vectors(store, vectors, &waiting, &mut last_save);
+    outcome.and(added)
 }
 
 /// Embeds the texts of `unique` not yet `stored`, each alone; a text whose
@@ -840,6 +878,18 @@ fn store_batch(
     vectors: &[Vec<f32>],
     last_save: &mut Instant,
 ) -> Result<()> {
+    let items = cache_batch(ctx, embedder, part, vectors)?;
+    index_vectors(ctx.store, ctx.vectors, &items, last_save)
+}
+
+/// Caches one delivered batch of vectors (durable once this returns) and
+/// returns each chunk with those texts and its vector, for the vector index.
+fn cache_batch(
+    ctx: &IndexContext<'_>,
+    embedder: &dyn Embedder,
+    part: &[([u8; 32], String)],
+    vectors: &[Vec<f32>],
+) -> Result<Vec<(i64, Vec<f32>)>> {
     if vectors.len() != part.len() || vectors.iter().any(|v| v.len() != embedder.dimensions()) {
         return Err(Error::new(
             ErrorKind::WrongDimensions,
@@ -865,18 +915,32 @@ fn store_batch(
         tables::chunks_with_hashes(&conn, &hashes)?
     };
     let by_hash: HashMap<[u8; 32], &Vec<f32>> = part.iter().map(|(h, _)| *h).zip(vectors).collect();
-    let items: Vec<(i64, &[f32])> = ids
+    Ok(ids
         .iter()
-        .filter_map(|(id, hash)| by_hash.get(hash).map(|v| (*id, v.as_slice())))
-        .collect();
-    ctx.with_vectors(|vi| {
-        vi.add_many(&items)?;
-        if last_save.elapsed() > SAVE_EVERY {
-            ctx.store.read(|conn| vi.save(conn))?;
-            *last_save = Instant::now();
-        }
-        Ok(())
-    })?;
+        .filter_map(|(id, hash)| by_hash.get(hash).map(|v| (*id, v.to_vec())))
+        .collect())
+}
+
+/// Adds cached vectors to the live vector index (saved every [`SAVE_EVERY`]).
+fn index_vectors(
+    store: &Store,
+    vectors: &RwLock<Option<VectorIndex>>,
+    items: &[(i64, Vec<f32>)],
+    last_save: &mut Instant,
+) -> Result<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let items: Vec<(i64, &[f32])> = items.iter().map(|(id, v)| (*id, v.as_slice())).collect();
+    let mut guard = vectors.write().unwrap_or_else(|e| e.into_inner());
+    let Some(vi) = guard.as_mut() else {
+        return Ok(());
+    };
+    vi.add_many(&items)?;
+    if last_save.elapsed() > SAVE_EVERY {
+        store.read(|conn| vi.save(conn))?;
+        *last_save = Instant::now();
+    }
     Ok(())
 }
 
