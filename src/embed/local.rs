@@ -35,6 +35,9 @@ pub const MODEL_ID: &str = "local/all-MiniLM-L6-v2";
 pub const DIMENSIONS: usize = 384;
 /// Positions the model accepts, `[CLS]` and `[SEP]` included.
 pub const MAX_SEQUENCE: usize = 256;
+/// Up to this many documents are embedded on the caller's thread (a watched
+/// note's edit), more on the background pool (an index run).
+const FEW_TEXTS: usize = 8;
 /// Inputs per forward pass.
 const SUB_BATCH: usize = 32;
 
@@ -161,8 +164,13 @@ impl Embedder for LocalEmbedder {
     }
 
     fn embed_documents(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
-        // Indexing work: on the background pool (lowered priority, the user's
-        // CPU share), so searches are served first. Queries stay on the caller's.
+        // Indexing work: on the background pool (idle priority, the user's
+        // CPU share), so searches are served first. Queries stay on the
+        // caller's, and so does a saved edit's handful of chunks: on a machine
+        // busy with other work the idle class would hold it back for seconds.
+        if texts.len() <= FEW_TEXTS {
+            return self.embed_now(texts);
+        }
         crate::background::install(|| self.embed_now(texts))
     }
 
