@@ -211,6 +211,14 @@ fn main() {
         .expect("set SIFT_MODEL_DIR or run `sift model fetch`");
     let model: Arc<dyn Embedder> =
         Arc::new(sift::embed::local::LocalEmbedder::load(&model_dir).expect("model loads"));
+    // FUSION_LAB_QUERIES=packed: embed two documents first, as an indexing
+    // process has, so queries take the packed bfloat16 weights where the CPU
+    // has them (else a lab run over cached indexes embeds queries in `f32`;
+    // a run that indexes afresh packs anyway).
+    if std::env::var("FUSION_LAB_QUERIES").as_deref() == Ok("packed") {
+        let text = "Recovery sleep restores the consolidation of declarative memory. ".repeat(8);
+        model.embed_documents(&[text.clone(), text]).unwrap();
+    }
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
 
     let sets = vec![

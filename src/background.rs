@@ -128,12 +128,6 @@ pub(crate) fn lower_this_thread_priority() {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
         // Linux keeps a nice value per thread.
         libc::setpriority(libc::PRIO_PROCESS, tid, 10);
-        // Nice 10 alone left a search's threads waiting behind the indexer's
-        // time slices (query embedding p95 2.3x idle): an idle-class thread
-        // is preempted as soon as a normal one wakes, and still progresses on
-        // a busy machine (a small weight, not starvation).
-        let param = libc::sched_param { sched_priority: 0 };
-        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
     }
     #[cfg(target_os = "macos")]
     // SAFETY: as above; PRIO_DARWIN_THREAD with 0 is the calling thread.
@@ -179,16 +173,6 @@ mod tests {
         #[cfg(target_os = "linux")]
         assert!(nice >= 10, "background thread nice {nice}");
         let _ = nice;
-        // ...and in the idle scheduling class, which a search's threads
-        // preempt at once.
-        #[cfg(target_os = "linux")]
-        {
-            // SAFETY: reads the calling thread's own policy.
-            let policy = p.install(|| unsafe { libc::sched_getscheduler(0) });
-            assert_eq!(policy, libc::SCHED_IDLE);
-            // SAFETY: as above.
-            assert_ne!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_IDLE);
-        }
         // The caller's own priority is untouched.
         #[cfg(target_os = "linux")]
         assert!(this_nice() < 10);

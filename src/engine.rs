@@ -736,8 +736,10 @@ impl Engine {
     /// keyword index are read through once into the OS's page cache, so that
     /// the first searches after a boot do not wait for the disk (see
     /// [`crate::page_cache`]); the notes table is read once (the same for its
-    /// pages in the SQLite store); then every chunk's note is read into memory
-    /// (what its second search would otherwise do: 0.1 s at 1M chunks).
+    /// pages in the SQLite store); the embedder readies itself for queries
+    /// (the local model packs its weights for bfloat16 products: a query's
+    /// embedding in a third of the time); then every chunk's note is read into
+    /// memory (what its second search would otherwise do: 0.1 s at 1M chunks).
     pub fn warm_up(self: &Arc<Self>) -> Option<std::thread::JoinHandle<WarmUp>> {
         let mut files: Vec<PathBuf> = self
             .vectors
@@ -767,6 +769,9 @@ impl Engine {
                 // A keyword search reads its candidates' notes: on a cold
                 // cache at 1M chunks, half its time (BENCHMARKS.md).
                 done.notes = engine.store.read(tables::read_every_note).unwrap_or(0);
+                if let Some(embedder) = engine.embedder.as_deref() {
+                    embedder.prepare_for_queries();
+                }
                 let vectors = engine.vectors.read().unwrap_or_else(|e| e.into_inner());
                 if let Some(vectors) = vectors.as_ref() {
                     done.chunk_notes = engine

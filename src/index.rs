@@ -32,8 +32,6 @@ use crate::vectors::VectorIndex;
 
 /// Files read and chunked per write transaction.
 const FILE_BATCH: usize = 64;
-/// Up to this many files are read and chunked on the caller's thread.
-const FEW_FILES: usize = 4;
 /// Chunks sent to the embedder per call.
 const EMBED_BATCH: usize = 128;
 /// Save the vector index at least this often during long runs.
@@ -401,13 +399,8 @@ fn apply_scan(
     Ok(())
 }
 
-/// Reads, parses and chunks `batch` on the background pool with `threads`;
-/// a few files (a watched note's save) on the caller's thread, which a busy
-/// machine does not hold back the way it holds back the pool's idle class.
+/// Reads, parses and chunks `batch` on the background pool with `threads`.
 fn prepare_batch(batch: &[&ScannedFile], scan: &ScanSettings, threads: usize) -> Vec<Prepared> {
-    if batch.len() <= FEW_FILES {
-        return batch.iter().map(|f| prepare(f, scan)).collect();
-    }
     crate::background::install_with(threads, || {
         batch.par_iter().map(|f| prepare(f, scan)).collect()
     })

@@ -35,9 +35,6 @@ pub const MODEL_ID: &str = "local/all-MiniLM-L6-v2";
 pub const DIMENSIONS: usize = 384;
 /// Positions the model accepts, `[CLS]` and `[SEP]` included.
 pub const MAX_SEQUENCE: usize = 256;
-/// Up to this many documents are embedded on the caller's thread (a watched
-/// note's edit), more on the background pool (an index run).
-const FEW_TEXTS: usize = 8;
 /// Inputs per forward pass.
 const SUB_BATCH: usize = 32;
 
@@ -164,19 +161,18 @@ impl Embedder for LocalEmbedder {
     }
 
     fn embed_documents(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
-        // Indexing work: on the background pool (idle priority, the user's
-        // CPU share), so searches are served first. Queries stay on the
-        // caller's, and so does a saved edit's handful of chunks: on a machine
-        // busy with other work the idle class would hold it back for seconds.
-        if texts.len() <= FEW_TEXTS {
-            return self.embed_now(texts);
-        }
+        // Indexing work: on the background pool (lowered priority, the user's
+        // CPU share), so searches are served first. Queries stay on the caller's.
         crate::background::install(|| self.embed_now(texts))
     }
 
     fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
         let mut out = self.embed_now(&[text.to_string()])?;
         Ok(out.pop().unwrap_or_default())
+    }
+
+    fn prepare_for_queries(&self) {
+        self.encoder.prepare_packed();
     }
 }
 

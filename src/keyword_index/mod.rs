@@ -202,6 +202,11 @@ impl KeywordIndex {
             .index
             .writer_with_num_threads(1, WRITER_MEMORY)
             .map_err(kw_err)?;
+        // A writer killed mid-commit leaves files its meta never named (a
+        // segment's deletes, say); this commit may want the same names
+        // ("FileAlreadyExists", seen in crash_kill). Collected first; a
+        // failure here only leaves them for the commit's own collection.
+        let _ = writer.garbage_collect_files().wait();
         // Deleted documents still count in BM25's statistics until their
         // segment is merged: merge a segment once a tenth of it is deleted, so
         // scores drift little as notes are edited (FTS5 stays exact).

@@ -90,6 +90,31 @@ fn vectors_match_sentence_transformers() {
 }
 
 #[test]
+fn queries_match_sentence_transformers_before_and_after_documents() {
+    // A fresh embedder: its first queries take the `f32` row products; once
+    // documents were embedded, the packed bfloat16 weights (on CPUs that have
+    // the instructions). Both must match the reference, and each other.
+    let fx = fixture();
+    let dir = PathBuf::from(std::env::var_os("SIFT_MODEL_DIR").expect("SIFT_MODEL_DIR"));
+    let e = LocalEmbedder::load(&dir).unwrap();
+    let before: Vec<Vec<f32>> = fx.texts.iter().map(|t| e.embed_query(t).unwrap()).collect();
+    e.embed_documents(&fx.texts).unwrap();
+    let after: Vec<Vec<f32>> = fx.texts.iter().map(|t| e.embed_query(t).unwrap()).collect();
+    let mut worst = 1.0f64;
+    for (i, r) in fx.vectors.iter().enumerate() {
+        let (b, a) = (cosine(&before[i], r), cosine(&after[i], r));
+        assert!(b >= 1.0 - 1e-3, "query {i} before documents: cosine {b}");
+        assert!(a >= 1.0 - 1e-3, "query {i} after documents: cosine {a}");
+        assert!(cosine(&before[i], &after[i]) >= 1.0 - 1e-3, "query {i}");
+        worst = worst.min(a);
+    }
+    eprintln!(
+        "worst query cosine after documents: 1 - {:.2e}",
+        1.0 - worst
+    );
+}
+
+#[test]
 fn token_counts_match_the_reference_tokenizer() {
     let fx = fixture();
     let e = embedder();

@@ -184,11 +184,14 @@ impl Encoder {
         if total == 0 {
             return vec![vec![0.0; h]; seqs.len()];
         }
-        // A query (one sequence) never packs: a search process stays light.
+        // A query (one sequence) never packs: a one-shot search stays light.
+        // Where the weights are packed (documents embedded, or a long-lived
+        // process's warm-up) a query's few rows use them too: half the bytes
+        // and instructions of the `f32` row products.
         let packed = if total > FEW_ROWS && seqs.len() > 1 {
             self.packed()
         } else {
-            None
+            self.packed.get().and_then(|p| p.as_deref())
         };
         let Scratch {
             x,
@@ -225,6 +228,12 @@ impl Encoder {
                 v
             })
             .collect()
+    }
+
+    /// Packs the weights for bfloat16 products now (if the CPU has them), so
+    /// that queries use them too (see `forward`).
+    pub fn prepare_packed(&self) {
+        self.packed();
     }
 
     /// The layers' weights packed for bfloat16 products, packed on first use;
@@ -384,13 +393,12 @@ impl Products<'_> {
         };
         set_bias(dst, n, bias, residual);
         let t = src.len() / k;
-        bf16::matmul_acc(
-            dst,
-            src,
-            which(packed),
-            self.pairs,
-            t * n * k >= PARALLEL_MACS,
-        );
+        let parallel = t * n * k >= PARALLEL_MACS;
+        if t <= FEW_ROWS {
+            bf16::matmul_acc_few(dst, src, which(packed), parallel);
+        } else {
+            bf16::matmul_acc(dst, src, which(packed), self.pairs, parallel);
+        }
     }
 }
 
