@@ -205,9 +205,19 @@ impl IndexContext<'_> {
     }
 
     fn with_vectors<T>(&self, f: impl FnOnce(&mut VectorIndex) -> Result<T>) -> Result<Option<T>> {
-        let mut guard = self.vectors.write().unwrap_or_else(|e| e.into_inner());
-        guard.as_mut().map(f).transpose()
+        with_vectors(self.vectors, f)
     }
+}
+
+/// Runs `f` on the live vector index under its write lock (`None`: no index).
+/// Also for threads that cannot share the [`IndexContext`] (its progress
+/// callback is not `Sync`).
+fn with_vectors<T>(
+    vectors: &RwLock<Option<VectorIndex>>,
+    f: impl FnOnce(&mut VectorIndex) -> Result<T>,
+) -> Result<Option<T>> {
+    let mut guard = vectors.write().unwrap_or_else(|e| e.into_inner());
+    guard.as_mut().map(f).transpose()
 }
 
 /// A note read and chunked, ready to be written.
@@ -932,15 +942,14 @@ fn index_vectors(
         return Ok(());
     }
     let items: Vec<(i64, &[f32])> = items.iter().map(|(id, v)| (*id, v.as_slice())).collect();
-    let mut guard = vectors.write().unwrap_or_else(|e| e.into_inner());
-    let Some(vi) = guard.as_mut() else {
-        return Ok(());
-    };
-    vi.add_many(&items)?;
-    if last_save.elapsed() > SAVE_EVERY {
-        store.read(|conn| vi.save(conn))?;
-        *last_save = Instant::now();
-    }
+    with_vectors(vectors, |vi| {
+        vi.add_many(&items)?;
+        if last_save.elapsed() > SAVE_EVERY {
+            store.read(|conn| vi.save(conn))?;
+            *last_save = Instant::now();
+        }
+        Ok(())
+    })?;
     Ok(())
 }
 

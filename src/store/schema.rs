@@ -267,11 +267,10 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
 const MIGRATION_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
 
 fn migrate_now(conn: &mut Connection) -> Result<()> {
-    let migrations = MIGRATIONS;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     check_version(version)?;
-    for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         tx.execute_batch(sql)?;
         if *sql == V3 {
             super::chunks::rebuild_keyword_index(&tx)?;

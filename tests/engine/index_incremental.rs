@@ -4,7 +4,7 @@
 use crate::common;
 
 use std::fs;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use common::*;
@@ -259,38 +259,6 @@ fn keyword_search_works_without_a_model_and_vectors_come_later() {
     assert_eq!(engine.status().unwrap().chunks_without_vectors, 0);
 }
 
-/// Delivers every batch, and on the `stop_on`-th asks the run to stop (as the
-/// app's Stop button does while a batch is being embedded).
-struct StopsDuringCall {
-    stop_on: usize,
-    calls: AtomicUsize,
-    stop: Arc<AtomicBool>,
-}
-
-impl sift::embed::Embedder for StopsDuringCall {
-    fn id(&self) -> &str {
-        FakeEmbedder.id()
-    }
-    fn dimensions(&self) -> usize {
-        FakeEmbedder.dimensions()
-    }
-    fn max_input_tokens(&self) -> usize {
-        FakeEmbedder.max_input_tokens()
-    }
-    fn count_tokens(&self, text: &str) -> usize {
-        FakeEmbedder.count_tokens(text)
-    }
-    fn embed_documents(&self, texts: &[String]) -> sift::Result<Vec<Vec<f32>>> {
-        if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.stop_on {
-            self.stop.store(true, Ordering::SeqCst);
-        }
-        FakeEmbedder.embed_documents(texts)
-    }
-    fn embed_query(&self, text: &str) -> sift::Result<Vec<f32>> {
-        FakeEmbedder.embed_query(text)
-    }
-}
-
 #[test]
 fn vectors_cached_before_a_stop_are_searchable_at_once() {
     // Enough one-chunk notes for several embedding batches. A batch's vectors
@@ -305,16 +273,22 @@ fn vectors_cached_before_a_stop_are_searchable_at_once() {
         )
         .unwrap();
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let embedder = Arc::new(StopsDuringCall {
-        stop_on: 2,
-        calls: AtomicUsize::new(0),
-        stop: stop.clone(),
-    });
-    let t = open(notes.path(), Some(embedder.clone()));
-    let err = t.engine.index(&|_| {}, &stop).unwrap_err();
+    let counter = Counting::new(Arc::new(FakeEmbedder));
+    let t = open(notes.path(), Some(counter.clone()));
+    // Stop as the app's Stop button would, once the first batch is embedded.
+    let stop = AtomicBool::new(false);
+    let stop_after_a_batch = |p: &sift::Progress| {
+        if p.phase == sift::Phase::Embedding && p.chunks_done > 0 {
+            stop.store(true, Ordering::SeqCst);
+        }
+    };
+    let err = t.engine.index(&stop_after_a_batch, &stop).unwrap_err();
     assert_eq!(err.kind(), sift::ErrorKind::Cancelled, "{err}");
-    assert_eq!(embedder.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        counter.embedded(),
+        128,
+        "one batch of 128 chunks was embedded"
+    );
 
     let status = t.engine.status().unwrap();
     let cached = status.chunks - status.chunks_without_vectors;
