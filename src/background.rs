@@ -77,10 +77,80 @@ pub fn install<R: Send>(op: impl FnOnce() -> R + Send) -> R {
 /// runs beside other work of the same run and shares the run's threads
 /// with it.
 pub fn install_with<R: Send>(threads: usize, op: impl FnOnce() -> R + Send) -> R {
+    install_on(Role::Work, threads, op)
+}
+
+/// [`install_with`] on pools of their own, for adds to the vector graph made
+/// beside embedding. On the embedding's pool, a thread waiting inside an add
+/// (holding the vector index's write lock) picks up an embedding task
+/// meanwhile and keeps the lock for its length: searches stalled 270 ms.
+pub fn install_for_graph<R: Send>(threads: usize, op: impl FnOnce() -> R + Send) -> R {
+    install_on(Role::Graph, threads, op)
+}
+
+/// What a pool is for: work of one kind never waits inside work of another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Role {
+    Work,
+    Graph,
+}
+
+fn install_on<R: Send>(role: Role, threads: usize, op: impl FnOnce() -> R + Send) -> R {
     if on_background_thread() {
         return op();
     }
-    match pool(threads.max(1)) {
+    match pool(role, threads.max(1)) {
+        Some(pool) => {
+            let _running = Running::start();
+            pool.install(op)
+        }
+        None => op(),
+    }
+}
+
+/// Background work in progress on the pools (calls of [`install_with`]).
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one call of background work for as long as it lives.
+struct Running;
+
+impl Running {
+    fn start() -> Running {
+        RUNNING.fetch_add(1, Ordering::SeqCst);
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Whether background work is running now.
+pub fn busy() -> bool {
+    RUNNING.load(Ordering::SeqCst) > 0
+}
+
+/// Runs a search's own heavy work (embedding a query with the local model):
+/// on the global pool when the machine is idle, on one normal-priority thread
+/// while background work runs. A parallel step wakes a pool thread, which then
+/// waits for a core the index threads hold; a query makes dozens of such steps,
+/// so under indexing its time was mostly waiting (BENCHMARKS.md "Search while
+/// indexing"). On one thread it is scheduled once.
+pub fn foreground<R: Send>(op: impl FnOnce() -> R + Send) -> R {
+    if !busy() || on_background_thread() {
+        return op();
+    }
+    static ONE: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    let one = ONE.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .thread_name(|_| "sift-query".to_string())
+            .build()
+            .ok()
+    });
+    match one {
         Some(pool) => pool.install(op),
         None => op(),
     }
@@ -94,20 +164,25 @@ fn on_background_thread() -> bool {
     BACKGROUND.with(|b| b.get())
 }
 
-/// One pool per thread count, made on first use and kept (a pool cannot be
-/// resized; the setting has three values).
-fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+/// One pool per role and thread count, made on first use and kept (a pool
+/// cannot be resized; the setting has three values).
+fn pool(role: Role, threads: usize) -> Option<Arc<rayon::ThreadPool>> {
+    type Pools = HashMap<(Role, usize), Arc<rayon::ThreadPool>>;
+    static POOLS: OnceLock<Mutex<Pools>> = OnceLock::new();
     let mut pools = POOLS
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    if let Some(pool) = pools.get(&threads) {
+    if let Some(pool) = pools.get(&(role, threads)) {
         return Some(pool.clone());
     }
+    let name = match role {
+        Role::Work => "sift-index",
+        Role::Graph => "sift-graph",
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
-        .thread_name(|i| format!("sift-index-{i}"))
+        .thread_name(move |i| format!("{name}-{i}"))
         .start_handler(|_| {
             BACKGROUND.with(|b| b.set(true));
             lower_this_thread_priority();
@@ -115,7 +190,7 @@ fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
         .build()
         .ok()?;
     let pool = Arc::new(pool);
-    pools.insert(threads, pool.clone());
+    pools.insert((role, threads), pool.clone());
     Some(pool)
 }
 
@@ -167,7 +242,7 @@ mod tests {
 
     #[test]
     fn background_work_runs_on_lowered_threads_of_the_set_size() {
-        let p = pool(1).unwrap();
+        let p = pool(Role::Work, 1).unwrap();
         let (n, nice) = p.install(|| (rayon::current_num_threads(), this_nice()));
         assert_eq!(n, 1);
         #[cfg(target_os = "linux")]
@@ -176,6 +251,17 @@ mod tests {
         // The caller's own priority is untouched.
         #[cfg(target_os = "linux")]
         assert!(this_nice() < 10);
+    }
+
+    #[test]
+    fn searches_keep_to_one_thread_only_while_background_work_runs() {
+        let beside = install_with(1, || {
+            // What a search on another thread sees meanwhile.
+            std::thread::spawn(|| (busy(), foreground(rayon::current_num_threads)))
+                .join()
+                .unwrap()
+        });
+        assert_eq!(beside, (true, 1));
     }
 
     fn this_nice() -> i32 {

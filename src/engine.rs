@@ -182,6 +182,11 @@ pub struct Engine {
     keywords: RwLock<Option<KeywordIndex>>,
     index_lock: Mutex<()>,
     indexing: AtomicBool,
+    /// This process's index run holds the writer lock: whatever is new in the
+    /// store is its own work, whose vectors it adds itself a batch behind the
+    /// cache, so searches skip catching up (they would otherwise add each
+    /// freshly cached batch on their own time, holding the write lock).
+    writing_here: AtomicBool,
     vectors_saved: Mutex<Instant>,
     query_vectors: Mutex<HashMap<String, Vec<f32>>>,
 }
@@ -313,6 +318,7 @@ impl Engine {
             keywords: RwLock::new(keywords),
             index_lock: Mutex::new(()),
             indexing: AtomicBool::new(false),
+            writing_here: AtomicBool::new(false),
             vectors_saved: Mutex::new(Instant::now()),
             query_vectors: Mutex::new(HashMap::new()),
         })
@@ -612,6 +618,8 @@ impl Engine {
         let mut lock = LockFile::open(&self.data_dir, WRITER_LOCK)?;
         let _held = self.hold_writer(&mut lock, progress, cancel)?;
         self.catch_up_vectors()?;
+        self.writing_here.store(true, Ordering::SeqCst);
+        let _writing = ResetOnDrop(&self.writing_here);
         let settings = self.settings();
         crate::background::set_share(settings.indexing_cpu);
         let ctx = IndexContext {
@@ -626,7 +634,14 @@ impl Engine {
         let mut report = IndexReport::default();
         let result = crate::panics::catch(
             || "indexing".to_string(),
-            || sync(&ctx, &mut report).and_then(|()| index::embed_missing(&ctx, &mut report)),
+            || {
+                sync(&ctx, &mut report)?;
+                // Searches during the embedding stage use the fast keyword
+                // index (rather than FTS5 scoring every match) only if it has
+                // every chunk: brought up before embedding starts.
+                self.catch_up_keywords();
+                index::embed_missing(&ctx, &mut report)
+            },
         )
         .and_then(|r| r)
         .map_err(|e| e.in_database(self.store.path()));
@@ -1129,6 +1144,9 @@ impl Engine {
     /// Brings the vector index up to the store's generation when another process
     /// (or another engine) wrote: one small read when nothing changed.
     fn catch_up_vectors(&self) -> Result<()> {
+        if self.writing_here.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         let Some(current) = self
             .vectors
             .read()

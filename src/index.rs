@@ -37,6 +37,9 @@ const EMBED_BATCH: usize = 128;
 /// Save the vector index at least this often during long runs.
 const SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Vectors added per hold of the vector index's write lock while indexing.
+const ADD_GROUP: usize = 32;
+
 /// Where an index run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -809,7 +812,7 @@ pub(crate) fn embed_missing(ctx: &IndexContext<'_>, report: &mut IndexReport) ->
                     return (embed_batch(ids, &mut waiting), added);
                 }
                 let adder = s.spawn(|| {
-                    crate::background::install_with(threads, || {
+                    crate::background::install_for_graph(threads, || {
                         index_vectors(store, vectors, &adding, last_save)
                     })
                 });
@@ -942,14 +945,15 @@ fn index_vectors(
         return Ok(());
     }
     let items: Vec<(i64, &[f32])> = items.iter().map(|(id, v)| (*id, v.as_slice())).collect();
-    with_vectors(vectors, |vi| {
-        vi.add_many(&items)?;
-        if last_save.elapsed() > SAVE_EVERY {
-            store.read(|conn| vi.save(conn))?;
-            *last_save = Instant::now();
-        }
-        Ok(())
-    })?;
+    // A few vectors per hold of the write lock: a search waits for one group's
+    // adds (a millisecond or two), not a whole batch's.
+    for group in items.chunks(ADD_GROUP) {
+        with_vectors(vectors, |vi| vi.add_many(group))?;
+    }
+    if last_save.elapsed() > SAVE_EVERY {
+        with_vectors(vectors, |vi| store.read(|conn| vi.save(conn)))?;
+        *last_save = Instant::now();
+    }
     Ok(())
 }
 

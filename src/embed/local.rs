@@ -167,7 +167,7 @@ impl Embedder for LocalEmbedder {
     }
 
     fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
-        let mut out = self.embed_now(&[text.to_string()])?;
+        let mut out = crate::background::foreground(|| self.embed_now(&[text.to_string()]))?;
         Ok(out.pop().unwrap_or_default())
     }
 

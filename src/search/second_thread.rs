@@ -12,7 +12,9 @@ pub(crate) fn beside<A: Send, B>(
     there: impl FnOnce() -> A + Send,
     here: impl FnOnce() -> B,
 ) -> (A, B) {
-    let Some(pool) = pool() else {
+    // While indexing fills the cores, handing work to another thread means
+    // waiting for that thread to get a core: one thread does both.
+    let Some(pool) = pool().filter(|_| !crate::background::busy()) else {
         return (there(), here());
     };
     let mut a = None;

@@ -5,12 +5,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use sift::keyword_index::{CommonWords, KeywordIndex};
 use sift::search::{rank_notes, terms::Terms, Filters, Mode};
 use sift::{Engine, Settings};
 
-use crate::common::{copy_dir, index, open, search, TestEngine};
+use crate::common::{copy_dir, index, open, search, FakeEmbedder, TestEngine};
 
 /// A keyword-only engine over a copy of the real-notes corpus (English part).
 fn real_notes() -> (tempfile::TempDir, TestEngine) {
@@ -380,4 +381,29 @@ fn common_words_are_left_out_of_the_candidate_search_only_in_a_large_index() {
     let found = fast.search(&Terms::parse(common), None, 10).unwrap();
     assert_eq!(found.len(), 10);
     assert!(found.iter().all(|m| holding_common.contains(&m.chunk_id)));
+}
+
+#[test]
+fn the_fast_index_has_every_note_before_embedding_starts() {
+    let notes = tempfile::tempdir().unwrap();
+    for i in 0..20 {
+        std::fs::write(
+            notes.path().join(format!("n{i}.md")),
+            format!("# Note {i}\n\nParagraph about topic{i} and gardens.\n"),
+        )
+        .unwrap();
+    }
+    let t = open(notes.path(), Some(Arc::new(FakeEmbedder)));
+    // Asked from inside the run, at the first report of the embedding stage:
+    // searches then answer from the fast index, not by FTS5 scoring every match.
+    let seen = std::cell::Cell::new(None);
+    let progress = |p: &sift::Progress| {
+        if p.phase == sift::Phase::Embedding && seen.get().is_none() {
+            seen.set(Some(t.engine.status().unwrap().keyword_index_current));
+        }
+    };
+    t.engine
+        .index(&progress, &std::sync::atomic::AtomicBool::new(false))
+        .unwrap();
+    assert_eq!(seen.get(), Some(true));
 }
