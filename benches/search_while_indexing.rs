@@ -2,14 +2,15 @@
 //! the same queries on the idle engine. Figures, not pass/fail.
 //!
 //! ```text
-//! SIFT_MODEL_DIR=... cargo bench --bench search_while_indexing -- [--scifact DIR] [--first N] [--more M] [--cpu all|half|one]
+//! SIFT_MODEL_DIR=... cargo bench --bench search_while_indexing -- [--scifact DIR] [--first N] [--more M] [--cpu all|half|one] [--other-process]
 //! ```
 //!
 //! The first N SciFact abstracts are indexed (with vectors), then 100 SciFact
 //! queries are timed three times over on the idle engine (query embedding included: each timed
 //! query is new to the engine); then M more abstracts are added and indexed
 //! while the same queries run in a loop beside it; only queries that ran while
-//! chunks were being embedded count.
+//! chunks were being embedded count. With `--other-process` the M notes are
+//! indexed by `sift index` in another process on the same data folder instead.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -75,6 +76,10 @@ fn main() {
         .map(|q| time_one(&engine, &q))
         .collect();
 
+    if std::env::args().any(|a| a == "--other-process") {
+        return beside_another_process(&engine, &work.path().join("data"), &b, &queries, &idle);
+    }
+
     // While indexing the second folder.
     engine.add_folder(&b).unwrap();
     let embedding = AtomicBool::new(false);
@@ -115,28 +120,71 @@ fn main() {
         "indexing cpu share {cpu:?}: {chunks} chunks embedded in {secs:.1} s ({:.1} chunks/s) while searching",
         chunks as f64 / secs
     );
+    report(&idle, &busy);
+}
+
+/// The same queries while `sift index` runs in another process on the same
+/// data folder (the app searching while `sift watch` or the CLI indexes).
+/// Queries in the child's first second (model load, stage 1) are left out.
+fn beside_another_process(
+    engine: &Engine,
+    data: &Path,
+    more: &Path,
+    queries: &[String],
+    idle: &[f64],
+) {
+    let started = Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sift"))
+        .arg("index")
+        .arg(more)
+        .arg("--data-dir")
+        .arg(data)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sift index starts");
+    let mut busy = Vec::new();
+    let mut pass = 0;
+    'outer: loop {
+        pass += 1;
+        for q in queries {
+            if child.try_wait().unwrap().is_some() {
+                break 'outer;
+            }
+            let t = time_one(engine, &format!("{q} {pass}"));
+            if started.elapsed().as_secs_f64() > 1.0 {
+                busy.push(t);
+            }
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!("another process indexed for {secs:.1} s while this one searched");
+    report(idle, &busy);
+}
+
+fn report(idle: &[f64], busy: &[f64]) {
     println!(
         "hybrid latency idle:           p50 {:.1} ms, p95 {:.1} ms ({} queries)",
-        pct(&idle, 50.0),
-        pct(&idle, 95.0),
+        pct(idle, 50.0),
+        pct(idle, 95.0),
         idle.len()
     );
     println!(
         "hybrid latency while indexing: p50 {:.1} ms, p95 {:.1} ms ({} queries)",
-        pct(&busy, 50.0),
-        pct(&busy, 95.0),
+        pct(busy, 50.0),
+        pct(busy, 95.0),
         busy.len()
     );
     println!(
         "while indexing: p99 {:.1} ms, max {:.1} ms (idle: p99 {:.1} ms, max {:.1} ms)",
-        pct(&busy, 99.0),
-        pct(&busy, 100.0),
-        pct(&idle, 99.0),
-        pct(&idle, 100.0)
+        pct(busy, 99.0),
+        pct(busy, 100.0),
+        pct(idle, 99.0),
+        pct(idle, 100.0)
     );
     println!(
         "p95 while indexing / idle: {:.2}",
-        pct(&busy, 95.0) / pct(&idle, 95.0)
+        pct(busy, 95.0) / pct(idle, 95.0)
     );
 }
 

@@ -9,8 +9,9 @@
 //! shrinks to one thread (`crate::power`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -127,9 +128,40 @@ impl Drop for Running {
     }
 }
 
-/// Whether background work is running now.
+/// Whether background work is running now: here, or in another Sift process
+/// whose index run wrote to the store within [`ELSEWHERE_WINDOW`] (its threads
+/// hold the cores just the same).
 pub fn busy() -> bool {
-    RUNNING.load(Ordering::SeqCst) > 0
+    RUNNING.load(Ordering::SeqCst) > 0 || since_work_elsewhere() < ELSEWHERE_WINDOW
+}
+
+/// How long after another process's last write to the store searches still
+/// assume it is indexing: an embedding batch lands every second or two.
+const ELSEWHERE_WINDOW: Duration = Duration::from_secs(3);
+
+/// When work elsewhere was last seen, in milliseconds after [`epoch`] plus one
+/// (0: never).
+static ELSEWHERE_SEEN: AtomicU64 = AtomicU64::new(0);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Records that another process's index run just wrote to the store (a
+/// search found the store moved without this process writing).
+pub fn note_work_elsewhere() {
+    let ms = epoch().elapsed().as_millis() as u64 + 1;
+    ELSEWHERE_SEEN.store(ms, Ordering::SeqCst);
+}
+
+fn since_work_elsewhere() -> Duration {
+    match ELSEWHERE_SEEN.load(Ordering::SeqCst) {
+        0 => Duration::MAX,
+        seen => epoch()
+            .elapsed()
+            .saturating_sub(Duration::from_millis(seen - 1)),
+    }
 }
 
 /// Runs a search's own heavy work (embedding a query with the local model):
@@ -262,6 +294,17 @@ mod tests {
                 .unwrap()
         });
         assert_eq!(beside, (true, 1));
+    }
+
+    #[test]
+    fn another_process_writing_counts_as_background_work_for_a_while() {
+        note_work_elsewhere();
+        assert!(busy());
+        assert!(since_work_elsewhere() < ELSEWHERE_WINDOW);
+        // Seen long ago: no longer.
+        ELSEWHERE_SEEN.store(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(since_work_elsewhere() >= Duration::from_millis(5));
     }
 
     fn this_nice() -> i32 {

@@ -1159,6 +1159,9 @@ impl Engine {
         if self.store.read(tables::generation)? == current {
             return Ok(());
         }
+        // Not this process's run: another process is indexing (searches keep
+        // to one thread meanwhile, see `background::foreground`).
+        crate::background::note_work_elsewhere();
         let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
         if let Some(vi) = vectors.as_mut() {
             self.store.read(|conn| vi.catch_up(conn))?;

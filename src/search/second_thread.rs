@@ -14,7 +14,15 @@ pub(crate) fn beside<A: Send, B>(
 ) -> (A, B) {
     // While indexing fills the cores, handing work to another thread means
     // waiting for that thread to get a core: one thread does both.
-    let Some(pool) = pool().filter(|_| !crate::background::busy()) else {
+    run_beside(!crate::background::busy(), there, here)
+}
+
+fn run_beside<A: Send, B>(
+    apart: bool,
+    there: impl FnOnce() -> A + Send,
+    here: impl FnOnce() -> B,
+) -> (A, B) {
+    let Some(pool) = pool().filter(|_| apart) else {
         return (there(), here());
     };
     let mut a = None;
@@ -45,13 +53,17 @@ mod tests {
     #[test]
     fn both_sides_run_and_return_in_order() {
         let here_thread = std::thread::current().id();
-        let (a, b) = beside(
+        let (a, b) = run_beside(
+            true,
             || (std::thread::current().id(), 1 + 1),
             || (std::thread::current().id(), "here"),
         );
         assert_eq!(a.1, 2);
         assert_eq!(b, (here_thread, "here"));
         assert_ne!(a.0, here_thread, "`there` ran on the search thread");
+        // While indexing runs: both here, in order.
+        let (a, b) = run_beside(false, || std::thread::current().id(), || 3);
+        assert_eq!((a, b), (here_thread, 3));
     }
 
     #[test]
