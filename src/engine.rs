@@ -636,11 +636,17 @@ impl Engine {
             || "indexing".to_string(),
             || {
                 sync(&ctx, &mut report)?;
-                // Searches during the embedding stage use the fast keyword
-                // index (rather than FTS5 scoring every match) only if it has
-                // every chunk: brought up before embedding starts.
-                self.catch_up_keywords();
-                index::embed_missing(&ctx, &mut report)
+                // Every note is keyword-searchable now (FTS5). The fast keyword
+                // index catches up beside the embedding stage, so searches
+                // during it skip FTS5's scoring of every match a moment after
+                // it starts, and the first batch does not wait for it.
+                std::thread::scope(|s| {
+                    let keywords = s.spawn(|| self.catch_up_keywords());
+                    let embedded = index::embed_missing(&ctx, &mut report);
+                    // It reports its own failure; the run's end tries again.
+                    let _ = keywords.join();
+                    embedded
+                })
             },
         )
         .and_then(|r| r)
@@ -1099,14 +1105,15 @@ impl Engine {
 
     /// The fast keyword index when it holds exactly what the store holds
     /// (reloaded first if another process committed to it); None when the
-    /// query needs no keywords or FTS5 must answer (behind, missing).
+    /// query needs no keywords or FTS5 must answer (behind, missing, or being
+    /// caught up by this process's index run: a search does not wait for that).
     fn current_keywords(&self, mode: Mode) -> Option<RwLockReadGuard<'_, Option<KeywordIndex>>> {
         if mode == Mode::Semantic {
             return None;
         }
         let current = |ki: &KeywordIndex| self.store.read(|c| ki.is_current(c)).unwrap_or(false);
         {
-            let guard = self.keywords.read().unwrap_or_else(|e| e.into_inner());
+            let guard = try_lock(self.keywords.try_read())?;
             match guard.as_ref() {
                 None => return None,
                 Some(ki) if current(ki) => return Some(guard),
@@ -1114,12 +1121,12 @@ impl Engine {
             }
         }
         {
-            let mut guard = self.keywords.write().unwrap_or_else(|e| e.into_inner());
+            let mut guard = try_lock(self.keywords.try_write())?;
             if let Some(ki) = guard.as_mut() {
                 ki.reload();
             }
         }
-        let guard = self.keywords.read().unwrap_or_else(|e| e.into_inner());
+        let guard = try_lock(self.keywords.try_read())?;
         guard.as_ref().is_some_and(current).then_some(guard)
     }
 
@@ -1300,6 +1307,16 @@ impl Drop for Engine {
         if let Ok(Some(_held)) = &held {
             let _ = self.store.read(|conn| vi.save(conn));
         }
+    }
+}
+
+/// A lock taken without waiting: `None` while another thread holds it (a
+/// poisoned lock is taken as it is, as everywhere here).
+fn try_lock<G>(r: std::sync::TryLockResult<G>) -> Option<G> {
+    match r {
+        Ok(guard) => Some(guard),
+        Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
     }
 }
 

@@ -384,7 +384,7 @@ fn common_words_are_left_out_of_the_candidate_search_only_in_a_large_index() {
 }
 
 #[test]
-fn the_fast_index_has_every_note_before_embedding_starts() {
+fn the_fast_index_catches_up_while_the_first_batch_is_embedded() {
     let notes = tempfile::tempdir().unwrap();
     for i in 0..20 {
         std::fs::write(
@@ -394,16 +394,25 @@ fn the_fast_index_has_every_note_before_embedding_starts() {
         .unwrap();
     }
     let t = open(notes.path(), Some(Arc::new(FakeEmbedder)));
-    // Asked from inside the run, at the first report of the embedding stage:
-    // searches then answer from the fast index, not by FTS5 scoring every match.
+    // Held at the embedding stage's first report (the run waits in its
+    // progress callback): the fast index is brought up meanwhile, not at the
+    // run's end, so searches during the embedding stage do not fall back to
+    // FTS5 scoring every match.
     let seen = std::cell::Cell::new(None);
     let progress = |p: &sift::Progress| {
         if p.phase == sift::Phase::Embedding && seen.get().is_none() {
-            seen.set(Some(t.engine.status().unwrap().keyword_index_current));
+            let waited = std::time::Instant::now();
+            let mut current = false;
+            while !current && waited.elapsed() < std::time::Duration::from_secs(20) {
+                current = t.engine.status().unwrap().keyword_index_current;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            seen.set(Some(current));
         }
     };
     t.engine
         .index(&progress, &std::sync::atomic::AtomicBool::new(false))
         .unwrap();
     assert_eq!(seen.get(), Some(true));
+    assert!(t.engine.status().unwrap().keyword_index_current);
 }
