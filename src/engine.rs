@@ -1171,7 +1171,9 @@ impl Engine {
         crate::background::note_work_elsewhere();
         let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
         if let Some(vi) = vectors.as_mut() {
-            self.store.read(|conn| vi.catch_up(conn))?;
+            // The other run's newest vectors join the graph here, on this
+            // thread alone while that run holds the cores.
+            crate::background::foreground(|| self.store.read(|conn| vi.catch_up(conn)))?;
         }
         Ok(())
     }
