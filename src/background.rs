@@ -109,7 +109,8 @@ fn install_on<R: Send>(role: Role, threads: usize, op: impl FnOnce() -> R + Send
     }
 }
 
-/// Background work in progress on the pools (calls of [`install_with`]).
+/// Background work in progress on the pools (calls of [`install_with`] and
+/// [`install_for_graph`]).
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
 
 /// Counts one call of background work for as long as it lives.
