@@ -384,3 +384,48 @@ fn label_of_bytes(bytes: &[u8]) -> serde_json::Map<String, serde_json::Value> {
     let len = u32::from_le_bytes(tail[..4].try_into().unwrap()) as usize;
     serde_json::from_slice(&bytes[bytes.len() - 12 - len..bytes.len() - 12]).unwrap()
 }
+
+/// A save written while searches go on (the file under a shared borrow,
+/// `save_begin` / `write_shared` / `save_end`): it counts as done only if the
+/// vectors did not change in between; otherwise the next save writes again.
+#[test]
+fn a_save_written_beside_searches_is_recorded_only_if_nothing_changed_meanwhile() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let store = store_with_chunks(&data, 300);
+    let conn = store.writer();
+    let dir = data.join("vectors");
+    let (mut index, _) = VectorIndex::open(&dir, EMBEDDER, DIMS, &conn, true, None).unwrap();
+    index.save(&conn).unwrap();
+    assert!(
+        index.save_begin(&conn).unwrap().is_none(),
+        "saved: nothing to write"
+    );
+
+    // The store moves (chunks 301, 302): the save catches up and has work.
+    add_chunks(&conn, 301..=302);
+    let ticket = index
+        .save_begin(&conn)
+        .unwrap()
+        .expect("something to write");
+    index.write_shared().unwrap();
+    // A vector is replaced after the ticket was taken, before it is handed
+    // back (the store itself did not move).
+    index.add(302, &vector(302)).unwrap();
+    index.save_end(ticket);
+    assert!(
+        index.save_begin(&conn).unwrap().is_some(),
+        "the change after the ticket must be written by the next save"
+    );
+
+    // Nothing in between: recorded, and the file is what the next open serves.
+    let ticket = index.save_begin(&conn).unwrap().unwrap();
+    index.write_shared().unwrap();
+    index.save_end(ticket);
+    assert!(index.save_begin(&conn).unwrap().is_none());
+    drop(index);
+    let (index, report) = VectorIndex::open(&dir, EMBEDDER, DIMS, &conn, false, None).unwrap();
+    assert!(!report.rebuilt, "{report:?}");
+    assert_eq!(index.search(&vector(301), 1, None).unwrap()[0].0, 301);
+}
