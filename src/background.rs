@@ -175,18 +175,27 @@ pub fn foreground<R: Send>(op: impl FnOnce() -> R + Send) -> R {
     if !busy() || on_background_thread() {
         return op();
     }
-    static ONE: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
-    let one = ONE.get_or_init(|| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .thread_name(|_| "sift-query".to_string())
-            .build()
-            .ok()
-    });
-    match one {
+    match search_thread() {
         Some(pool) => pool.install(op),
         None => op(),
     }
+}
+
+/// One long-lived thread at normal priority for searches' own work: the
+/// second core of an idle search (`search::second_thread`), the whole of a
+/// query's embedding while background work runs ([`foreground`]). Kept, not
+/// spawned per search, so starting work on it costs a wake-up and its
+/// remembered word stems stay warm. `None` if it could not be started.
+pub(crate) fn search_thread() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .thread_name(|_| "sift-search".to_string())
+            .build()
+            .ok()
+    })
+    .as_ref()
 }
 
 thread_local! {

@@ -754,6 +754,8 @@ impl VectorIndex {
             return Ok(0);
         }
         let mut removed = 0;
+        // Before the loop: a failure half-way still leaves it to be saved.
+        self.touched();
         let notes = self.notes.get_mut().unwrap_or_else(|e| e.into_inner());
         for (seq, chunk_id) in removals {
             notes.forget(chunk_id);
@@ -762,8 +764,6 @@ impl VectorIndex {
                 pending.remove(&chunk_id);
             }
             self.removal_seq = seq;
-            self.dirty = true;
-            self.changes += 1;
         }
         Ok(removed)
     }
@@ -819,10 +819,15 @@ impl VectorIndex {
         if self.pending.is_none() {
             self.pending = Some(tables::chunks_without_vectors(conn, &self.embedder_id)?);
         }
-        Ok(Some(SaveTicket {
+        Ok(Some(self.ticket()))
+    }
+
+    /// The state a file written now stands for.
+    fn ticket(&self) -> SaveTicket {
+        SaveTicket {
             generation: self.generation,
             changes: self.changes,
-        }))
+        }
     }
 
     /// Records a save written by [`VectorIndex::write_shared`] after
@@ -849,8 +854,7 @@ impl VectorIndex {
 
     fn write_file(&mut self) -> Result<()> {
         self.write_shared()?;
-        self.saved_generation = self.generation;
-        self.dirty = false;
+        self.save_end(self.ticket());
         Ok(())
     }
 
@@ -1009,7 +1013,6 @@ impl VectorIndex {
     }
 }
 
-/// A new, empty index for `expected` vectors: its connectivity is fixed now.
 /// What [`VectorIndex::save_begin`] saw, for [`VectorIndex::save_end`].
 #[derive(Debug, Clone, Copy)]
 pub struct SaveTicket {
@@ -1017,6 +1020,7 @@ pub struct SaveTicket {
     changes: u64,
 }
 
+/// A new, empty index for `expected` vectors: its connectivity is fixed now.
 fn new_index(dimensions: usize, expected: usize) -> Result<Index> {
     let options = IndexOptions {
         dimensions,

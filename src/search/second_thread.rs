@@ -1,9 +1,6 @@
-//! The second core a search uses: one long-lived thread at normal priority
-//! (the indexer's pool runs niced, and must not slow a search down). It is
-//! kept rather than spawned per search so that starting work on it costs a
-//! wake-up, and so its remembered word stems and caches stay warm.
-
-use std::sync::OnceLock;
+//! The second core a search uses: the long-lived search thread at normal
+//! priority (`background::search_thread`; the indexer's pool runs niced, and
+//! must not slow a search down).
 
 /// Runs `there` on the search thread while `here` runs on this one, and
 /// returns both results. A panic in either is resumed here. Without the
@@ -22,7 +19,7 @@ fn run_beside<A: Send, B>(
     there: impl FnOnce() -> A + Send,
     here: impl FnOnce() -> B,
 ) -> (A, B) {
-    let Some(pool) = pool().filter(|_| apart) else {
+    let Some(pool) = crate::background::search_thread().filter(|_| apart) else {
         return (there(), here());
     };
     let mut a = None;
@@ -32,18 +29,6 @@ fn run_beside<A: Send, B>(
     });
     // The scope returns only once `there` has run (or resumes its panic).
     (a.expect("the scope waited for it"), b)
-}
-
-fn pool() -> Option<&'static rayon::ThreadPool> {
-    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
-    POOL.get_or_init(|| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .thread_name(|_| "sift-search".to_string())
-            .build()
-            .ok()
-    })
-    .as_ref()
 }
 
 #[cfg(test)]
