@@ -23,6 +23,9 @@ struct Live {
     counter: Arc<Counting>,
     reports: Arc<Mutex<Vec<IndexReport>>>,
     batches: Arc<AtomicUsize>,
+    /// Watcher callbacks running now: a run's changes reach `reports` only
+    /// after its index work is visible (searchable, vectors in).
+    in_callback: Arc<AtomicUsize>,
     watcher: Option<Watcher>,
     _notes: tempfile::TempDir,
     _data: tempfile::TempDir,
@@ -42,6 +45,7 @@ impl Live {
         let root = engine.add_folder(notes.path()).unwrap();
         let reports = Arc::new(Mutex::new(Vec::new()));
         let batches = Arc::new(AtomicUsize::new(0));
+        let in_callback = Arc::new(AtomicUsize::new(0));
         let options = WatchOptions {
             debounce: Duration::from_millis(100),
             ..WatchOptions::default()
@@ -50,7 +54,9 @@ impl Live {
             let engine = engine.clone();
             let reports = reports.clone();
             let batches = batches.clone();
+            let in_callback = in_callback.clone();
             move |changes| {
+                in_callback.fetch_add(1, Ordering::SeqCst);
                 let cancel = AtomicBool::new(false);
                 if !changes.rescan.is_empty() {
                     let report = engine.index_paths(&changes.rescan, &|_| {}, &cancel);
@@ -61,6 +67,7 @@ impl Live {
                     reports.lock().unwrap().push(report.unwrap());
                 }
                 batches.fetch_add(1, Ordering::SeqCst);
+                in_callback.fetch_sub(1, Ordering::SeqCst);
             }
         })
         .unwrap();
@@ -70,6 +77,7 @@ impl Live {
             counter,
             reports,
             batches,
+            in_callback,
             watcher: Some(watcher),
             _notes: notes,
             _data: data,
@@ -130,7 +138,8 @@ impl Live {
     }
 
     /// Waits until the index holds exactly what a fresh index of the folder
-    /// would (same notes, same chunks, once each), every chunk with a vector.
+    /// would (same notes, same chunks, once each), every chunk with a vector,
+    /// and no watcher run is still between its work and its report.
     fn wait_settled(&self) {
         let started = Instant::now();
         loop {
@@ -141,6 +150,7 @@ impl Live {
                 && status.chunks_without_vectors == 0
                 && status.vectors == status.chunks
                 && status.pending == 0
+                && self.in_callback.load(Ordering::SeqCst) == 0
             {
                 return;
             }
