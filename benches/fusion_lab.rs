@@ -240,6 +240,21 @@ fn main() {
         ),
     ];
     let mut sets = sets;
+    // A second set of real notes, tuned on: one person's "Today I Learned"
+    // notes (tests/fixtures/tilnotes/SOURCE.md).
+    if fixtures.join("tilnotes/questions.json").exists() {
+        sets.insert(
+            1,
+            note_set(
+                "TIL notes (real, tuned on)",
+                false,
+                &fixtures.join("tilnotes"),
+                &fixtures.join("tilnotes/questions.json"),
+                &work.join("tilnotes"),
+                &model,
+            ),
+        );
+    }
     // SciFact's 11.5k chunks take ten minutes to embed the first time.
     if std::env::args().any(|a| a == "--scifact") {
         sets.push(scifact_set(&scifact, &work.join("scifact"), &model));
@@ -251,7 +266,14 @@ fn main() {
         ("hybrid (default)", Box::new(|c| fuse(c, Mode::Hybrid, 0.5))),
     ];
     let mut variants = variants;
-    for (name, params, weight) in tried() {
+    // FUSION_LAB_ROUND=8: this round's variants only (the full list takes
+    // long over SciFact and was reported in BENCHMARKS.md).
+    let round = if std::env::var("FUSION_LAB_ROUND").as_deref() == Ok("8") {
+        round8()
+    } else {
+        tried()
+    };
+    for (name, params, weight) in round {
         variants.push((
             name,
             Box::new(move |c| fuse_with(c, Mode::Hybrid, weight, &params)),
@@ -1355,6 +1377,89 @@ fn tried() -> Vec<(&'static str, FusionParams, f32)> {
                 p.peak_rank = 0;
                 p.coverage_power = 1;
                 p.held_power = 2
+            }),
+            0.5,
+        ),
+    ]
+}
+
+/// Eighth round (issue 12): meaning's credit stretched over the first notes
+/// by meaning, and a note's second nearest chunk, on the current default.
+fn round8() -> Vec<(&'static str, FusionParams, f32)> {
+    let d = |f: fn(&mut FusionParams)| {
+        let mut p = FusionParams::default();
+        f(&mut p);
+        p
+    };
+    vec![
+        (
+            "D, meaning stretched over 3 notes",
+            d(|p| p.vector_low_rank = 3),
+            0.5,
+        ),
+        (
+            "D, meaning stretched over 5 notes",
+            d(|p| p.vector_low_rank = 5),
+            0.5,
+        ),
+        (
+            "D, meaning stretched over 10 notes",
+            d(|p| p.vector_low_rank = 10),
+            0.5,
+        ),
+        (
+            "D, meaning stretched over 20 notes",
+            d(|p| p.vector_low_rank = 20),
+            0.5,
+        ),
+        (
+            "D, meaning stretched over 50 notes",
+            d(|p| p.vector_low_rank = 50),
+            0.5,
+        ),
+        (
+            "D, second nearest 0.25",
+            d(|p| p.second_vector_chunk = 0.25),
+            0.5,
+        ),
+        (
+            "D, second nearest 0.5 x doubt",
+            d(|p| {
+                p.second_vector_chunk = 0.5;
+                p.second_vector_by_doubt = true
+            }),
+            0.5,
+        ),
+        (
+            "D, second nearest 1 x doubt",
+            d(|p| {
+                p.second_vector_chunk = 1.0;
+                p.second_vector_by_doubt = true
+            }),
+            0.5,
+        ),
+        (
+            "D, stretched over 10, second nearest 0.5 x doubt",
+            d(|p| {
+                p.vector_low_rank = 10;
+                p.second_vector_chunk = 0.5;
+                p.second_vector_by_doubt = true
+            }),
+            0.5,
+        ),
+        (
+            "D, stretched over 20, keyword x1.5",
+            d(|p| {
+                p.vector_low_rank = 20;
+                p.keyword_scale = 1.5
+            }),
+            0.5,
+        ),
+        (
+            "D, stretched over 20, keyword x2",
+            d(|p| {
+                p.vector_low_rank = 20;
+                p.keyword_scale = 2.0
             }),
             0.5,
         ),

@@ -273,6 +273,10 @@ pub struct FusionParams {
     pub vector_peak_rank: usize,
     /// See [`Self::vector_peak_rank`].
     pub vector_peak_full: f64,
+    /// Score credit for meaning stretched between the similarity of the
+    /// note at this meaning rank (0) and the best (1), instead of
+    /// similarity / best (0: off).
+    pub vector_low_rank: usize,
 }
 
 /// How a ranker's place becomes credit.
@@ -317,6 +321,7 @@ impl Default for FusionParams {
             peak_full: 0.35,
             vector_peak_rank: 0,
             vector_peak_full: 1.0,
+            vector_low_rank: 0,
         }
     }
 }
@@ -477,10 +482,21 @@ pub fn fuse_with(
         (low, (best - low).max(f64::EPSILON))
     };
     let kw_span = span(keyword.first().map(|c| -c.2), keyword.last().map(|c| -c.2));
-    let vec_span = span(
+    let mut vec_span = span(
         semantic.first().map(|c| c.2 as f64),
         semantic.last().map(|c| c.2 as f64),
     );
+    if params.vector_low_rank > 0 && mode == Mode::Hybrid && params.combine == Combine::Scores {
+        let low = notes
+            .values()
+            .filter(|s| s.vector_rank.is_some_and(|r| r <= params.vector_low_rank))
+            .filter_map(|s| s.similarity)
+            .fold(f32::MAX, f32::min) as f64;
+        let best = best_similarity as f64;
+        if low < best {
+            vec_span = (low, best - low);
+        }
+    }
     let rrf = |rank: Option<usize>, w: f64| rank.map_or(0.0, |r| w / (rrf_k + r as f64));
     let mut ranked: Vec<RankedNote> = notes
         .into_iter()

@@ -253,12 +253,20 @@ struct WordGroup {
     terms: Vec<String>,
 }
 
-/// The terms of `text`, grouped: each non-CJK word alone, each CJK run as the
-/// group of its character pairs (a lone CJK character alone).
+/// Characters that join words into one identifier when typed between them
+/// with no space (`get_and_update`, `Children.only`, `os.path`): the one word
+/// rule splits them, but the user means the whole, so it is searched as the
+/// phrase of its words, stop words included (`and` of `get_and_update`).
+const JOINERS: &[char] = &['_', '.'];
+
+/// The terms of `text`, grouped: each non-CJK word alone, or with the words
+/// a joiner ties it to ([`JOINERS`]); each CJK run as the group of its
+/// character pairs (a lone CJK character alone).
 fn word_groups(text: &str) -> Vec<WordGroup> {
     let mut groups: Vec<WordGroup> = Vec::new();
     let mut last_end: Option<usize> = None;
     let mut in_cjk_run = false;
+    let mut group_start = 0;
     for t in tokens(text).into_iter().filter(|t| !t.cjk_single) {
         let cjk = text[t.start..t.end]
             .chars()
@@ -266,12 +274,25 @@ fn word_groups(text: &str) -> Vec<WordGroup> {
             .is_some_and(crate::text::words::is_cjk);
         // Pairs of one run overlap: the next pair starts before the last ends.
         let same_run = cjk && in_cjk_run && last_end.is_some_and(|e| t.start < e);
+        let joined = !cjk
+            && !in_cjk_run
+            && last_end.is_some_and(|e| {
+                let mut between = text[e..t.start].chars();
+                between.next().is_some_and(|c| JOINERS.contains(&c)) && between.next().is_none()
+            });
         match groups.last_mut() {
             Some(group) if same_run => group.terms.push(t.term),
-            _ => groups.push(WordGroup {
-                surface: fold(&text[t.start..t.end]),
-                terms: vec![t.term],
-            }),
+            Some(group) if joined => {
+                group.terms.push(t.term);
+                group.surface = fold(&text[group_start..t.end]);
+            }
+            _ => {
+                group_start = t.start;
+                groups.push(WordGroup {
+                    surface: fold(&text[t.start..t.end]),
+                    terms: vec![t.term],
+                })
+            }
         }
         in_cjk_run = cjk;
         last_end = Some(t.end);
@@ -321,6 +342,22 @@ mod tests {
             vec![vec!["东京".to_string(), "京都".to_string()]]
         );
         assert_eq!(Terms::parse("猫").words, vec!["猫"]);
+    }
+
+    #[test]
+    fn identifiers_are_phrases_of_their_words() {
+        let t = Terms::parse("get_and_update in Children.only");
+        assert_eq!(t.words, Vec::<String>::new());
+        assert_eq!(
+            t.phrases,
+            vec![
+                vec!["get".to_string(), "and".to_string(), "updat".to_string()],
+                vec!["children".to_string(), "onli".to_string()],
+            ]
+        );
+        // A space or two joiners in a row part words as before.
+        assert_eq!(Terms::parse("end. Start").words, vec!["end", "start"]);
+        assert_eq!(Terms::parse("dots..between").words, vec!["dot", "between"]);
     }
 
     #[test]
