@@ -60,6 +60,21 @@ const ALTS: &[(&str, f64, Completion)] = &[
     ),
     ("20% left out, meaning filled in", 0.2, Completion::Fill),
     (
+        "meaning filled in for keyword notes' chunks",
+        1.0,
+        Completion::FillNotes(usize::MAX),
+    ),
+    (
+        "meaning filled in: 20 keyword notes' chunks",
+        1.0,
+        Completion::FillNotes(20),
+    ),
+    (
+        "meaning filled in: 10 keyword notes' chunks",
+        1.0,
+        Completion::FillNotes(10),
+    ),
+    (
         "feedback: 3 nearest, x0.5",
         1.0,
         Completion::Feedback {
@@ -159,6 +174,9 @@ enum Completion {
     None,
     /// Each keyword chunk missing from the nearest gets its own similarity.
     Fill,
+    /// Every chunk of each keyword-found note missing from the nearest gets
+    /// its own similarity (a note's meaning credit is its best chunk's).
+    FillNotes(usize),
     /// Pseudo-relevance feedback inside the candidates: the query vector
     /// moves towards the mean of the best chunks of the first `notes` notes
     /// (by meaning, or `fused` by the default fusion), by `weight`, and every
@@ -1586,6 +1604,44 @@ fn gather(
                     match completion {
                         Completion::None | Completion::Title(_) => {}
                         Completion::Fill => fill_in_meaning(&mut c, &vectors, &qv),
+                        Completion::FillNotes(most) => {
+                            fill_in_meaning(&mut c, &vectors, &qv);
+                            let mut seen = std::collections::HashSet::new();
+                            let notes: Vec<i64> = c
+                                .keyword
+                                .iter()
+                                .map(|k| k.1)
+                                .filter(|n| seen.insert(*n))
+                                .take(most)
+                                .collect();
+                            let chunks: Vec<(i64, i64)> = store
+                                .read(|conn| {
+                                    let mut stmt = conn.prepare(
+                                        "SELECT id, note_id FROM chunks WHERE note_id = ?1",
+                                    )?;
+                                    let mut out = Vec::new();
+                                    for note in &notes {
+                                        let rows =
+                                            stmt.query_map([note], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                                        for row in rows {
+                                            out.push(row?);
+                                        }
+                                    }
+                                    Ok(out)
+                                })
+                                .unwrap();
+                            let near: std::collections::HashSet<i64> =
+                                c.semantic.iter().map(|s| s.0).collect();
+                            for (chunk, note) in chunks {
+                                if near.contains(&chunk) {
+                                    continue;
+                                }
+                                if let Some(sim) = similarity(&vectors, chunk, &qv) {
+                                    c.semantic.push((chunk, note, sim));
+                                }
+                            }
+                            c.semantic.sort_by(|a, b| b.2.total_cmp(&a.2));
+                        }
                         Completion::Feedback {
                             notes,
                             weight,

@@ -10,6 +10,7 @@ use super::filter::Filters;
 use super::keyword::{
     allowed_chunk_ids, keyword_chunks_among, keyword_chunks_found, KeywordChunks,
 };
+use super::meaning_fill::fill_in_meaning;
 use super::second_thread::beside;
 use super::snippet::make_snippet;
 use super::terms::{TermSet, Terms};
@@ -181,7 +182,10 @@ pub fn candidates(
     };
     let found = found?;
     let keyword = found.chunks;
-    let semantic = semantic?;
+    let mut semantic = semantic?;
+    if let (Some((index, q)), Mode::Hybrid) = (nearest_to, mode) {
+        fill_in_meaning(conn, index, q, &keyword, &mut semantic)?;
+    }
     let (coverage, weighted_coverage) = if mode == Mode::Hybrid && !semantic.is_empty() {
         // Each note's first keyword chunk.
         let mut seen = HashSet::new();

@@ -6,6 +6,7 @@ mod backlinks;
 pub mod filter;
 mod fusion;
 pub mod keyword;
+mod meaning_fill;
 mod second_thread;
 pub mod snippet;
 pub mod terms;
