@@ -21,9 +21,10 @@ use std::sync::Arc;
 use serde::Deserialize;
 use sift::embed::Embedder;
 use sift::keyword_index::{CommonWords, KeywordIndex};
+use sift::search::meaning_fill::MeaningFill;
 use sift::search::{
-    candidates, fuse, fuse_with, terms::Terms, Candidates, Combine, Filters, FusionParams, Mode,
-    RankedNote,
+    candidates_with, fuse, fuse_with, terms::Terms, Candidates, Combine, Filters, FusionParams,
+    Mode, RankedNote,
 };
 use sift::vectors::VectorIndex;
 use sift::{Engine, Settings};
@@ -54,25 +55,57 @@ const ALTS: &[(&str, f64, Completion)] = &[
     ("words in > 10% of chunks left out", 0.1, Completion::None),
     ("words in > 5% of chunks left out", 0.05, Completion::None),
     (
-        "meaning filled in for keyword chunks",
+        "meaning as found (no filling)",
         1.0,
-        Completion::Fill,
-    ),
-    ("20% left out, meaning filled in", 0.2, Completion::Fill),
-    (
-        "meaning filled in for keyword notes' chunks",
-        1.0,
-        Completion::FillNotes(usize::MAX),
+        Completion::Filled(MeaningFill::NONE),
     ),
     (
-        "meaning filled in: 20 keyword notes' chunks",
+        "meaning filled in for keyword chunks only",
         1.0,
-        Completion::FillNotes(20),
+        Completion::Filled(MeaningFill {
+            keyword_notes: usize::MAX,
+            whole_notes: 0,
+        }),
     ),
     (
-        "meaning filled in: 10 keyword notes' chunks",
+        "filled in: every keyword note whole",
         1.0,
-        Completion::FillNotes(10),
+        Completion::Filled(MeaningFill {
+            keyword_notes: usize::MAX,
+            whole_notes: usize::MAX,
+        }),
+    ),
+    (
+        "filled in: 30 keyword notes, 10 whole",
+        1.0,
+        Completion::Filled(MeaningFill {
+            keyword_notes: 30,
+            whole_notes: 10,
+        }),
+    ),
+    (
+        "filled in: 20 keyword notes, 10 whole",
+        1.0,
+        Completion::Filled(MeaningFill {
+            keyword_notes: 20,
+            whole_notes: 10,
+        }),
+    ),
+    (
+        "filled in: 10 keyword notes whole",
+        1.0,
+        Completion::Filled(MeaningFill {
+            keyword_notes: 10,
+            whole_notes: 10,
+        }),
+    ),
+    (
+        "filled in: 5 keyword notes whole",
+        1.0,
+        Completion::Filled(MeaningFill {
+            keyword_notes: 5,
+            whole_notes: 5,
+        }),
     ),
     (
         "feedback: 3 nearest, x0.5",
@@ -172,11 +205,9 @@ const ALTS: &[(&str, f64, Completion)] = &[
 enum Completion {
     /// As gathered.
     None,
-    /// Each keyword chunk missing from the nearest gets its own similarity.
-    Fill,
-    /// Every chunk of each keyword-found note missing from the nearest gets
-    /// its own similarity (a note's meaning credit is its best chunk's).
-    FillNotes(usize),
+    /// Meaning filled in for keyword notes another way than the default
+    /// (`search::meaning_fill`).
+    Filled(MeaningFill),
     /// Pseudo-relevance feedback inside the candidates: the query vector
     /// moves towards the mean of the best chunks of the first `notes` notes
     /// (by meaning, or `fused` by the default fusion), by `weight`, and every
@@ -1567,7 +1598,7 @@ fn gather(
         .into_iter()
         .map(|(text, kind, relevant)| {
             let qv = model.embed_query(&text).unwrap();
-            let mut gathered = |share: f64, title: f32| {
+            let mut gathered = |share: f64, title: f32, fill: MeaningFill| {
                 fast.set_title_weight(title);
                 fast.set_common_words(if share < 1.0 {
                     CommonWords {
@@ -1579,7 +1610,7 @@ fn gather(
                 });
                 store
                     .read(|c| {
-                        candidates(
+                        candidates_with(
                             c,
                             Some(&fast),
                             Some(&vectors),
@@ -1588,11 +1619,12 @@ fn gather(
                             &Filters::default(),
                             Mode::Hybrid,
                             10,
+                            fill,
                         )
                     })
                     .unwrap()
             };
-            let found = gathered(1.0, 0.0);
+            let found = gathered(1.0, 0.0, MeaningFill::default());
             let alts = ALTS
                 .iter()
                 .map(|&(_, share, completion)| {
@@ -1600,48 +1632,14 @@ fn gather(
                         Completion::Title(weight) => weight,
                         _ => 0.0,
                     };
-                    let mut c = gathered(share, title);
+                    let fill = match completion {
+                        Completion::Filled(fill) => fill,
+                        _ => MeaningFill::default(),
+                    };
+                    let mut c = gathered(share, title, fill);
                     match completion {
                         Completion::None | Completion::Title(_) => {}
-                        Completion::Fill => fill_in_meaning(&mut c, &vectors, &qv),
-                        Completion::FillNotes(most) => {
-                            fill_in_meaning(&mut c, &vectors, &qv);
-                            let mut seen = std::collections::HashSet::new();
-                            let notes: Vec<i64> = c
-                                .keyword
-                                .iter()
-                                .map(|k| k.1)
-                                .filter(|n| seen.insert(*n))
-                                .take(most)
-                                .collect();
-                            let chunks: Vec<(i64, i64)> = store
-                                .read(|conn| {
-                                    let mut stmt = conn.prepare(
-                                        "SELECT id, note_id FROM chunks WHERE note_id = ?1",
-                                    )?;
-                                    let mut out = Vec::new();
-                                    for note in &notes {
-                                        let rows =
-                                            stmt.query_map([note], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                                        for row in rows {
-                                            out.push(row?);
-                                        }
-                                    }
-                                    Ok(out)
-                                })
-                                .unwrap();
-                            let near: std::collections::HashSet<i64> =
-                                c.semantic.iter().map(|s| s.0).collect();
-                            for (chunk, note) in chunks {
-                                if near.contains(&chunk) {
-                                    continue;
-                                }
-                                if let Some(sim) = similarity(&vectors, chunk, &qv) {
-                                    c.semantic.push((chunk, note, sim));
-                                }
-                            }
-                            c.semantic.sort_by(|a, b| b.2.total_cmp(&a.2));
-                        }
+                        Completion::Filled(_) => {}
                         Completion::Feedback {
                             notes,
                             weight,
@@ -1676,21 +1674,6 @@ fn gather(
         })
         .collect();
     (cases, paths)
-}
-
-/// Adds each keyword chunk missing from the nearest ones to them, with its
-/// own similarity to the query (read from the vector index).
-fn fill_in_meaning(c: &mut Candidates, vectors: &VectorIndex, query: &[f32]) {
-    let near: std::collections::HashSet<i64> = c.semantic.iter().map(|s| s.0).collect();
-    for &(chunk, note, _) in &c.keyword {
-        if near.contains(&chunk) {
-            continue;
-        }
-        if let Some(sim) = similarity(vectors, chunk, query) {
-            c.semantic.push((chunk, note, sim));
-        }
-    }
-    c.semantic.sort_by(|a, b| b.2.total_cmp(&a.2));
 }
 
 /// Cosine similarity of chunk `chunk`'s stored vector to `query` (both

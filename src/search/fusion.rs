@@ -10,7 +10,7 @@ use super::filter::Filters;
 use super::keyword::{
     allowed_chunk_ids, keyword_chunks_among, keyword_chunks_found, KeywordChunks,
 };
-use super::meaning_fill::fill_in_meaning;
+use super::meaning_fill::{fill_in_meaning, MeaningFill};
 use super::second_thread::beside;
 use super::snippet::make_snippet;
 use super::terms::{TermSet, Terms};
@@ -124,6 +124,33 @@ pub fn candidates(
     mode: Mode,
     limit: usize,
 ) -> Result<Candidates> {
+    candidates_with(
+        conn,
+        fast_keywords,
+        vectors,
+        query_vector,
+        terms,
+        filters,
+        mode,
+        limit,
+        MeaningFill::default(),
+    )
+}
+
+/// [`candidates`] with meaning filled in for keyword notes as `fill` says
+/// (benches/fusion_lab.rs compares).
+#[allow(clippy::too_many_arguments)]
+pub fn candidates_with(
+    conn: &Connection,
+    fast_keywords: Option<&KeywordIndex>,
+    vectors: Option<&VectorIndex>,
+    query_vector: Option<&[f32]>,
+    terms: &Terms,
+    filters: &Filters,
+    mode: Mode,
+    limit: usize,
+    fill: MeaningFill,
+) -> Result<Candidates> {
     // Chunks, not notes, come back from each ranker: ask for enough to fill `limit`
     // notes even when several chunks of a note rank together.
     let depth = (limit * 4).max(CANDIDATES);
@@ -184,7 +211,7 @@ pub fn candidates(
     let keyword = found.chunks;
     let mut semantic = semantic?;
     if let (Some((index, q)), Mode::Hybrid) = (nearest_to, mode) {
-        fill_in_meaning(conn, index, q, &keyword, &mut semantic)?;
+        fill_in_meaning(conn, index, q, &keyword, &mut semantic, fill)?;
     }
     let (coverage, weighted_coverage) = if mode == Mode::Hybrid && !semantic.is_empty() {
         // Each note's first keyword chunk.

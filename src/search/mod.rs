@@ -6,7 +6,7 @@ mod backlinks;
 pub mod filter;
 mod fusion;
 pub mod keyword;
-mod meaning_fill;
+pub mod meaning_fill;
 mod second_thread;
 pub mod snippet;
 pub mod terms;
@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 pub use backlinks::backlinks;
 pub use filter::{DateSource, Filters};
 pub use fusion::{
-    candidates, fuse, fuse_with, rank_notes, related_notes, Candidates, Combine, FusionParams,
-    QueryShape, RankedNote,
+    candidates, candidates_with, fuse, fuse_with, rank_notes, related_notes, Candidates, Combine,
+    FusionParams, QueryShape, RankedNote,
 };
 pub use snippet::SnippetPart;
 
