@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use super::terms::TermSet;
+use super::terms::{is_joiner, TermSet};
 use crate::text::bounds::floor_char_boundary;
 use crate::text::{each_token_starting, reader_text};
 
@@ -41,17 +41,17 @@ const LEAD_BYTES: usize = 60;
 pub fn make_snippet(body: &str, markdown: bool, terms: &TermSet) -> Snippet {
     let reader = reader_text(body, markdown);
     let text = reader.text.as_str();
-    let mut spans = Vec::new();
+    let mut found: Vec<(usize, usize, bool)> = Vec::new();
     each_token_starting(
         text,
         |first, second| terms.may_start_with(first, second),
         &mut |start, end, term, _| {
             if terms.holds(term) {
-                spans.push((start, end));
+                found.push((start, end, terms.is_weak(term)));
             }
         },
     );
-    let matches = merge(spans);
+    let matches = merge(beside_others(text, found));
 
     // Window start: the match with the most other matches within the window.
     let anchor = matches
@@ -135,6 +135,33 @@ impl Parts {
 }
 
 /// Sorted spans with overlaps joined (CJK character pairs overlap).
+/// The matches (start, end, weak) in `text` without the weak ones that
+/// stand apart: a weak match is kept only in a run of matches joined into
+/// one identifier ([`crate::search::terms::is_joiner`]) that holds a match
+/// that is not weak (`get_and_update`, not every `and`).
+fn beside_others(text: &str, found: Vec<(usize, usize, bool)>) -> Vec<(usize, usize)> {
+    // CJK pairs overlap (no text between): one run.
+    let joined = |a: &(usize, usize, bool), b: &(usize, usize, bool)| match text.get(a.1..b.0) {
+        None | Some("") => true,
+        Some(between) => {
+            let mut between = between.chars();
+            between.next().is_some_and(is_joiner) && between.next().is_none()
+        }
+    };
+    let mut kept = Vec::with_capacity(found.len());
+    let mut run_start = 0;
+    for i in 0..=found.len() {
+        let run_ends = i == found.len() || (i > 0 && !joined(&found[i - 1], &found[i]));
+        if run_ends && i > run_start {
+            let run = &found[run_start..i];
+            let strong = run.iter().any(|m| !m.2);
+            kept.extend(run.iter().filter(|m| strong || !m.2).map(|m| (m.0, m.1)));
+            run_start = i;
+        }
+    }
+    kept
+}
+
 fn merge(spans: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
     let mut out: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
     for (s, e) in spans {
@@ -221,6 +248,22 @@ mod tests {
             highlighted(&s),
             vec!["note", "notes", "code", "codes", "time", "pricing"]
         );
+    }
+
+    #[test]
+    fn stop_words_of_an_identifier_light_up_only_inside_it() {
+        let s = snippet(
+            "Notice that created_at and updated_at get set. Map.get_and_update(scores, :jake)",
+            "get_and_update",
+        );
+        assert_eq!(
+            highlighted(&s),
+            vec!["updated", "get", "and", "update"],
+            "{s:?}"
+        );
+        // A quoted phrase of stop words alone still lights up.
+        let s = snippet("Tickets for the who are sold out.", "\"the who\"");
+        assert_eq!(highlighted(&s), vec!["the", "who"]);
     }
 
     #[test]

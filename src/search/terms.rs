@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use crate::text::words::{fold, tokens, Token};
+use crate::text::words::{fold, term_of, tokens, Token};
 
 /// Words that carry no meaning for ranking; dropped from keyword queries unless
 /// the query has nothing else. Short on purpose: BM25 already discounts common words.
@@ -31,6 +31,12 @@ pub struct Terms {
     /// Whether the query reads as a question: it ends with a question mark
     /// or opens with a question word ("how do I…", "what fixed…").
     pub question: bool,
+}
+
+/// The terms of [`STOP_WORDS`] (`was` is `wa` once stemmed).
+fn stop_terms() -> &'static HashSet<String> {
+    static TERMS: std::sync::OnceLock<HashSet<String>> = std::sync::OnceLock::new();
+    TERMS.get_or_init(|| STOP_WORDS.iter().map(|w| term_of(w)).collect())
 }
 
 /// Words that open a question.
@@ -109,15 +115,30 @@ impl Terms {
     }
 
     /// Every term of the query (words and phrase terms), for coverage and
-    /// highlights.
+    /// highlights. A stop word that is only in a phrase beside other words
+    /// (`and` of `get_and_update`) is highlighted only beside another match.
     pub fn matcher(&self) -> TermSet {
-        TermSet::new(
+        let stop = stop_terms();
+        let mut weak = rustc_hash::FxHashSet::default();
+        for phrase in &self.phrases {
+            if phrase.iter().any(|t| !stop.contains(t)) {
+                weak.extend(
+                    phrase
+                        .iter()
+                        .filter(|t| stop.contains(*t) && !self.words.contains(t))
+                        .cloned(),
+                );
+            }
+        }
+        let mut set = TermSet::new(
             self.words
                 .iter()
                 .chain(self.phrases.iter().flatten())
                 .cloned()
                 .collect(),
-        )
+        );
+        set.weak = weak;
+        set
     }
 }
 
@@ -174,6 +195,8 @@ pub struct TermSet {
     /// The first two bytes (`first << 8 | second`) of every term that starts
     /// with two ASCII bytes, and with `y` for `i` (`dying` -> `di`).
     ascii_pairs: Vec<u16>,
+    /// Terms highlighted only beside another match (see [`Terms::matcher`]).
+    weak: rustc_hash::FxHashSet<String>,
 }
 
 impl TermSet {
@@ -195,6 +218,11 @@ impl TermSet {
     /// Whether `term` (a token's term) is one of the terms.
     pub fn holds(&self, term: &str) -> bool {
         self.terms.contains(term)
+    }
+
+    /// Whether `term` is highlighted only beside another match.
+    pub fn is_weak(&self, term: &str) -> bool {
+        self.weak.contains(term)
     }
 
     /// Whether an ASCII word whose first two characters, lower-cased, are
@@ -229,6 +257,7 @@ impl TermSet {
             terms,
             ascii_singles,
             ascii_pairs,
+            weak: Default::default(),
         }
     }
 
@@ -259,6 +288,11 @@ struct WordGroup {
 /// phrase of its words, stop words included (`and` of `get_and_update`).
 const JOINERS: &[char] = &['_', '.'];
 
+/// Whether `c` joins the words on either side into one identifier.
+pub(crate) fn is_joiner(c: char) -> bool {
+    JOINERS.contains(&c)
+}
+
 /// The terms of `text`, grouped: each non-CJK word alone, or with the words
 /// a joiner ties it to ([`JOINERS`]); each CJK run as the group of its
 /// character pairs (a lone CJK character alone).
@@ -278,7 +312,7 @@ fn word_groups(text: &str) -> Vec<WordGroup> {
             && !in_cjk_run
             && last_end.is_some_and(|e| {
                 let mut between = text[e..t.start].chars();
-                between.next().is_some_and(|c| JOINERS.contains(&c)) && between.next().is_none()
+                between.next().is_some_and(is_joiner) && between.next().is_none()
             });
         match groups.last_mut() {
             Some(group) if same_run => group.terms.push(t.term),
