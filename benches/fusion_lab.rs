@@ -1624,6 +1624,11 @@ fn gather(
                     })
                     .unwrap()
             };
+            // As the search gathers them, meaning filled in for the first
+            // keyword notes: the "semantic only" variant over these hears
+            // those filled chunks too, where the search's own semantic mode
+            // fills nothing; its figure is the "semantic only, meaning as
+            // found (no filling)" row.
             let found = gathered(1.0, 0.0, MeaningFill::default());
             let alts = ALTS
                 .iter()
