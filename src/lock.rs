@@ -114,15 +114,20 @@ impl LockFile {
     /// `on_busy` is called with the holder every few milliseconds; an error from
     /// it (a cancel, "do not wait") stops the wait.
     pub fn hold(&mut self, on_busy: &mut dyn FnMut(Holder) -> Result<()>) -> Result<Held<'_>> {
+        // Taken in one step: a check, then a second try, let another process
+        // take it in between ("the lock was free a moment ago").
+        let this: *mut Self = self;
         loop {
-            // Two steps so the borrow of a failed try ends before the next one.
-            if self.try_hold()?.is_some() {
-                break;
+            // SAFETY: the borrow of a failed try ends with it; only a taken
+            // lock is returned, and nothing else touches `self` meanwhile.
+            // (The borrow checker cannot see that the failed branch's borrow
+            // ends: NLL problem case #3.)
+            if let Some(held) = unsafe { &mut *this }.try_hold()? {
+                return Ok(held);
             }
-            on_busy(self.holder())?;
+            on_busy(unsafe { &*this }.holder())?;
             std::thread::sleep(POLL);
         }
-        Ok(self.try_hold()?.expect("the lock was free a moment ago"))
     }
 
     /// Who holds the lock, as its file says.
