@@ -23,8 +23,8 @@ use sift::embed::Embedder;
 use sift::keyword_index::{CommonWords, KeywordIndex};
 use sift::search::meaning_fill::MeaningFill;
 use sift::search::{
-    candidates_with, fuse, fuse_with, terms::Terms, Candidates, Combine, Filters, FusionParams,
-    Mode, RankedNote,
+    candidates, fuse, fuse_with, terms::Terms, Candidates, Combine, Filters, FusionParams, Mode,
+    RankedNote,
 };
 use sift::vectors::VectorIndex;
 use sift::{Engine, Settings};
@@ -1610,7 +1610,7 @@ fn gather(
                 });
                 store
                     .read(|c| {
-                        candidates_with(
+                        candidates(
                             c,
                             Some(&fast),
                             Some(&vectors),

@@ -46,6 +46,7 @@ use rusqlite::{params, Connection};
 use sha2::{Digest, Sha256};
 use sift::keyword_index::{CommonWords, KeywordIndex};
 use sift::search::keyword::keyword_chunks;
+use sift::search::meaning_fill::MeaningFill;
 use sift::search::{candidates, rank_notes, terms::Terms, Filters, Mode};
 use sift::store::{tables, Store};
 use sift::text::index_terms;
@@ -610,6 +611,7 @@ fn stages(
                     &Filters::default(),
                     mode,
                     10,
+                    MeaningFill::default(),
                 )
             })
             .unwrap();

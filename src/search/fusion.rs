@@ -105,6 +105,7 @@ pub fn rank_notes(
         filters,
         mode,
         limit,
+        MeaningFill::default(),
     )?;
     let mut ranked = fuse(&found, mode, keyword_weight);
     ranked.truncate(limit);
@@ -112,35 +113,11 @@ pub fn rank_notes(
 }
 
 /// Candidate chunks from each ranker the mode uses, enough to fill `limit`
-/// notes, with the keyword chunks' coverage of the query.
+/// notes, with the keyword chunks' coverage of the query, and in hybrid mode
+/// meaning filled in for keyword notes as `fill` says (the search passes
+/// `MeaningFill::default()`; benches/fusion_lab.rs compares others).
 #[allow(clippy::too_many_arguments)]
 pub fn candidates(
-    conn: &Connection,
-    fast_keywords: Option<&KeywordIndex>,
-    vectors: Option<&VectorIndex>,
-    query_vector: Option<&[f32]>,
-    terms: &Terms,
-    filters: &Filters,
-    mode: Mode,
-    limit: usize,
-) -> Result<Candidates> {
-    candidates_with(
-        conn,
-        fast_keywords,
-        vectors,
-        query_vector,
-        terms,
-        filters,
-        mode,
-        limit,
-        MeaningFill::default(),
-    )
-}
-
-/// [`candidates`] with meaning filled in for keyword notes as `fill` says
-/// (benches/fusion_lab.rs compares).
-#[allow(clippy::too_many_arguments)]
-pub fn candidates_with(
     conn: &Connection,
     fast_keywords: Option<&KeywordIndex>,
     vectors: Option<&VectorIndex>,

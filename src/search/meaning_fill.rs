@@ -11,6 +11,7 @@ use std::collections::HashSet;
 
 use rusqlite::Connection;
 
+use crate::embed::normalize;
 use crate::error::Result;
 use crate::vectors::VectorIndex;
 
@@ -62,11 +63,16 @@ pub fn fill_in_meaning(
         return Ok(());
     }
     let mut known: HashSet<i64> = semantic.iter().map(|s| s.0).collect();
-    let query_norm = norm(query);
+    // Cosine, as the index's own searches give it: stored vectors are
+    // rounded to bfloat16, so not exactly of length 1.
+    let mut query = query.to_vec();
+    normalize(&mut query);
     let mut add = |chunk: i64, note: i64, semantic: &mut Vec<(i64, i64, f32)>| {
         if known.insert(chunk) {
-            if let Some(v) = index.get(chunk) {
-                semantic.push((chunk, note, cosine(&v, query, query_norm)));
+            if let Some(mut v) = index.get(chunk) {
+                normalize(&mut v);
+                let cosine = v.iter().zip(&query).map(|(a, b)| a * b).sum();
+                semantic.push((chunk, note, cosine));
             }
         }
     };
@@ -95,15 +101,4 @@ pub fn fill_in_meaning(
     }
     semantic.sort_by(|a, b| b.2.total_cmp(&a.2));
     Ok(())
-}
-
-fn norm(v: &[f32]) -> f32 {
-    v.iter().map(|x| x * x).sum::<f32>().sqrt()
-}
-
-/// Cosine similarity, as the index's own searches give it (stored vectors
-/// are rounded to bfloat16, so not exactly of length 1).
-fn cosine(v: &[f32], query: &[f32], query_norm: f32) -> f32 {
-    let dot: f32 = v.iter().zip(query).map(|(a, b)| a * b).sum();
-    dot / (norm(v) * query_norm).max(f32::EPSILON)
 }

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 pub use backlinks::backlinks;
 pub use filter::{DateSource, Filters};
 pub use fusion::{
-    candidates, candidates_with, fuse, fuse_with, rank_notes, related_notes, Candidates, Combine,
-    FusionParams, QueryShape, RankedNote,
+    candidates, fuse, fuse_with, rank_notes, related_notes, Candidates, Combine, FusionParams,
+    QueryShape, RankedNote,
 };
 pub use snippet::SnippetPart;
 

@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use super::terms::{is_joiner, TermSet};
+use super::terms::{joins_words, TermSet};
 use crate::text::bounds::floor_char_boundary;
 use crate::text::{each_token_starting, reader_text};
 
@@ -134,19 +134,15 @@ impl Parts {
     }
 }
 
-/// Sorted spans with overlaps joined (CJK character pairs overlap).
 /// The matches (start, end, weak) in `text` without the weak ones that
 /// stand apart: a weak match is kept only in a run of matches joined into
-/// one identifier ([`crate::search::terms::is_joiner`]) that holds a match
-/// that is not weak (`get_and_update`, not every `and`).
+/// one identifier ([`joins_words`]) that holds a match that is not weak
+/// (`get_and_update`, not every `and`).
 fn beside_others(text: &str, found: Vec<(usize, usize, bool)>) -> Vec<(usize, usize)> {
     // CJK pairs overlap (no text between): one run.
     let joined = |a: &(usize, usize, bool), b: &(usize, usize, bool)| match text.get(a.1..b.0) {
         None | Some("") => true,
-        Some(between) => {
-            let mut between = between.chars();
-            between.next().is_some_and(is_joiner) && between.next().is_none()
-        }
+        Some(between) => joins_words(between),
     };
     let mut kept = Vec::with_capacity(found.len());
     let mut run_start = 0;
@@ -162,6 +158,7 @@ fn beside_others(text: &str, found: Vec<(usize, usize, bool)>) -> Vec<(usize, us
     kept
 }
 
+/// Sorted spans with overlaps joined (CJK character pairs overlap).
 fn merge(spans: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
     let mut out: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
     for (s, e) in spans {

@@ -288,9 +288,11 @@ struct WordGroup {
 /// phrase of its words, stop words included (`and` of `get_and_update`).
 const JOINERS: &[char] = &['_', '.'];
 
-/// Whether `c` joins the words on either side into one identifier.
-pub(crate) fn is_joiner(c: char) -> bool {
-    JOINERS.contains(&c)
+/// Whether `between`, the text between two words, joins them into one
+/// identifier: exactly one of [`JOINERS`].
+pub(crate) fn joins_words(between: &str) -> bool {
+    let mut chars = between.chars();
+    chars.next().is_some_and(|c| JOINERS.contains(&c)) && chars.next().is_none()
 }
 
 /// The terms of `text`, grouped: each non-CJK word alone, or with the words
@@ -308,12 +310,8 @@ fn word_groups(text: &str) -> Vec<WordGroup> {
             .is_some_and(crate::text::words::is_cjk);
         // Pairs of one run overlap: the next pair starts before the last ends.
         let same_run = cjk && in_cjk_run && last_end.is_some_and(|e| t.start < e);
-        let joined = !cjk
-            && !in_cjk_run
-            && last_end.is_some_and(|e| {
-                let mut between = text[e..t.start].chars();
-                between.next().is_some_and(is_joiner) && between.next().is_none()
-            });
+        let joined =
+            !cjk && !in_cjk_run && last_end.is_some_and(|e| joins_words(&text[e..t.start]));
         match groups.last_mut() {
             Some(group) if same_run => group.terms.push(t.term),
             Some(group) if joined => {
