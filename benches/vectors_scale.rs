@@ -12,8 +12,9 @@
 //!   [0.5, 1], plus Gaussian noise of 0.01 a dimension: paragraphs recombined. The
 //!   exact top-10 of each query is computed in f32 (matrix products, `gemm`).
 //!   Files: `WORK/<base>/vectors-N.f32`, `queries-N.f32`, `truth-N.u32`, reused.
-//! * `--sweep f16/16/64,bf16/16/64`: for each storage (f32, f16, bf16, i8) /
-//!   connectivity / expansion_add, a plain usearch index (cosine) built on every
+//! * `--sweep f16/16/64,bf16/16/64/ip`: for each storage (f32, f16, bf16, i8) /
+//!   connectivity / expansion_add [/ metric: cos, the default, or ip, Sift's
+//!   own over unit vectors], a plain usearch index built on every
 //!   core (wall and CPU seconds), saved, then recall@10 against the exact top-10
 //!   and p50/p95 latency at each `--efs` expansion_search, for k = 10 and for
 //!   k = 100 (what a hybrid query asks the vector index for), and of an exact
@@ -249,10 +250,15 @@ fn build(work: &Path, i: usize, config: &str, vectors: &[f32]) -> (Index, PathBu
     };
     let connectivity: usize = parts[1].parse().expect("connectivity");
     let expansion_add: usize = parts[2].parse().expect("expansion_add");
+    let metric = match parts.get(3).copied().unwrap_or("cos") {
+        "cos" => MetricKind::Cos,
+        "ip" => MetricKind::IP,
+        other => panic!("metric {other}: cos or ip"),
+    };
     let n = vectors.len() / DIMS;
     let index = Index::new(&IndexOptions {
         dimensions: DIMS,
-        metric: MetricKind::Cos,
+        metric,
         quantization,
         connectivity,
         expansion_add,

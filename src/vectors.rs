@@ -36,7 +36,7 @@ use std::sync::Mutex;
 use memmap2::Mmap;
 use rayon::prelude::*;
 use rusqlite::Connection;
-use usearch::{Index, IndexOptions, MetricKind};
+use usearch::{Index, IndexOptions};
 
 use crate::config::VECTOR_FORMAT_VERSION;
 use crate::encryption::{seal, DataKey};
@@ -606,7 +606,9 @@ impl VectorIndex {
             self.index.remove(id as u64).map_err(vec_err)?;
         }
         self.reserve_for(1)?;
-        self.index.add(id as u64, vector).map_err(vec_err)?;
+        self.index
+            .add(id as u64, &hnsw::unit(vector))
+            .map_err(vec_err)?;
         self.touched();
         Ok(())
     }
@@ -647,7 +649,7 @@ impl VectorIndex {
         let index = &self.index;
         items
             .par_iter()
-            .try_for_each(|(id, v)| index.add(*id as u64, v).map_err(vec_err))?;
+            .try_for_each(|(id, v)| index.add(*id as u64, &hnsw::unit(v)).map_err(vec_err))?;
         self.touched();
         self.tune();
         Ok(())
@@ -686,6 +688,7 @@ impl VectorIndex {
         if self.index.size() == 0 || k == 0 {
             return Ok(Vec::new());
         }
+        let query = &*hnsw::unit(query);
         let matches = match allow {
             Some(allow) => self
                 .index
@@ -1024,7 +1027,7 @@ pub struct SaveTicket {
 fn new_index(dimensions: usize, expected: usize) -> Result<Index> {
     let options = IndexOptions {
         dimensions,
-        metric: MetricKind::Cos,
+        metric: hnsw::METRIC,
         quantization: hnsw::STORAGE,
         connectivity: hnsw::connectivity_for(expected),
         expansion_add: hnsw::expansion_add_for(expected),

@@ -17,7 +17,7 @@ use memmap2::Mmap;
 use serde::{Deserialize, Serialize};
 use usearch::{Index, IndexOptions};
 
-use super::hnsw::STORAGE;
+use super::hnsw::{METRIC, STORAGE};
 use crate::config::VECTOR_FORMAT_VERSION;
 use crate::encryption::{seal, DataKey};
 
@@ -150,6 +150,12 @@ fn new_like(graph: &[u8]) -> Result<Index, String> {
             "the vector file stores {} vectors, this Sift stores {}",
             name(meta.quantization),
             name(STORAGE)
+        ));
+    }
+    if meta.metric != METRIC {
+        return Err(format!(
+            "the vector file compares vectors by {:?}, this Sift by {METRIC:?}",
+            meta.metric
         ));
     }
     Index::new(&IndexOptions::from(meta)).map_err(|e| e.to_string())

@@ -270,6 +270,25 @@ fn a_file_from_an_older_sift_is_rewritten_once_by_a_writer() {
 /// the file, a writer replacing it once; searches answer the same after.
 #[test]
 fn an_f16_file_from_an_earlier_sift_is_rebuilt_from_the_cache_in_bf16() {
+    use usearch::{MetricKind, ScalarKind};
+    an_earlier_file_is_rebuilt(MetricKind::Cos, ScalarKind::F16, "stores f16 vectors");
+}
+
+/// The same for a file comparing vectors by cosine (now inner product over
+/// vectors made unit length on the way in).
+#[test]
+fn a_cosine_file_from_an_earlier_sift_is_rebuilt_from_the_cache_by_inner_product() {
+    use usearch::{MetricKind, ScalarKind};
+    an_earlier_file_is_rebuilt(MetricKind::Cos, ScalarKind::BF16, "compares vectors by Cos");
+}
+
+/// An earlier Sift's file of `metric` and `storage`, rebuilt once from the
+/// cache with a rebuild reason holding `reason`.
+fn an_earlier_file_is_rebuilt(
+    metric: usearch::MetricKind,
+    storage: usearch::ScalarKind,
+    reason_says: &str,
+) {
     use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
     let tmp = tempfile::tempdir().unwrap();
@@ -277,30 +296,30 @@ fn an_f16_file_from_an_earlier_sift_is_rebuilt_from_the_cache_in_bf16() {
     let conn = store.writer();
     let storage_of = |bytes: &[u8]| {
         let graph = label_of_bytes(bytes)["graph_bytes"].as_u64().unwrap() as usize;
-        Index::metadata_from_buffer(&bytes[..graph])
-            .unwrap()
-            .quantization
+        let meta = Index::metadata_from_buffer(&bytes[..graph]).unwrap();
+        (meta.metric, meta.quantization)
     };
-    assert_eq!(storage_of(&std::fs::read(&path).unwrap()), ScalarKind::BF16);
+    let now = (MetricKind::IP, ScalarKind::BF16);
+    assert_eq!(storage_of(&std::fs::read(&path).unwrap()), now);
 
-    // As the earlier Sift wrote it: the same vectors in an f16 graph, the
-    // same label with the checksums of that graph.
-    let f16 = Index::new(&IndexOptions {
+    // As the earlier Sift wrote it: the same vectors in its graph, the same
+    // label with the checksums of that graph.
+    let earlier = Index::new(&IndexOptions {
         dimensions: DIMS,
-        metric: MetricKind::Cos,
-        quantization: ScalarKind::F16,
+        metric,
+        quantization: storage,
         connectivity: 16,
         expansion_add: 64,
         expansion_search: 64,
         multi: false,
     })
     .unwrap();
-    f16.reserve(300).unwrap();
+    earlier.reserve(300).unwrap();
     for id in 1..=300 {
-        f16.add(id as u64, &vector(id)).unwrap();
+        earlier.add(id as u64, &vector(id)).unwrap();
     }
-    let mut graph = vec![0u8; f16.serialized_length()];
-    f16.save_to_buffer(&mut graph).unwrap();
+    let mut graph = vec![0u8; earlier.serialized_length()];
+    earlier.save_to_buffer(&mut graph).unwrap();
     let mut label = label_of(&path);
     let rows = u32::from_le_bytes(graph[0..4].try_into().unwrap()) as usize;
     let cols = u32::from_le_bytes(graph[4..8].try_into().unwrap()) as usize;
@@ -312,13 +331,13 @@ fn an_f16_file_from_an_earlier_sift_is_rebuilt_from_the_cache_in_bf16() {
     );
     let old = file_of(&graph, &label, b"SIFTVEC2");
     std::fs::write(&path, &old).unwrap();
-    assert_eq!(storage_of(&old), ScalarKind::F16);
+    assert_eq!(storage_of(&old), (metric, storage));
 
     // A reader rebuilds in memory and leaves the file to the writer.
     let (index, report) = VectorIndex::open(&dir, EMBEDDER, DIMS, &conn, false, None).unwrap();
     assert!(report.rebuilt, "{report:?}");
     let reason = report.rebuild_reason.unwrap_or_default();
-    assert!(reason.contains("stores f16 vectors"), "{reason}");
+    assert!(reason.contains(reason_says), "{reason}");
     assert_eq!(index.len(), 300);
     let best = index.search(&vector(42), 3, None).unwrap();
     assert_eq!(best[0].0, 42, "{best:?}");
@@ -340,7 +359,7 @@ fn an_f16_file_from_an_earlier_sift_is_rebuilt_from_the_cache_in_bf16() {
         assert_eq!(index.search(&vector(id), 1, None).unwrap()[0].0, id);
     }
     drop(index);
-    assert_eq!(storage_of(&std::fs::read(&path).unwrap()), ScalarKind::BF16);
+    assert_eq!(storage_of(&std::fs::read(&path).unwrap()), now);
     let (index, report) = VectorIndex::open(&dir, EMBEDDER, DIMS, &conn, true, None).unwrap();
     assert!(!report.rebuilt, "{report:?}");
     assert!(index.is_view());
