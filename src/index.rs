@@ -32,6 +32,8 @@ use crate::vectors::VectorIndex;
 
 /// Files read and chunked per write transaction.
 const FILE_BATCH: usize = 64;
+/// Batches read and chunked ahead of the one being written.
+const PREPARED_AHEAD: usize = 2;
 /// Chunks sent to the embedder per call.
 const EMBED_BATCH: usize = 128;
 /// Save the vector index at least this often during long runs.
@@ -378,38 +380,75 @@ fn apply_scan(
     let total = todo.len();
     let scan = &ctx.settings.scan;
     let batches: Vec<&[&ScannedFile]> = todo.chunks(FILE_BATCH).collect();
-    // With two threads or more, the next batch is read and chunked while this
-    // one is written (one writer thread, the others preparing): the write
-    // transaction no longer leaves the other cores idle.
-    let mut ready: Option<Vec<Prepared>> = None;
-    for (batch_no, batch) in batches.iter().enumerate() {
-        ctx.check_cancel()?;
-        let done = batch_no * FILE_BATCH;
-        ctx.report(
-            Phase::Indexing,
-            (done, total),
-            (0, 0),
-            batch.first().map(|f| f.rel_path.clone()),
-        );
-        let threads = crate::background::threads();
-        let prepared = match ready.take() {
-            Some(prepared) => prepared,
-            None => prepare_batch(batch, scan, threads),
-        };
-        let next = batches.get(batch_no + 1).filter(|_| threads >= 2);
-        let new_ids = std::thread::scope(|s| {
-            let preparing =
-                next.map(|next| s.spawn(move || prepare_batch(next, scan, threads - 1)));
-            let written = write_batch(ctx, root_id, batch, prepared, existing, report);
-            // A failed join (it cannot panic: each note is caught) only means
-            // the batch is prepared again when its turn comes.
-            ready = preparing.and_then(|p| p.join().ok());
-            written
+    // With two threads or more, batches are read and chunked on one thread
+    // while another writes them (SQLite has one writer), PREPARED_AHEAD
+    // batches ahead: in step (one batch prepared while one is written) each
+    // side waited for the other whenever a batch was slower on its side than
+    // the last, and each core stood idle a quarter of the time (BENCHMARKS.md,
+    // issue 13, round 8).
+    let threads = crate::background::threads();
+    if threads < 2 || batches.len() < 2 {
+        for (batch_no, batch) in batches.iter().enumerate() {
+            ctx.check_cancel()?;
+            report_batch(ctx, batch_no, batch, total);
+            let prepared = prepare_batch(batch, scan, crate::background::threads());
+            let new_ids = write_batch(ctx, root_id, batch, prepared, existing, report)?;
+            sync_vectors(ctx, &new_ids)?;
+        }
+    } else {
+        std::thread::scope(|s| -> Result<()> {
+            let (ready, prepared) = std::sync::mpsc::sync_channel(PREPARED_AHEAD);
+            let (written_tx, written) = std::sync::mpsc::channel::<()>();
+            let batches = &batches;
+            // Ends when every batch is sent or the writer stops listening.
+            s.spawn(move || {
+                let mut written_so_far = 0;
+                for (batch_no, batch) in batches.iter().enumerate() {
+                    let threads = crate::background::threads();
+                    // Down to one thread (on battery): the next batch is read
+                    // only once the writer is done with every earlier one.
+                    while threads < 2 && written_so_far < batch_no {
+                        if written.recv().is_err() {
+                            return;
+                        }
+                        written_so_far += 1;
+                    }
+                    while written.try_recv().is_ok() {
+                        written_so_far += 1;
+                    }
+                    // The writer keeps one of the run's threads.
+                    let prepared = prepare_batch(batch, scan, threads.saturating_sub(1).max(1));
+                    if ready.send(prepared).is_err() {
+                        break;
+                    }
+                }
+            });
+            for (batch_no, batch) in batches.iter().enumerate() {
+                ctx.check_cancel()?;
+                report_batch(ctx, batch_no, batch, total);
+                let prepared = prepared.recv().map_err(|_| {
+                    Error::new(ErrorKind::Internal, "the thread reading notes stopped")
+                })?;
+                let new_ids = write_batch(ctx, root_id, batch, prepared, existing, report)?;
+                sync_vectors(ctx, &new_ids)?;
+                // The reader may be waiting for this (one thread); or gone.
+                let _ = written_tx.send(());
+            }
+            Ok(())
         })?;
-        sync_vectors(ctx, &new_ids)?;
     }
     ctx.report(Phase::Indexing, (total, total), (0, 0), None);
     Ok(())
+}
+
+/// Says which batch the writer is at.
+fn report_batch(ctx: &IndexContext<'_>, batch_no: usize, batch: &[&ScannedFile], total: usize) {
+    ctx.report(
+        Phase::Indexing,
+        (batch_no * FILE_BATCH, total),
+        (0, 0),
+        batch.first().map(|f| f.rel_path.clone()),
+    );
 }
 
 /// Reads, parses and chunks `batch` on the background pool with `threads`.
