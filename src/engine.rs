@@ -632,6 +632,7 @@ impl Engine {
             started: Instant::now(),
         };
         let mut report = IndexReport::default();
+        let checkpoints = self.store.checkpoints_beside();
         let result = crate::panics::catch(
             || "indexing".to_string(),
             || {
@@ -651,6 +652,7 @@ impl Engine {
         )
         .and_then(|r| r)
         .map_err(|e| e.in_database(self.store.path()));
+        drop(checkpoints);
         match &result {
             Err(e) if e.kind() == ErrorKind::BudgetExceeded => {
                 self.stopped_by_cap.store(true, Ordering::SeqCst)

@@ -5,6 +5,7 @@
 //! only committed notes.
 
 mod cache;
+mod checkpoint;
 mod chunks;
 mod generation;
 mod notes;
@@ -17,6 +18,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OpenFlags};
 
 pub use cache::{decode_vector, encode_vector};
+pub use checkpoint::BackgroundCheckpoints;
 pub use chunks::{ChunkRow, StoredChunk};
 pub use notes::{FileStateRow, NoteContent, NoteRow};
 pub use prune::PruneReport;
@@ -115,6 +117,8 @@ fn open_sqlite(
     if !read_only {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // A WAL that grew during a long run is cut back when it starts over.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     }
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "cache_size", -32_000)?;
