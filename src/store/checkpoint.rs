@@ -46,24 +46,27 @@ impl Store {
             stop: None,
             thread: None,
         };
-        let Ok(conn) = open_connection(&self.path, false, self.key.as_ref()) else {
-            return guard;
-        };
+        let (path, key) = (self.path.clone(), self.key.clone());
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("sift-checkpoint".into())
             .spawn(move || {
                 crate::background::lower_this_thread_priority();
-                loop {
-                    let last = match stopped.recv_timeout(EVERY) {
-                        Err(RecvTimeoutError::Timeout) => false,
-                        // Stopped: once more for the run's last batches.
-                        _ => true,
-                    };
-                    // Busy or failed: the next round (or the writer) does it.
-                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-                    if last {
-                        break;
+                // Opened at the first round: a run shorter than that (a saved
+                // edit) costs no connection and no checkpoint of its own; what
+                // a run leaves in the WAL the writer checkpoints as before.
+                let mut conn = None;
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
+                    if conn.is_none() {
+                        match open_connection(&path, false, key.as_ref()) {
+                            Ok(c) => conn = Some(c),
+                            // The writer checkpoints at its raised threshold.
+                            Err(_) => return,
+                        }
+                    }
+                    if let Some(conn) = &conn {
+                        // Busy or failed: the next round (or the writer) does it.
+                        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
                     }
                 }
             });
