@@ -386,20 +386,14 @@ fn apply_scan(
     // side waited for the other whenever a batch was slower on its side than
     // the last, and each core stood idle a quarter of the time (BENCHMARKS.md,
     // issue 13, round 8).
-    let threads = crate::background::threads();
-    if threads < 2 || batches.len() < 2 {
-        for (batch_no, batch) in batches.iter().enumerate() {
-            ctx.check_cancel()?;
-            report_batch(ctx, batch_no, batch, total);
-            let prepared = prepare_batch(batch, scan, crate::background::threads());
-            let new_ids = write_batch(ctx, root_id, batch, prepared, existing, report)?;
-            sync_vectors(ctx, &new_ids)?;
-        }
-    } else {
-        std::thread::scope(|s| -> Result<()> {
+    let queued = crate::background::threads() >= 2 && batches.len() >= 2;
+    let batches = &batches;
+    std::thread::scope(|s| -> Result<()> {
+        // The queue of prepared batches, and the writer's word after each.
+        let mut feed = None;
+        if queued {
             let (ready, prepared) = std::sync::mpsc::sync_channel(PREPARED_AHEAD);
             let (written_tx, written) = std::sync::mpsc::channel::<()>();
-            let batches = &batches;
             // Ends when every batch is sent or the writer stops listening.
             s.spawn(move || {
                 let mut written_so_far = 0;
@@ -423,20 +417,26 @@ fn apply_scan(
                     }
                 }
             });
-            for (batch_no, batch) in batches.iter().enumerate() {
-                ctx.check_cancel()?;
-                report_batch(ctx, batch_no, batch, total);
-                let prepared = prepared.recv().map_err(|_| {
+            feed = Some((prepared, written_tx));
+        }
+        for (batch_no, batch) in batches.iter().enumerate() {
+            ctx.check_cancel()?;
+            report_batch(ctx, batch_no, batch, total);
+            let prepared = match &feed {
+                Some((prepared, _)) => prepared.recv().map_err(|_| {
                     Error::new(ErrorKind::Internal, "the thread reading notes stopped")
-                })?;
-                let new_ids = write_batch(ctx, root_id, batch, prepared, existing, report)?;
-                sync_vectors(ctx, &new_ids)?;
+                })?,
+                None => prepare_batch(batch, scan, crate::background::threads()),
+            };
+            let new_ids = write_batch(ctx, root_id, batch, prepared, existing, report)?;
+            sync_vectors(ctx, &new_ids)?;
+            if let Some((_, written)) = &feed {
                 // The reader may be waiting for this (one thread); or gone.
-                let _ = written_tx.send(());
+                let _ = written.send(());
             }
-            Ok(())
-        })?;
-    }
+        }
+        Ok(())
+    })?;
     ctx.report(Phase::Indexing, (total, total), (0, 0), None);
     Ok(())
 }

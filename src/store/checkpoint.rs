@@ -94,9 +94,7 @@ fn set_writer_pages(store: &Store, pages: i64) {
     // Not fatal: the writer then checkpoints at the other threshold.
     let _ = store
         .writer()
-        .query_row(&format!("PRAGMA wal_autocheckpoint = {pages}"), [], |_| {
-            Ok(())
-        });
+        .pragma_update(None, "wal_autocheckpoint", pages);
 }
 
 #[cfg(test)]

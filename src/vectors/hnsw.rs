@@ -37,7 +37,9 @@ pub(crate) fn unit(v: &[f32]) -> std::borrow::Cow<'_, [f32]> {
     if norm == 0.0 || (norm - 1.0).abs() < 1e-6 {
         std::borrow::Cow::Borrowed(v)
     } else {
-        std::borrow::Cow::Owned(v.iter().map(|x| x / norm).collect())
+        let mut unit = v.to_vec();
+        crate::embed::normalize(&mut unit);
+        std::borrow::Cow::Owned(unit)
     }
 }
 
