@@ -315,12 +315,12 @@ fn main() {
         ("hybrid (default)", Box::new(|c| fuse(c, Mode::Hybrid, 0.5))),
     ];
     let mut variants = variants;
-    // FUSION_LAB_ROUND=8 or 9: that round's variants only (the full list
-    // takes long over SciFact and was reported in BENCHMARKS.md).
-    let round = match std::env::var("FUSION_LAB_ROUND").as_deref() {
-        Ok("8") => round8(),
-        Ok("9") => round9(),
-        _ => tried(),
+    // FUSION_LAB_ROUND=8: this round's variants only (the full list takes
+    // long over SciFact and was reported in BENCHMARKS.md).
+    let round = if std::env::var("FUSION_LAB_ROUND").as_deref() == Ok("8") {
+        round8()
+    } else {
+        tried()
     };
     for (name, params, weight) in round {
         variants.push((
@@ -392,7 +392,6 @@ fn fewer(found: &Candidates, keyword: usize, semantic: usize) -> Candidates {
     let kept: std::collections::HashSet<i64> = c.keyword.iter().map(|k| k.0).collect();
     c.coverage.retain(|id, _| kept.contains(id));
     c.weighted_coverage.retain(|id, _| kept.contains(id));
-    c.rarest_held.retain(|id, _| kept.contains(id));
     c
 }
 
@@ -1435,24 +1434,6 @@ fn tried() -> Vec<(&'static str, FusionParams, f32)> {
 
 /// Eighth round (issue 12): meaning's credit stretched over the first notes
 /// by meaning, and a note's second nearest chunk, on the current default.
-/// Round 9 (issue 12): keyword confidence by how specific the best keyword
-/// note's match is (the IDF of the rarest query term it holds over a unique
-/// term's), full at 0.2-0.7 of it.
-fn round9() -> Vec<(&'static str, FusionParams, f32)> {
-    [0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
-        .into_iter()
-        .map(|full| {
-            let name: &'static str =
-                Box::leak(format!("D, rarest held term, full at {full}").into_boxed_str());
-            let params = FusionParams {
-                rarity_full: full,
-                ..FusionParams::default()
-            };
-            (name, params, 0.5)
-        })
-        .collect()
-}
-
 fn round8() -> Vec<(&'static str, FusionParams, f32)> {
     let d = |f: fn(&mut FusionParams)| {
         let mut p = FusionParams::default();

@@ -30,11 +30,6 @@ pub struct KeywordMatch {
     pub weighted_coverage: f64,
     /// How many of the query's distinct terms the chunk holds.
     pub terms_held: usize,
-    /// IDF of the rarest query term the chunk holds over the IDF of a term
-    /// held by one chunk (1: it holds a word no other chunk has; near 0: only
-    /// words most chunks have). How specific the match is, whatever the
-    /// query's length.
-    pub rarest_held: f64,
     /// How well the note's title matches the query ([`Terms::title_match`]),
     /// None when the note has aliases (they are matched from SQLite).
     pub title_match: Option<f64>,
@@ -87,7 +82,6 @@ impl KeywordIndex {
                     coverage: coverage[i].0,
                     weighted_coverage: coverage[i].1,
                     terms_held: coverage[i].2,
-                    rarest_held: coverage[i].3,
                     title_match: title_matches[i],
                 });
             }
@@ -237,24 +231,23 @@ impl KeywordIndex {
 
     /// For each found document, the share of the query's distinct terms
     /// (words and phrase words) it holds, plain and weighted by IDF, and their
-    /// number, and the rarest held term's IDF share ([`KeywordMatch::rarest_held`]):
-    /// one pass over each term's postings per segment, seeking only to the
-    /// found documents.
+    /// number: one pass over each term's postings per segment, seeking only
+    /// to the found documents.
     fn coverage(
         &self,
         searcher: &Searcher,
         terms: &Terms,
         doc_freqs: &HashMap<&str, u64>,
         found: &[(f32, DocAddress)],
-    ) -> Result<Vec<(f64, f64, usize, f64)>> {
+    ) -> Result<Vec<(f64, f64, usize)>> {
         let distinct: HashSet<&String> = terms
             .words
             .iter()
             .chain(terms.phrases.iter().flatten())
             .collect();
-        let mut held = vec![(0usize, 0f64, 0f64); found.len()];
+        let mut held = vec![(0usize, 0f64); found.len()];
         if distinct.is_empty() {
-            return Ok(vec![(0.0, 0.0, 0, 0.0); found.len()]);
+            return Ok(vec![(0.0, 0.0, 0); found.len()]);
         }
         // BM25's IDF over the whole index.
         let docs = searcher.num_docs() as f64;
@@ -264,7 +257,6 @@ impl KeywordIndex {
             idf.insert(*term, (1.0 + (docs - df + 0.5) / (df + 0.5)).ln());
         }
         let total_idf: f64 = idf.values().sum::<f64>().max(f64::EPSILON);
-        let unique_idf = (1.0 + (docs - 0.5) / 1.5).ln().max(f64::EPSILON);
         for (segment_ord, docs) in by_segment(found) {
             let inverted = searcher
                 .segment_reader(segment_ord)
@@ -280,21 +272,13 @@ impl KeywordIndex {
                     each_holder(&mut postings, &docs, |i| {
                         held[i].0 += 1;
                         held[i].1 += weight;
-                        held[i].2 = held[i].2.max(weight);
                     });
                 }
             }
         }
         Ok(held
             .into_iter()
-            .map(|(n, w, rarest)| {
-                (
-                    n as f64 / distinct.len() as f64,
-                    w / total_idf,
-                    n,
-                    (rarest / unique_idf).min(1.0),
-                )
-            })
+            .map(|(n, w)| (n as f64 / distinct.len() as f64, w / total_idf, n))
             .collect())
     }
 }

@@ -70,9 +70,6 @@ pub struct Candidates {
     /// The same coverage with terms weighted by IDF (fast keyword index only;
     /// empty otherwise).
     pub weighted_coverage: HashMap<i64, f64>,
-    /// How rare the rarest query term each note's first keyword chunk holds
-    /// is (fast keyword index only; empty otherwise).
-    pub rarest_held: HashMap<i64, f64>,
     /// What the query itself looks like.
     pub shape: QueryShape,
 }
@@ -193,8 +190,7 @@ pub fn candidates(
     if let (Some((index, q)), Mode::Hybrid) = (nearest_to, mode) {
         fill_in_meaning(conn, index, q, &keyword, &mut semantic, fill)?;
     }
-    let (coverage, weighted_coverage, rarest_held) = if mode == Mode::Hybrid && !semantic.is_empty()
-    {
+    let (coverage, weighted_coverage) = if mode == Mode::Hybrid && !semantic.is_empty() {
         // Each note's first keyword chunk.
         let mut seen = HashSet::new();
         let first_chunks: Vec<i64> = keyword
@@ -208,28 +204,22 @@ pub fn candidates(
                 .filter_map(|id| known.get(id).map(|c| (*id, *c)))
                 .collect()
         };
-        let rarest = found.rarest_held.as_ref().map(of_first).unwrap_or_default();
         match (&found.coverage, &found.weighted_coverage) {
             // The fast index read it from its postings.
             (Some(known), Some(weighted)) if terms.matcher().len() >= 2 => {
-                (of_first(known), of_first(weighted), rarest)
+                (of_first(known), of_first(weighted))
             }
-            (Some(_), _) => (HashMap::new(), HashMap::new(), rarest),
-            (None, _) => (
-                term_coverage(conn, &first_chunks, terms)?,
-                HashMap::new(),
-                rarest,
-            ),
+            (Some(_), _) => (HashMap::new(), HashMap::new()),
+            (None, _) => (term_coverage(conn, &first_chunks, terms)?, HashMap::new()),
         }
     } else {
-        (HashMap::new(), HashMap::new(), HashMap::new())
+        (HashMap::new(), HashMap::new())
     };
     Ok(Candidates {
         keyword,
         semantic,
         coverage,
         weighted_coverage,
-        rarest_held,
         shape: QueryShape {
             terms: terms.matcher().len(),
             question: terms.question,
@@ -295,10 +285,6 @@ pub struct FusionParams {
     /// note at this meaning rank (0) and the best (1), instead of
     /// similarity / best (0: off).
     pub vector_low_rank: usize,
-    /// Keyword confidence grows with how rare the rarest query term the
-    /// best keyword note holds is ([`Candidates::rarest_held`]), full at
-    /// this share of a unique term's IDF (0: off).
-    pub rarity_full: f64,
 }
 
 /// How a ranker's place becomes credit.
@@ -344,7 +330,6 @@ impl Default for FusionParams {
             vector_peak_rank: 0,
             vector_peak_full: 1.0,
             vector_low_rank: 0,
-            rarity_full: 0.0,
         }
     }
 }
@@ -472,12 +457,6 @@ pub fn fuse_with(
         if best > 0.0 {
             let peak = 1.0 - at_rank / best;
             keyword_confidence *= (peak / params.peak_full).min(1.0);
-        }
-    }
-    if params.rarity_full > 0.0 && mode == Mode::Hybrid && !semantic.is_empty() {
-        let best = notes.values().find(|s| s.keyword_rank == Some(1));
-        if let Some(rarest) = best.and_then(|s| found.rarest_held.get(&s.keyword_chunk)) {
-            keyword_confidence *= (rarest / params.rarity_full).min(1.0);
         }
     }
     let mut vector_confidence = 1.0;

@@ -26,9 +26,6 @@ pub struct KeywordChunks {
     pub coverage: Option<HashMap<i64, f64>>,
     /// Coverage weighted by each term's IDF, by chunk id (fast index only).
     pub weighted_coverage: Option<HashMap<i64, f64>>,
-    /// How rare the rarest query term each chunk holds is, by chunk id (fast
-    /// index only; `KeywordMatch::rarest_held`).
-    pub rarest_held: Option<HashMap<i64, f64>>,
 }
 
 /// The best `limit` chunks for `terms`, from `fast` when given (the caller
@@ -118,7 +115,6 @@ pub(crate) fn keyword_chunks_found(
         .iter()
         .map(|m| (m.chunk_id, m.weighted_coverage))
         .collect();
-    let rarest_held = found.iter().map(|m| (m.chunk_id, m.rarest_held)).collect();
     let mut chunks: Vec<(i64, i64, f64)> = found
         .into_iter()
         .map(|m| (m.chunk_id, m.note_id, m.score))
@@ -128,7 +124,6 @@ pub(crate) fn keyword_chunks_found(
         chunks,
         coverage: Some(coverage),
         weighted_coverage: Some(weighted_coverage),
-        rarest_held: Some(rarest_held),
     })
 }
 
