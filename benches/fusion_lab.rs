@@ -5,8 +5,10 @@
 //! ```text
 //! SIFT_MODEL_DIR=... cargo bench --bench fusion_lab -- [WORK_DIR] [SCIFACT_DIR] [--scifact]
 //! ```
-//! Sets: our eval notes (tests/fixtures/eval, tuned on), BEIR SciFact (tuned
-//! on) and the real-notes questions (tests/fixtures/realnotes/questions.json:
+//! Sets: our eval notes (tests/fixtures/eval, tuned on), the TIL notes
+//! (tests/fixtures/tilnotes, tuned on), Git's documentation pages when
+//! FUSION_LAB_GITDOCS names them (tests/fixtures/gitdocs, tuned on), BEIR
+//! SciFact (tuned on) and the real-notes questions (tests/fixtures/realnotes/questions.json:
 //! HELD OUT, printed beside, never used to choose). Metrics: MRR@10 by query
 //! kind (keyword / question) on the note sets, nDCG@10 on SciFact. The work dir
 //! keeps each set's index and embedding cache, so reruns embed nothing.
@@ -300,6 +302,23 @@ fn main() {
                 &fixtures.join("tilnotes"),
                 &fixtures.join("tilnotes/questions.json"),
                 &work.join("tilnotes"),
+                &model,
+            ),
+        );
+    }
+    // A third set tuned on: Git's documentation pages (tests/fixtures/gitdocs/
+    // SOURCE.md), fetched from Debian by scripts/fetch_gitdocs.sh into the
+    // folder FUSION_LAB_GITDOCS names (not kept in the repository: GPL-2).
+    if let Some(pages) = std::env::var_os("FUSION_LAB_GITDOCS").map(PathBuf::from) {
+        let at = sets.len() - 1;
+        sets.insert(
+            at,
+            note_set(
+                "Git docs (real, tuned on)",
+                false,
+                &pages,
+                &fixtures.join("gitdocs/questions.json"),
+                &work.join("gitdocs"),
                 &model,
             ),
         );
@@ -1760,8 +1779,12 @@ fn note_set(
 ) -> EvalSet {
     let notes = work.join("notes");
     if !notes.exists() {
-        // Only the note folders (not questions.json, SOURCE.md, LICENSE).
-        copy_dirs(source, &notes);
+        if source.join("questions.json").exists() {
+            // Only the note folders (not questions.json, SOURCE.md, LICENSE).
+            copy_dirs(source, &notes);
+        } else {
+            copy_tree(source, &notes);
+        }
     }
     let queries: Vec<EvalQuery> =
         serde_json::from_str(&fs::read_to_string(queries).unwrap()).unwrap();
