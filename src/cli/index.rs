@@ -9,6 +9,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use sift::{Phase, Progress};
 
+use super::progress_lines::ProgressLines;
+
 #[derive(Debug, Args)]
 pub struct IndexArgs {
     /// Folder to index (added to the indexed folders); all indexed folders if omitted.
@@ -119,7 +121,9 @@ pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
     if args.json {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let progress = |p: &Progress| draw(&bar, p);
+    // No terminal to draw the bar on (a log, a pipe): plain lines instead.
+    let lines = (bar.is_hidden() && !args.json).then(ProgressLines::default);
+    let progress = |p: &Progress| draw(&bar, lines.as_ref(), p);
     let cancel = AtomicBool::new(false);
     let report = engine.index_paths(&folders, &progress, &cancel);
     bar.finish_and_clear();
@@ -158,7 +162,7 @@ pub fn run(data_dir: &Path, args: IndexArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn draw(bar: &ProgressBar, p: &Progress) {
+fn draw(bar: &ProgressBar, lines: Option<&ProgressLines>, p: &Progress) {
     let (label, done, total) = match p.phase {
         Phase::Waiting => {
             bar.suspend(|| eprintln!("{}", p.current.as_deref().unwrap_or("waiting")));
@@ -170,6 +174,10 @@ fn draw(bar: &ProgressBar, p: &Progress) {
         Phase::Saving => ("saving", 0, 0),
         Phase::Done => return,
     };
+    if let Some(lines) = lines {
+        lines.show(p.phase, label, done, total, &pace(p));
+        return;
+    }
     if bar.length() != Some(total as u64) {
         bar.set_length(total as u64);
         bar.set_style(

@@ -20,6 +20,7 @@ mod index;
 mod key;
 mod mcp;
 mod model;
+mod progress_lines;
 mod search;
 mod status;
 mod test_embedder;

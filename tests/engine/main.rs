@@ -15,6 +15,7 @@ mod bad_files;
 mod bad_input;
 mod boilerplate;
 mod cli_bad_input;
+mod cli_progress;
 mod compare_providers;
 mod cost_engine;
 mod cost_ledger;
