@@ -410,16 +410,20 @@ fn write_note(
     now: i64,
     strip_boilerplate: bool,
 ) -> Result<Written> {
-    let id = tables::upsert_state(
-        tx,
-        root_id,
-        &file.rel_path,
-        &file.ext,
-        file.size,
-        file.mtime_ns,
-        "pending",
-        None,
-    )?;
+    // The file's row, with its size and mtime, in `state`.
+    let set_state = |state: &str, reason: Option<&str>| {
+        tables::upsert_state(
+            tx,
+            root_id,
+            &file.rel_path,
+            &file.ext,
+            file.size,
+            file.mtime_ns,
+            state,
+            reason,
+        )
+    };
+    let id = set_state("pending", None)?;
     let (state, reason) = match prepared {
         Prepared::Note { content, chunks } => {
             let unchanged = old.is_some_and(|o| {
@@ -428,16 +432,7 @@ fn write_note(
             if unchanged {
                 // Touched but not edited: keep chunks and vectors; the upsert
                 // records the new size and mtime with the state.
-                tables::upsert_state(
-                    tx,
-                    root_id,
-                    &file.rel_path,
-                    &file.ext,
-                    file.size,
-                    file.mtime_ns,
-                    "indexed",
-                    None,
-                )?;
+                set_state("indexed", None)?;
                 return Ok(Written::Unchanged);
             }
             // Template lines already known in this folder are not embedded.
@@ -458,16 +453,7 @@ fn write_note(
         Prepared::Failed(reason) => ("failed", reason),
     };
     tables::delete_chunks_of_note(tx, id)?;
-    tables::upsert_state(
-        tx,
-        root_id,
-        &file.rel_path,
-        &file.ext,
-        file.size,
-        file.mtime_ns,
-        state,
-        Some(&reason),
-    )?;
+    set_state(state, Some(&reason))?;
     Ok(if state == "failed" {
         Written::Failed(reason)
     } else {
