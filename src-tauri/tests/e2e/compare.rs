@@ -40,7 +40,7 @@ async fn comparing_providers_shows_cost_then_results_side_by_side_and_switches_n
 
     let server = loopback::Server::start(None);
     app.nav("settings").await;
-    app.click("#provider-compatible").await;
+    app.choose("#provider-compatible").await;
     app.type_into("#provider-base-url", &server.openai_base())
         .await;
     app.type_into("#provider-model", "nomic-embed-text").await;

@@ -401,6 +401,24 @@ impl App {
         }
     }
 
+    /// Clicks a radio button or checkbox until it is checked. A click lands
+    /// where the element was when it was found: a part of the page that
+    /// finishes loading meanwhile (a banner, a count) can move it away, and
+    /// the click then hits nothing that reacts (CI, 2026-12-03: a provider
+    /// radio stayed unchecked and its Switch button never came).
+    pub async fn choose(&self, css: &str) {
+        let deadline = Instant::now() + TIMEOUT;
+        let checked = format!("return document.querySelector({css:?})?.checked === true");
+        loop {
+            self.click(css).await;
+            if self.js(&checked).await == Value::Bool(true) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{css} stays unchecked");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     pub async fn click(&self, css: &str) {
         self.el(css)
             .await

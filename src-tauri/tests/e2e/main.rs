@@ -592,7 +592,7 @@ async fn settings_and_cost_panel() {
 
     // API keys go to the OS keychain (a private one under scripts/with-keyring.sh,
     // service "sift-e2e"), never into files; the page only ever sees them masked.
-    app.click("#provider-openai").await;
+    app.choose("#provider-openai").await;
     match app.invoke("key_status", json!({})).await {
         Err(err) if std::env::var_os("SIFT_REQUIRE_KEYCHAIN").is_none() => {
             eprintln!("e2e: no OS keychain here ({err}); key steps skipped");
@@ -682,7 +682,7 @@ async fn switching_provider_reindexes_in_the_background_then_swaps() {
     let server = loopback::Server::start(None);
     server.set_latency(Duration::from_secs(3));
     app.nav("settings").await;
-    app.click("#provider-compatible").await;
+    app.choose("#provider-compatible").await;
     app.type_into("#provider-base-url", &server.openai_base())
         .await;
     app.type_into("#provider-model", "nomic-embed-text").await;
@@ -775,7 +775,7 @@ async fn switching_provider_reindexes_in_the_background_then_swaps() {
 
     // Back to the local model: every vector is still cached, nothing to embed.
     app.nav("settings").await;
-    app.click("#provider-local").await;
+    app.choose("#provider-local").await;
     app.click("#provider-apply").await;
     app.el("#provider-confirm").await;
     let chunks = app
