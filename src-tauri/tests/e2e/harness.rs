@@ -404,8 +404,8 @@ impl App {
     /// Clicks a radio button or checkbox until it is checked. A click lands
     /// where the element was when it was found: a part of the page that
     /// finishes loading meanwhile (a banner, a count) can move it away, and
-    /// the click then hits nothing that reacts (CI, 2026-12-03: a provider
-    /// radio stayed unchecked and its Switch button never came).
+    /// the click then hits nothing that reacts (CI, 2026-12-03: after a click
+    /// on a provider radio its Switch button never came, most likely so).
     pub async fn choose(&self, css: &str) {
         let deadline = Instant::now() + TIMEOUT;
         let checked = format!("return document.querySelector({css:?})?.checked === true");
