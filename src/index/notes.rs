@@ -157,16 +157,7 @@ fn apply_scan(
             }
         }
         for f in &todo {
-            tables::upsert_state(
-                &tx,
-                root_id,
-                &f.rel_path,
-                &f.ext,
-                f.size,
-                f.mtime_ns,
-                "pending",
-                None,
-            )?;
+            set_file_state(&tx, root_id, f, "pending", None)?;
         }
         tx.commit()?;
     }
@@ -344,16 +335,7 @@ fn write_batch(
                 ErrorKind::Internal => err.message().to_string(),
                 _ => format!("could not be stored: {}", err.message()),
             };
-            tables::upsert_state(
-                &tx,
-                root_id,
-                &file.rel_path,
-                &file.ext,
-                file.size,
-                file.mtime_ns,
-                "failed",
-                Some(&reason),
-            )?;
+            set_file_state(&tx, root_id, file, "failed", Some(&reason))?;
             Ok(Written::Failed(reason))
         })?;
         let kind = match written {
@@ -410,20 +392,7 @@ fn write_note(
     now: i64,
     strip_boilerplate: bool,
 ) -> Result<Written> {
-    // The file's row, with its size and mtime, in `state`.
-    let set_state = |state: &str, reason: Option<&str>| {
-        tables::upsert_state(
-            tx,
-            root_id,
-            &file.rel_path,
-            &file.ext,
-            file.size,
-            file.mtime_ns,
-            state,
-            reason,
-        )
-    };
-    let id = set_state("pending", None)?;
+    let id = set_file_state(tx, root_id, file, "pending", None)?;
     let (state, reason) = match prepared {
         Prepared::Note { content, chunks } => {
             let unchanged = old.is_some_and(|o| {
@@ -432,7 +401,7 @@ fn write_note(
             if unchanged {
                 // Touched but not edited: keep chunks and vectors; the upsert
                 // records the new size and mtime with the state.
-                set_state("indexed", None)?;
+                set_file_state(tx, root_id, file, "indexed", None)?;
                 return Ok(Written::Unchanged);
             }
             // Template lines already known in this folder are not embedded.
@@ -453,12 +422,32 @@ fn write_note(
         Prepared::Failed(reason) => ("failed", reason),
     };
     tables::delete_chunks_of_note(tx, id)?;
-    set_state(state, Some(&reason))?;
+    set_file_state(tx, root_id, file, state, Some(&reason))?;
     Ok(if state == "failed" {
         Written::Failed(reason)
     } else {
         Written::Skipped(reason)
     })
+}
+
+/// The row of a scanned file, with its size and mtime, in `state`; its id.
+fn set_file_state(
+    conn: &rusqlite::Connection,
+    root_id: i64,
+    file: &ScannedFile,
+    state: &str,
+    reason: Option<&str>,
+) -> Result<i64> {
+    tables::upsert_state(
+        conn,
+        root_id,
+        &file.rel_path,
+        &file.ext,
+        file.size,
+        file.mtime_ns,
+        state,
+        reason,
+    )
 }
 
 fn record_skip(
