@@ -148,7 +148,7 @@ fn doc_vectors(db: &Path, docs: &[Doc]) -> Vec<Option<Vec<f32>>> {
         .unwrap();
     for row in rows {
         let (path, bytes) = row.unwrap();
-        let v = sift::store::decode_vector(&bytes);
+        let v = sift::store::decode_cached(&bytes);
         let id = path.trim_end_matches(".md").to_string();
         let sum = sums.entry(id).or_insert_with(|| vec![0.0; v.len()]);
         sum.iter_mut().zip(&v).for_each(|(s, x)| *s += x);

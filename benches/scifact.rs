@@ -272,7 +272,7 @@ impl Precomputed {
             .query_map([model.id()], |r| {
                 let h: Vec<u8> = r.get(0)?;
                 let v: Vec<u8> = r.get(1)?;
-                Ok((h.try_into().unwrap(), sift::store::decode_vector(&v)))
+                Ok((h.try_into().unwrap(), sift::store::decode_cached(&v)))
             })
             .unwrap()
             .map(Result::unwrap)

@@ -47,7 +47,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use rusqlite::params;
-use sift::store::{decode_vector, encode_vector, Store};
+use sift::store::{decode_cached, encode_vector, Store};
 use sift::vectors::VectorIndex;
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
@@ -663,7 +663,7 @@ fn read_base(db: &Path) -> Vec<f32> {
         .expect("base rows");
     let mut out = Vec::new();
     for bytes in rows {
-        let v = decode_vector(&bytes.expect("row"));
+        let v = decode_cached(&bytes.expect("row"));
         assert_eq!(
             v.len(),
             DIMS,

@@ -43,7 +43,7 @@ use usearch::{Index, IndexOptions};
 
 use crate::encryption::DataKey;
 use crate::error::{Error, ErrorKind, Result};
-use crate::store::{decode_vector, tables};
+use crate::store::{decode_cached, tables};
 use chunk_notes::ChunkNotes;
 use file::{Label, NO_FILE};
 
@@ -860,7 +860,7 @@ impl VectorIndex {
         };
         tables::for_each_chunk_vector_after(conn, &embedder_id, after_id, |id, bytes| {
             if !self.index.contains(id as u64) {
-                let vector = decode_vector(bytes);
+                let vector = decode_cached(bytes);
                 if vector.len() == self.dimensions {
                     pending.push((id, vector));
                 }

@@ -58,7 +58,7 @@ impl RealVectors {
         let mut pool = Vec::new();
         for row in rows {
             let (hash, bytes) = row.unwrap();
-            let v = sift::store::decode_vector(&bytes);
+            let v = sift::store::decode_cached(&bytes);
             assert_eq!(v.len(), 384, "MiniLM vectors have 384 dimensions");
             pool.push(v.clone());
             if let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) {

@@ -81,7 +81,12 @@ pub(super) fn write_err(e: std::io::Error) -> Error {
 /// Embedders with vectors some chunk uses: (id, dimensions, vectors).
 pub(super) fn used_embedders(conn: &Connection) -> Result<Vec<EmbedderInfo>> {
     let mut stmt = conn.prepare(
-        "SELECT e.embedder, max(length(e.vector)) / 4, count(*) FROM embed_cache e
+        // A cached vector is f16 after a tag byte (odd length) or, from an
+        // older Sift, f32 (see store::cache).
+        "SELECT e.embedder,
+                max(CASE WHEN length(e.vector) % 2 = 1 THEN (length(e.vector) - 1) / 2
+                         ELSE length(e.vector) / 4 END),
+                count(*) FROM embed_cache e
          WHERE EXISTS (SELECT 1 FROM chunks c WHERE c.embed_hash = e.hash)
          GROUP BY e.embedder ORDER BY e.embedder",
     )?;
@@ -245,11 +250,12 @@ fn write_vectors<W: Write>(conn: &Connection, w: &mut LineWriter<W>) -> Result<(
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let bytes = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
-        use base64::Engine as _;
+        // The archive's encoding stays f32 whatever the cache keeps.
+        let vector = crate::store::decode_cached(bytes);
         w.put(&Line::Vector(VectorLine {
             embedder: r.get(0)?,
             hash: hex::encode(r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?),
-            vector: base64::engine::general_purpose::STANDARD.encode(bytes),
+            vector: encode_vector(&vector),
         }))?;
     }
     Ok(())

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::export::{ArchiveProgress, LineWriter};
 use crate::error::{Error, ErrorKind, Result};
-use crate::store::decode_vector;
+use crate::store::decode_cached;
 
 /// Points or records per line: well under Chroma's largest batch (5461) and
 /// a Qdrant request of a few MB.
@@ -81,7 +81,7 @@ pub(super) fn write_peer<W: Write>(
         if let Some(r) = row {
             batch.push(Record {
                 id: r.get(0)?,
-                vector: decode_vector(r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?),
+                vector: decode_cached(r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?),
                 text: r.get(2)?,
                 root: r.get(3)?,
                 path: r.get(4)?,

@@ -277,10 +277,12 @@ fn cache_batch(
         let hashes: Vec<[u8; 32]> = part.iter().map(|(h, _)| *h).collect();
         tables::chunks_with_hashes(&conn, &hashes)?
     };
+    // The index gets the vectors as the cache keeps them (f16), as a rebuild
+    // from the cache would.
     let by_hash: HashMap<[u8; 32], &Vec<f32>> = part.iter().map(|(h, _)| *h).zip(vectors).collect();
     Ok(ids
         .iter()
-        .filter_map(|(id, hash)| by_hash.get(hash).map(|v| (*id, v.to_vec())))
+        .filter_map(|(id, hash)| by_hash.get(hash).map(|v| (*id, crate::store::as_cached(v))))
         .collect())
 }
 
