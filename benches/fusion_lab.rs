@@ -7,10 +7,13 @@
 //! ```
 //! Sets: our eval notes (tests/fixtures/eval, tuned on), the TIL notes
 //! (tests/fixtures/tilnotes, tuned on), Git's documentation pages when
-//! FUSION_LAB_GITDOCS names them (tests/fixtures/gitdocs, tuned on), BEIR
+//! FUSION_LAB_GITDOCS names them (tests/fixtures/gitdocs, tuned on), Helm's
+//! pages in three languages (tests/fixtures/helmdocs, tuned on), BEIR
 //! SciFact (tuned on) and the real-notes questions (tests/fixtures/realnotes/questions.json:
 //! HELD OUT, printed beside, never used to choose). Metrics: MRR@10 by query
-//! kind (keyword / question) on the note sets, nDCG@10 on SciFact. The work dir
+//! kind (keyword / question) on the note sets, nDCG@10 on SciFact.
+//! FUSION_LAB_TOP=<a set name's start> prints each query's first three notes
+//! by keywords, by meaning and by the default (tuned-on sets only). The work dir
 //! keeps each set's index and embedding cache, so reruns embed nothing.
 
 use std::collections::HashMap;
@@ -323,6 +326,23 @@ fn main() {
             ),
         );
     }
+    // A fourth set tuned on: Helm's documentation with its Chinese and
+    // Japanese translations (tests/fixtures/helmdocs/SOURCE.md), English
+    // questions whose answers are the English pages.
+    if fixtures.join("helmdocs/questions.json").exists() {
+        let at = sets.len() - 1;
+        sets.insert(
+            at,
+            note_set(
+                "Helm docs, 3 languages (real, tuned on)",
+                false,
+                &fixtures.join("helmdocs"),
+                &fixtures.join("helmdocs/questions.json"),
+                &work.join("helmdocs"),
+                &model,
+            ),
+        );
+    }
     // SciFact's 11.5k chunks take ten minutes to embed the first time.
     if std::env::args().any(|a| a == "--scifact") {
         sets.push(scifact_set(&scifact, &work.join("scifact"), &model));
@@ -392,6 +412,13 @@ fn main() {
                 println!("  {label}, {alt:<40} {}", score_of(set, &picked));
             }
         }
+        // Each query's first three notes by keywords, by meaning and by the
+        // default, for the sets tuned on only (FUSION_LAB_TOP=a set name's start).
+        if let (Ok(wanted), false) = (std::env::var("FUSION_LAB_TOP"), set.held_out) {
+            if set.name.starts_with(wanted.as_str()) {
+                top_three(set);
+            }
+        }
         // Per query, for the sets tuned on only (FUSION_LAB_DETAIL=variant name).
         if let (Ok(wanted), false) = (std::env::var("FUSION_LAB_DETAIL"), set.held_out) {
             if let Some((_, variant)) = variants.iter().find(|(n, _)| *n == wanted) {
@@ -412,6 +439,43 @@ fn fewer(found: &Candidates, keyword: usize, semantic: usize) -> Candidates {
     c.coverage.retain(|id, _| kept.contains(id));
     c.weighted_coverage.retain(|id, _| kept.contains(id));
     c
+}
+
+/// Per query: where each ranker puts the first relevant note, and its first
+/// three notes (a relevant one starred).
+fn top_three(set: &EvalSet) {
+    for case in &set.cases {
+        println!("    [{}] {:?}", case.kind, case.text);
+        for (label, mode) in [
+            ("keyword", Mode::Keyword),
+            ("meaning", Mode::Semantic),
+            ("default", Mode::Hybrid),
+        ] {
+            let ranked = fuse(&case.found, mode, 0.5);
+            let paths: Vec<&String> = ranked
+                .iter()
+                .take(10)
+                .filter_map(|r| set.paths.get(&r.note_id))
+                .collect();
+            let first = paths
+                .iter()
+                .position(|p| case.relevant.contains_key(*p))
+                .map_or("-".to_string(), |i| (i + 1).to_string());
+            let shown: Vec<String> = paths
+                .iter()
+                .take(3)
+                .map(|p| {
+                    let star = if case.relevant.contains_key(*p) {
+                        "*"
+                    } else {
+                        ""
+                    };
+                    format!("{star}{p}")
+                })
+                .collect();
+            println!("      {label:<8} {first:>2}  {}", shown.join("  "));
+        }
+    }
 }
 
 /// Queries where `variant` ranks the first relevant note differently from
@@ -1460,6 +1524,64 @@ fn round8() -> Vec<(&'static str, FusionParams, f32)> {
         p
     };
     vec![
+        (
+            "D, a literal query keeps the peak rule",
+            d(|p| p.literal_skips_peak = false),
+            0.5,
+        ),
+        (
+            "D, foreign script counts in full (off)",
+            d(|p| {
+                p.foreign_vector_scale = 1.0;
+                p.foreign_keyword_scale = 1.0
+            }),
+            0.5,
+        ),
+        (
+            "D, foreign script: meaning x0.5, keywords x1",
+            d(|p| p.foreign_keyword_scale = 1.0),
+            0.5,
+        ),
+        (
+            "D, foreign script: meaning x0.25, keywords x1",
+            d(|p| {
+                p.foreign_vector_scale = 0.25;
+                p.foreign_keyword_scale = 1.0
+            }),
+            0.5,
+        ),
+        (
+            "D, foreign script: meaning x0, keywords x1",
+            d(|p| {
+                p.foreign_vector_scale = 0.0;
+                p.foreign_keyword_scale = 1.0
+            }),
+            0.5,
+        ),
+        (
+            "D, foreign script: meaning x0.25, keywords x0.75",
+            d(|p| {
+                p.foreign_vector_scale = 0.25;
+                p.foreign_keyword_scale = 0.75
+            }),
+            0.5,
+        ),
+        (
+            "D, foreign script: both x0.75",
+            d(|p| {
+                p.foreign_vector_scale = 0.75;
+                p.foreign_keyword_scale = 0.75
+            }),
+            0.5,
+        ),
+        (
+            "D, foreign script: both x0.25",
+            d(|p| {
+                p.foreign_vector_scale = 0.25;
+                p.foreign_keyword_scale = 0.25
+            }),
+            0.5,
+        ),
         (
             "D, meaning stretched over 3 notes",
             d(|p| p.vector_low_rank = 3),

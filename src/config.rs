@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Version of the SQLite schema; bump with a migration in `store::schema`.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// Version of the vector index file layout (one file: label, checksum, usearch graph).
 pub const VECTOR_FORMAT_VERSION: u32 = 2;

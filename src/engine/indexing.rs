@@ -138,6 +138,7 @@ impl Engine {
         let mut lock = LockFile::open(&self.data_dir, WRITER_LOCK)?;
         let _held = self.hold_writer(&mut lock, progress, cancel)?;
         self.catch_up_vectors()?;
+        crate::store::tables::fill_in_scripts(&mut self.store.writer())?;
         self.writing_here.store(true, Ordering::SeqCst);
         let _writing = ResetOnDrop(&self.writing_here);
         let settings = self.settings();

@@ -275,8 +275,10 @@ fn prepare_note(file: &ScannedFile, scan: &ScanSettings) -> Prepared {
             chunk.page = doc.page_at(chunk.byte_start);
         }
     }
+    let script = crate::language::prose_script(chunks.iter().map(|c| c.body.as_str()));
     Prepared::Note {
         content: NoteContent {
+            script,
             title: display_title(&info, &file.rel_path),
             tags: info.tags,
             aliases: info.aliases,

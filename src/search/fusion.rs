@@ -72,6 +72,9 @@ pub struct Candidates {
     pub weighted_coverage: HashMap<i64, f64>,
     /// What the query itself looks like.
     pub shape: QueryShape,
+    /// Candidate notes written in another script than the query, when the
+    /// embedder knows English only (see [`crate::language::Script`]).
+    pub foreign: HashSet<i64>,
 }
 
 /// What a query looks like, read from its own terms (no index look-up).
@@ -81,6 +84,8 @@ pub struct QueryShape {
     pub terms: usize,
     /// Whether it reads as a question (see [`Terms::question`]).
     pub question: bool,
+    /// Whether it is one identifier (see [`Terms::literal`]).
+    pub literal: bool,
 }
 
 /// Ranks notes for a query and returns the top `limit` as hits.
@@ -215,6 +220,28 @@ pub fn candidates(
     } else {
         (HashMap::new(), HashMap::new())
     };
+    // An English-only model's similarity between an English query and a
+    // Chinese page measures the identifiers they share more than meaning:
+    // fusion needs to know which candidate notes are in another script.
+    let foreign = match (nearest_to, terms.script) {
+        (Some((index, _)), Some(own))
+            if mode == Mode::Hybrid && crate::language::english_only(index.embedder_id()) =>
+        {
+            let notes: Vec<i64> = keyword
+                .iter()
+                .map(|c| c.1)
+                .chain(semantic.iter().map(|c| c.1))
+                .collect::<HashSet<i64>>()
+                .into_iter()
+                .collect();
+            tables::scripts_of_notes(conn, &notes)?
+                .into_iter()
+                .filter(|(_, script)| script.is_some_and(|s| s != own))
+                .map(|(note, _)| note)
+                .collect()
+        }
+        _ => HashSet::new(),
+    };
     Ok(Candidates {
         keyword,
         semantic,
@@ -223,7 +250,9 @@ pub fn candidates(
         shape: QueryShape {
             terms: terms.matcher().len(),
             question: terms.question,
+            literal: terms.literal,
         },
+        foreign,
     })
 }
 
@@ -285,6 +314,14 @@ pub struct FusionParams {
     /// note at this meaning rank (0) and the best (1), instead of
     /// similarity / best (0: off).
     pub vector_low_rank: usize,
+    /// Multiplier of the meaning credit of a note written in another script
+    /// than the query (1: off).
+    pub foreign_vector_scale: f64,
+    /// The same for keyword credit.
+    pub foreign_keyword_scale: f64,
+    /// A query typed as one identifier keeps its keyword confidence however
+    /// flat the keyword list ([`Self::peak_rank`] does not apply).
+    pub literal_skips_peak: bool,
 }
 
 /// How a ranker's place becomes credit.
@@ -330,6 +367,19 @@ impl Default for FusionParams {
             vector_peak_rank: 0,
             vector_peak_full: 1.0,
             vector_low_rank: 0,
+            // Issue 12, eleventh round (BENCHMARKS.md): on Helm's pages with
+            // their Chinese and Japanese translations, an English query's
+            // keyword and meaning credit for a translated copy of the page it
+            // wants put the copy first (keyword queries 0.64 against 0.90 for
+            // keywords alone). Counting such notes half in both rankers
+            // brings the default to 0.90 / 0.625 (questions: meaning alone
+            // 0.532); the English-only sets are unchanged.
+            foreign_vector_scale: 0.5,
+            foreign_keyword_scale: 0.5,
+            // A flag or a dotted name is looked up, not described: however
+            // many notes hold it, the keyword list stays trusted (Helm's
+            // `--atomic` is in every command page that installs).
+            literal_skips_peak: true,
         }
     }
 }
@@ -445,7 +495,11 @@ pub fn fuse_with(
             keyword_confidence *= params.disagreement_scale;
         }
     }
-    if params.peak_rank > 0 && mode == Mode::Hybrid && !semantic.is_empty() {
+    if params.peak_rank > 0
+        && mode == Mode::Hybrid
+        && !semantic.is_empty()
+        && !(params.literal_skips_peak && found.shape.literal)
+    {
         let best = notes
             .values()
             .find(|s| s.keyword_rank == Some(1))
@@ -558,8 +612,14 @@ pub fn fuse_with(
                             (w_kw * kw, w_vec * vec)
                         }
                     };
-                    keyword_confidence * cov.powi(params.coverage_power) * kw
-                        + vector_confidence * vec
+                    let (kw_scale, vec_scale) =
+                        if mode == Mode::Hybrid && found.foreign.contains(&note_id) {
+                            (params.foreign_keyword_scale, params.foreign_vector_scale)
+                        } else {
+                            (1.0, 1.0)
+                        };
+                    kw_scale * keyword_confidence * cov.powi(params.coverage_power) * kw
+                        + vec_scale * vector_confidence * vec
                 }
             };
             let mut by_score = s.chunks_by_score();

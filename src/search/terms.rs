@@ -31,6 +31,12 @@ pub struct Terms {
     /// Whether the query reads as a question: it ends with a question mark
     /// or opens with a question word ("how do I…", "what fixed…").
     pub question: bool,
+    /// The script the query is written in (`None` without letters).
+    pub script: Option<crate::language::Script>,
+    /// Whether the query is one identifier typed as such: a command-line
+    /// flag (`--atomic`), a dotted, slashed or snake_case name
+    /// (`Release.Namespace`, `HELM_DRIVER`), or camelCase (`toYaml`).
+    pub literal: bool,
 }
 
 /// The terms of [`STOP_WORDS`] (`was` is `wa` once stemmed).
@@ -53,6 +59,8 @@ impl Terms {
             all: distinct_terms(text),
             question: text.trim_end().ends_with('?')
                 || first_word.is_some_and(|w| QUESTION_WORDS.contains(&w.as_str())),
+            script: crate::language::dominant_script(text),
+            literal: looks_literal(text),
             ..Terms::default()
         };
         let mut all_words: Vec<(String, String)> = Vec::new();
@@ -303,6 +311,9 @@ fn word_groups(text: &str) -> Vec<WordGroup> {
     let mut last_end: Option<usize> = None;
     let mut in_cjk_run = false;
     let mut group_start = 0;
+    // Inside a command-line flag (`--show-only`) hyphens join words too; in
+    // prose they part them ("IL-10", "high-dose" read better as words).
+    let mut in_flag = false;
     for t in tokens(text).into_iter().filter(|t| !t.cjk_single) {
         let cjk = text[t.start..t.end]
             .chars()
@@ -310,8 +321,12 @@ fn word_groups(text: &str) -> Vec<WordGroup> {
             .is_some_and(crate::text::words::is_cjk);
         // Pairs of one run overlap: the next pair starts before the last ends.
         let same_run = cjk && in_cjk_run && last_end.is_some_and(|e| t.start < e);
-        let joined =
-            !cjk && !in_cjk_run && last_end.is_some_and(|e| joins_words(&text[e..t.start]));
+        let joined = !cjk
+            && !in_cjk_run
+            && last_end.is_some_and(|e| {
+                let between = &text[e..t.start];
+                joins_words(between) || (in_flag && between == "-")
+            });
         match groups.last_mut() {
             Some(group) if same_run => group.terms.push(t.term),
             Some(group) if joined => {
@@ -320,6 +335,7 @@ fn word_groups(text: &str) -> Vec<WordGroup> {
             }
             _ => {
                 group_start = t.start;
+                in_flag = opens_flag(&text[..t.start]);
                 groups.push(WordGroup {
                     surface: fold(&text[t.start..t.end]),
                     terms: vec![t.term],
@@ -330,6 +346,37 @@ fn word_groups(text: &str) -> Vec<WordGroup> {
         last_end = Some(t.end);
     }
     groups
+}
+
+/// Whether the text before a word ends in the dashes of a command-line flag:
+/// one or two, at the start or after a space.
+fn opens_flag(before: &str) -> bool {
+    let dashes = before.len() - before.trim_end_matches('-').len();
+    (1..=2).contains(&dashes)
+        && before[..before.len() - dashes]
+            .chars()
+            .next_back()
+            .is_none_or(char::is_whitespace)
+}
+
+/// See [`Terms::literal`].
+fn looks_literal(text: &str) -> bool {
+    let token = text.trim();
+    if token.is_empty() || token.contains(char::is_whitespace) {
+        return false;
+    }
+    let flag = token.starts_with('-')
+        && token
+            .trim_start_matches('-')
+            .starts_with(char::is_alphabetic);
+    let joined = token
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .contains(['_', '.', '/', ':', '=']);
+    let camel = token
+        .chars()
+        .zip(token.chars().skip(1))
+        .any(|(a, b)| a.is_lowercase() && b.is_uppercase());
+    flag || joined || camel
 }
 
 fn quote(word: &str) -> String {
@@ -387,6 +434,19 @@ mod tests {
                 vec!["children".to_string(), "onli".to_string()],
             ]
         );
+        // A command-line flag is the phrase of its words; a hyphen in prose
+        // parts them.
+        assert_eq!(
+            Terms::parse("--show-only").phrases,
+            vec![vec!["show".to_string(), "onli".to_string()]]
+        );
+        assert_eq!(
+            Terms::parse("use -o-v").phrases,
+            vec![vec!["o".to_string(), "v".to_string()]]
+        );
+        assert_eq!(Terms::parse("high-dose").words, vec!["high", "dose"]);
+        assert_eq!(Terms::parse("x --y-z").phrases.len(), 1);
+        assert!(Terms::parse("a---b-c").phrases.is_empty());
         // A space or two joiners in a row part words as before.
         assert_eq!(Terms::parse("end. Start").words, vec!["end", "start"]);
         assert_eq!(Terms::parse("dots..between").words, vec!["dot", "between"]);

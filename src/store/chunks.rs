@@ -422,6 +422,23 @@ pub fn titles_of_notes(conn: &Connection, notes: &[i64]) -> Result<HashMap<i64, 
     )
 }
 
+/// The script of each of `notes` that still exists (`None`: no letters, or
+/// not read yet).
+pub fn scripts_of_notes(
+    conn: &Connection,
+    notes: &[i64],
+) -> Result<HashMap<i64, Option<crate::language::Script>>> {
+    rows_by_id(
+        conn,
+        "SELECT id, script FROM notes WHERE id IN",
+        notes,
+        |r| {
+            Ok(r.get::<_, Option<i64>>(1)?
+                .and_then(crate::language::Script::from_code))
+        },
+    )
+}
+
 /// Runs `select` (ending in `WHERE id IN`) for `ids`, keyed by the first
 /// column. The ids are integers, so they are written into the statement.
 fn rows_by_id<T>(

@@ -40,6 +40,8 @@ pub struct NoteContent {
     /// Links to other notes: key, whether the key is a whole path, byte
     /// offset (see [`crate::links`]).
     pub links: Vec<(String, bool, usize)>,
+    /// The script of its prose ([`crate::language::prose_script`]).
+    pub script: Option<crate::language::Script>,
 }
 
 /// One file's state, for `sift status --files`.
@@ -208,11 +210,38 @@ pub fn upsert_state(
         .query_row(params![root_id, rel_path], |r| r.get(0))?)
 }
 
+/// Gives indexed notes without a script (indexed before Sift stored one) the
+/// script of their chunks' prose, from the store alone: no file is read and
+/// nothing is embedded again. Returns how many it filled in.
+pub fn fill_in_scripts(conn: &mut Connection) -> Result<usize> {
+    let missing: Vec<i64> = conn
+        .prepare("SELECT id FROM notes WHERE script IS NULL AND state = 'indexed'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if missing.is_empty() {
+        return Ok(0);
+    }
+    let tx = conn.transaction()?;
+    {
+        let mut bodies = tx.prepare("SELECT body FROM chunks WHERE note_id = ?1 ORDER BY seq")?;
+        let mut set = tx.prepare("UPDATE notes SET script = ?2 WHERE id = ?1")?;
+        for &id in &missing {
+            let texts: Vec<String> = bodies
+                .query_map([id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let script = crate::language::prose_script(texts.iter().map(String::as_str));
+            set.execute(params![id, crate::language::script_column(script)])?;
+        }
+    }
+    tx.commit()?;
+    Ok(missing.len())
+}
+
 /// Marks note `id` indexed with its content (chunks are written separately).
 pub fn set_indexed(conn: &Connection, id: i64, content: &NoteContent, now: i64) -> Result<()> {
     conn.prepare_cached(
         "UPDATE notes SET content_hash = ?2, title = ?3, tags = ?4, aliases = ?5,
-            note_date = ?6, state = 'indexed', reason = NULL, indexed_at = ?7
+            note_date = ?6, state = 'indexed', reason = NULL, indexed_at = ?7, script = ?8
          WHERE id = ?1",
     )?
     .execute(params![
@@ -222,7 +251,8 @@ pub fn set_indexed(conn: &Connection, id: i64, content: &NoteContent, now: i64) 
         serde_json::to_string(&content.tags).unwrap_or_default(),
         serde_json::to_string(&content.aliases).unwrap_or_default(),
         content.date,
-        now
+        now,
+        crate::language::script_column(content.script)
     ])?;
     conn.prepare_cached("DELETE FROM note_tags WHERE note_id = ?1")?
         .execute([id])?;

@@ -230,6 +230,15 @@ CREATE TRIGGER generation_cache_insert AFTER INSERT ON embed_cache BEGIN
 END;
 "#;
 
+/// Each note remembers the script its prose is written in
+/// ([`crate::language::prose_script`]), for fusion to weigh an English-only
+/// model's similarity across scripts. NULL until read: notes indexed before
+/// get theirs from their chunks at the next index run, without re-reading
+/// their files.
+const V11_NOTE_SCRIPT: &str = r#"
+ALTER TABLE notes ADD COLUMN script INTEGER;
+"#;
+
 /// Every migration, in order: the one at index `i` moves version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
     V1,
@@ -242,6 +251,7 @@ const MIGRATIONS: &[&str] = &[
     V8_BOILERPLATE,
     V9_SEARCH_HISTORY,
     V10_CACHE_ROWS,
+    V11_NOTE_SCRIPT,
 ];
 
 /// Brings `conn` to [`SCHEMA_VERSION`], refusing databases from a newer Sift.

@@ -48,6 +48,7 @@ mod real_notes;
 mod search_quality;
 mod symlinks;
 mod text_properties;
+mod translations;
 mod ui_snippets;
 mod vector_rebuild;
 mod watch_concurrency;
