@@ -109,45 +109,55 @@ impl Script {
     }
 }
 
+/// Letters counted by script, Chinese, Japanese and Korean characters
+/// weighing three (see [`dominant_script`]).
+#[derive(Default)]
+struct ScriptCounts([usize; 10]);
+
+impl ScriptCounts {
+    fn add(&mut self, text: &str) {
+        for c in text.chars().filter(|c| c.is_alphabetic()) {
+            let script = Script::of(c);
+            self.0[script.code() as usize] += match script {
+                Script::Han | Script::Hangul => 3,
+                _ => 1,
+            };
+        }
+    }
+
+    fn dominant(&self) -> Option<Script> {
+        let (best, &n) = self.0.iter().enumerate().max_by_key(|(_, n)| **n)?;
+        (n > 0).then(|| Script::from_code(best as i64)).flatten()
+    }
+}
+
 /// The script most of `text`'s letters are in, `None` without letters. A
 /// Chinese, Japanese or Korean character counts as three letters (about a
 /// Latin word's worth, as [`looks_english`] weighs them), so a Chinese page
 /// full of English identifiers still reads as Chinese.
 pub fn dominant_script(text: &str) -> Option<Script> {
-    let mut counts = [0usize; 10];
-    for c in text.chars().filter(|c| c.is_alphabetic()) {
-        let script = Script::of(c);
-        let weight = match script {
-            Script::Han | Script::Hangul => 3,
-            _ => 1,
-        };
-        counts[script.code() as usize] += weight;
-    }
-    let (best, &n) = counts.iter().enumerate().max_by_key(|(_, n)| **n)?;
-    (n > 0).then(|| Script::from_code(best as i64)).flatten()
+    let mut counts = ScriptCounts::default();
+    counts.add(text);
+    counts.dominant()
 }
 
 /// The script a note's prose is mostly in, from its chunks' text: code (fenced
 /// blocks and indented lines) is left out, or a translated page whose command
 /// listings and examples stayed in English would read as English.
 pub fn prose_script<'a>(bodies: impl IntoIterator<Item = &'a str>) -> Option<Script> {
-    let mut prose = String::new();
+    let mut counts = ScriptCounts::default();
     for body in bodies {
         let mut fenced = false;
         for line in body.lines() {
             let trimmed = line.trim_start();
             if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
                 fenced = !fenced;
-                continue;
+            } else if !fenced && !line.starts_with("    ") && !line.starts_with('\t') {
+                counts.add(line);
             }
-            if fenced || line.starts_with("    ") || line.starts_with('\t') {
-                continue;
-            }
-            prose.push_str(line);
-            prose.push('\n');
         }
     }
-    dominant_script(&prose)
+    counts.dominant()
 }
 
 /// The stored form of a note's script: [`Script::code`], or -1 for a note
