@@ -1523,63 +1523,31 @@ fn round8() -> Vec<(&'static str, FusionParams, f32)> {
         f(&mut p);
         p
     };
+    // A note in another script than the query: its meaning and keyword
+    // credit multiplied by these (the default: 0.5 and 0.5).
+    let foreign = |name: &'static str, meaning: f64, keywords: f64| {
+        let p = FusionParams {
+            foreign_vector_scale: meaning,
+            foreign_keyword_scale: keywords,
+            ..FusionParams::default()
+        };
+        (name, p, 0.5)
+    };
     vec![
+        foreign("D, foreign script counts in full (off)", 1.0, 1.0),
+        foreign("D, foreign script: meaning x0.5, keywords x1", 0.5, 1.0),
+        foreign("D, foreign script: meaning x0.25, keywords x1", 0.25, 1.0),
+        foreign("D, foreign script: meaning x0, keywords x1", 0.0, 1.0),
+        foreign(
+            "D, foreign script: meaning x0.25, keywords x0.75",
+            0.25,
+            0.75,
+        ),
+        foreign("D, foreign script: both x0.75", 0.75, 0.75),
+        foreign("D, foreign script: both x0.25", 0.25, 0.25),
         (
             "D, a literal query keeps the peak rule",
             d(|p| p.literal_skips_peak = false),
-            0.5,
-        ),
-        (
-            "D, foreign script counts in full (off)",
-            d(|p| {
-                p.foreign_vector_scale = 1.0;
-                p.foreign_keyword_scale = 1.0
-            }),
-            0.5,
-        ),
-        (
-            "D, foreign script: meaning x0.5, keywords x1",
-            d(|p| p.foreign_keyword_scale = 1.0),
-            0.5,
-        ),
-        (
-            "D, foreign script: meaning x0.25, keywords x1",
-            d(|p| {
-                p.foreign_vector_scale = 0.25;
-                p.foreign_keyword_scale = 1.0
-            }),
-            0.5,
-        ),
-        (
-            "D, foreign script: meaning x0, keywords x1",
-            d(|p| {
-                p.foreign_vector_scale = 0.0;
-                p.foreign_keyword_scale = 1.0
-            }),
-            0.5,
-        ),
-        (
-            "D, foreign script: meaning x0.25, keywords x0.75",
-            d(|p| {
-                p.foreign_vector_scale = 0.25;
-                p.foreign_keyword_scale = 0.75
-            }),
-            0.5,
-        ),
-        (
-            "D, foreign script: both x0.75",
-            d(|p| {
-                p.foreign_vector_scale = 0.75;
-                p.foreign_keyword_scale = 0.75
-            }),
-            0.5,
-        ),
-        (
-            "D, foreign script: both x0.25",
-            d(|p| {
-                p.foreign_vector_scale = 0.25;
-                p.foreign_keyword_scale = 0.25
-            }),
             0.5,
         ),
         (
