@@ -93,6 +93,20 @@ impl Script {
         }
     }
 
+    /// Every script, in the order of their codes.
+    const ALL: [Script; 10] = [
+        Script::Latin,
+        Script::Han,
+        Script::Hangul,
+        Script::Cyrillic,
+        Script::Greek,
+        Script::Arabic,
+        Script::Hebrew,
+        Script::Devanagari,
+        Script::Thai,
+        Script::Other,
+    ];
+
     /// A stable number for storing.
     pub fn code(self) -> i64 {
         self as i64
@@ -100,19 +114,16 @@ impl Script {
 
     /// The script stored as [`Script::code`].
     pub fn from_code(code: i64) -> Option<Script> {
-        use Script::*;
-        [
-            Latin, Han, Hangul, Cyrillic, Greek, Arabic, Hebrew, Devanagari, Thai, Other,
-        ]
-        .into_iter()
-        .find(|s| s.code() == code)
+        usize::try_from(code)
+            .ok()
+            .and_then(|i| Script::ALL.get(i).copied())
     }
 }
 
-/// Letters counted by script, Chinese, Japanese and Korean characters
-/// weighing three (see [`dominant_script`]).
+/// Letters counted by script (indexed by [`Script::code`]), Chinese, Japanese
+/// and Korean characters weighing three (see [`dominant_script`]).
 #[derive(Default)]
-struct ScriptCounts([usize; 10]);
+struct ScriptCounts([usize; Script::ALL.len()]);
 
 impl ScriptCounts {
     fn add(&mut self, text: &str) {
@@ -244,7 +255,7 @@ mod tests {
         assert_eq!(prose_script(["Привет, мир"]), Some(Script::Cyrillic));
         assert_eq!(prose_script(["서비스 간 요청"]), Some(Script::Hangul));
         assert_eq!(prose_script(["12 + 30 = 42", "    let x = 1;"]), None);
-        for script in [Script::Latin, Script::Han, Script::Thai, Script::Other] {
+        for script in Script::ALL {
             assert_eq!(Script::from_code(script.code()), Some(script));
         }
         assert_eq!(Script::from_code(script_column(None)), None);

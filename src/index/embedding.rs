@@ -264,25 +264,29 @@ fn cache_batch(
             ),
         ));
     }
+    // Encoded once, before the writer is taken: the cache stores these bytes
+    // and the index gets the vectors back from them (f16), as a rebuild from
+    // the cache would.
+    let encoded: Vec<([u8; 32], Vec<u8>)> = part
+        .iter()
+        .zip(vectors)
+        .map(|((h, _), v)| (*h, crate::store::encode_cached(v)))
+        .collect();
     let ids = {
         let mut conn = ctx.store.writer();
         let tx = conn.transaction()?;
-        let items: Vec<([u8; 32], &[f32])> = part
-            .iter()
-            .zip(vectors)
-            .map(|((h, _), v)| (*h, v.as_slice()))
-            .collect();
-        tables::put_vectors(&tx, embedder.id(), &items)?;
+        tables::put_encoded(&tx, embedder.id(), &encoded)?;
         tx.commit()?;
         let hashes: Vec<[u8; 32]> = part.iter().map(|(h, _)| *h).collect();
         tables::chunks_with_hashes(&conn, &hashes)?
     };
-    // The index gets the vectors as the cache keeps them (f16), as a rebuild
-    // from the cache would.
-    let by_hash: HashMap<[u8; 32], &Vec<f32>> = part.iter().map(|(h, _)| *h).zip(vectors).collect();
+    let by_hash: HashMap<[u8; 32], Vec<f32>> = encoded
+        .iter()
+        .map(|(h, bytes)| (*h, crate::store::decode_cached(bytes)))
+        .collect();
     Ok(ids
         .iter()
-        .filter_map(|(id, hash)| by_hash.get(hash).map(|v| (*id, crate::store::as_cached(v))))
+        .filter_map(|(id, hash)| by_hash.get(hash).map(|v| (*id, v.clone())))
         .collect())
 }
 

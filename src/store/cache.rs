@@ -41,13 +41,6 @@ pub fn encode_cached(v: &[f32]) -> Vec<u8> {
     out
 }
 
-/// `v` as the cache gives it back: what the vector index is built from, so
-/// that an index rebuilt from the cache (or imported from an archive) is the
-/// one built while embedding, to the last bit.
-pub fn as_cached(v: &[f32]) -> Vec<f32> {
-    decode_cached(&encode_cached(v))
-}
-
 /// A cached vector back to f32, from either of the cache's encodings.
 pub fn decode_cached(bytes: &[u8]) -> Vec<f32> {
     match bytes.split_first() {
@@ -88,11 +81,18 @@ pub fn cached_vectors(
 
 /// Stores vectors; existing entries are kept (same text, same vector).
 pub fn put_vectors(conn: &Connection, embedder: &str, items: &[([u8; 32], &[f32])]) -> Result<()> {
+    let encoded: Vec<([u8; 32], Vec<u8>)> =
+        items.iter().map(|(h, v)| (*h, encode_cached(v))).collect();
+    put_encoded(conn, embedder, &encoded)
+}
+
+/// [`put_vectors`] for vectors already as [`encode_cached`] gives them.
+pub fn put_encoded(conn: &Connection, embedder: &str, items: &[([u8; 32], Vec<u8>)]) -> Result<()> {
     let mut stmt = conn.prepare_cached(
         "INSERT OR IGNORE INTO embed_cache(embedder, hash, vector) VALUES (?1, ?2, ?3)",
     )?;
-    for (hash, vector) in items {
-        stmt.execute(params![embedder, &hash[..], encode_cached(vector)])?;
+    for (hash, bytes) in items {
+        stmt.execute(params![embedder, &hash[..], bytes])?;
     }
     Ok(())
 }

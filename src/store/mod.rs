@@ -17,7 +17,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use cache::{as_cached, decode_cached, decode_vector, encode_cached, encode_vector};
+pub use cache::{decode_cached, decode_vector, encode_cached, encode_vector};
 pub use checkpoint::BackgroundCheckpoints;
 pub use chunks::{ChunkRow, StoredChunk};
 pub use notes::{FileStateRow, NoteContent, NoteRow};

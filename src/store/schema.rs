@@ -237,6 +237,8 @@ END;
 /// their files.
 const V11_NOTE_SCRIPT: &str = r#"
 ALTER TABLE notes ADD COLUMN script INTEGER;
+-- Every index run asks for the notes still without one: only those are here.
+CREATE INDEX notes_without_script ON notes(id) WHERE script IS NULL;
 "#;
 
 /// Every migration, in order: the one at index `i` moves version `i` to `i + 1`.
