@@ -166,6 +166,28 @@ fn sweep(
             (config.to_string(), index, path)
         })
         .collect();
+    // Scaled-i8 indexes are searched with i8 queries (each scaled to its own
+    // largest component: a query's scale multiplies every score alike).
+    let search_in = |config: &str, index: &Index, q: &[f32], k: usize, exact: bool| {
+        let found = if config.starts_with("i8s") {
+            let q = quantize(q, 127.0 / q.iter().fold(0f32, |m, x| m.max(x.abs())));
+            if exact {
+                index.exact_search(&q, k)
+            } else {
+                index.search(&q, k)
+            }
+        } else if exact {
+            index.exact_search(q, k)
+        } else {
+            index.search(q, k)
+        };
+        found
+            .expect("search")
+            .keys
+            .into_iter()
+            .map(|k| k as u32)
+            .collect::<Vec<u32>>()
+    };
     let n = vectors.len() / DIMS;
     for round in 1..=rounds {
         for (config, index, path) in &built {
@@ -173,19 +195,8 @@ fn sweep(
             // Every vector compared with the query: what the storage's rounding
             // alone costs in recall, and the distance kernel's speed (Sift
             // searches this way up to 10k vectors).
-            let (recall, p50, p95) = measure(
-                |q| {
-                    index
-                        .exact_search(q, K)
-                        .expect("exact search")
-                        .keys
-                        .into_iter()
-                        .map(|k| k as u32)
-                        .collect()
-                },
-                queries,
-                truth,
-            );
+            let (recall, p50, p95) =
+                measure(|q| search_in(config, index, q, K, true), queries, truth);
             println!(
                 "sweep {config} n={n} round {round}: exact search: recall@10 {recall:.4}, \
                  p50 {p50:.3} ms, p95 {p95:.3} ms"
@@ -195,13 +206,7 @@ fn sweep(
                 for k in [K, WIDE_K] {
                     let (recall, p50, p95) = measure(
                         |q| {
-                            let mut keys: Vec<u32> = index
-                                .search(q, k)
-                                .expect("search")
-                                .keys
-                                .into_iter()
-                                .map(|k| k as u32)
-                                .collect();
+                            let mut keys = search_in(config, index, q, k, false);
                             keys.truncate(K);
                             keys
                         },
@@ -241,7 +246,14 @@ fn sweep(
 /// and saved (`i`: its place in the sweep, so repeats get their own file).
 fn build(work: &Path, i: usize, config: &str, vectors: &[f32]) -> (Index, PathBuf) {
     let parts: Vec<&str> = config.split('/').collect();
+    // `i8sK`: i8 scaled by hand so that K standard deviations of a unit
+    // vector's component (1/sqrt(dims)) reach 127, where usearch's own cast
+    // scales the vector's length to 127 (MiniLM's components become about ±6).
+    let i8_scale = parts[0]
+        .strip_prefix("i8s")
+        .map(|k| 127.0 * (DIMS as f32).sqrt() / k.parse::<f32>().expect("i8sK"));
     let quantization = match parts[0] {
+        _ if i8_scale.is_some() => ScalarKind::I8,
         "f16" => ScalarKind::F16,
         "bf16" => ScalarKind::BF16,
         "i8" => ScalarKind::I8,
@@ -269,10 +281,16 @@ fn build(work: &Path, i: usize, config: &str, vectors: &[f32]) -> (Index, PathBu
     index.reserve(n).expect("reserve");
     let t = Instant::now();
     let cpu = cpu_seconds();
-    vectors
-        .par_chunks_exact(DIMS)
-        .enumerate()
-        .for_each(|(i, v)| index.add(i as u64, v).expect("add"));
+    match i8_scale {
+        Some(scale) => vectors
+            .par_chunks_exact(DIMS)
+            .enumerate()
+            .for_each(|(i, v)| index.add(i as u64, &quantize(v, scale)).expect("add")),
+        None => vectors
+            .par_chunks_exact(DIMS)
+            .enumerate()
+            .for_each(|(i, v)| index.add(i as u64, v).expect("add")),
+    }
     let build_s = t.elapsed().as_secs_f64();
     let build_cpu = cpu_seconds() - cpu;
     println!(
@@ -290,6 +308,13 @@ fn build(work: &Path, i: usize, config: &str, vectors: &[f32]) -> (Index, PathBu
     ));
     index.save(&path.to_string_lossy()).expect("save");
     (index, path)
+}
+
+/// `v` times `scale`, rounded and clamped to i8.
+fn quantize(v: &[f32], scale: f32) -> Vec<i8> {
+    v.iter()
+        .map(|x| (x * scale).round().clamp(-127.0, 127.0) as i8)
+        .collect()
 }
 
 /// Sift's own path over a real store: rebuild from the cache, then a fresh process.

@@ -1,7 +1,7 @@
 //! The usearch vector index of one embedder, saved beside the database.
 //!
 //! One file per embedder, `vectors/<slug>.vectors` ([`file`]): the usearch
-//! index (bf16), then a label (embedder id, dimensions, vector count, the last
+//! index (i8), then a label (embedder id, dimensions, vector count, the last
 //! applied entry of the `vector_removals` log, the store generation and store
 //! id it matches, checksums). The file is written whole under a temp name and
 //! renamed, so the graph and its label change together or not at all
@@ -609,7 +609,7 @@ impl VectorIndex {
         }
         self.reserve_for(1)?;
         self.index
-            .add(id as u64, &hnsw::unit(vector))
+            .add(id as u64, &hnsw::stored(vector))
             .map_err(vec_err)?;
         self.touched();
         Ok(())
@@ -651,7 +651,7 @@ impl VectorIndex {
         let index = &self.index;
         items
             .par_iter()
-            .try_for_each(|(id, v)| index.add(*id as u64, &hnsw::unit(v)).map_err(vec_err))?;
+            .try_for_each(|(id, v)| index.add(*id as u64, &hnsw::stored(v)).map_err(vec_err))?;
         self.touched();
         self.tune();
         Ok(())
@@ -690,7 +690,8 @@ impl VectorIndex {
         if self.index.size() == 0 || k == 0 {
             return Ok(Vec::new());
         }
-        let query = &*hnsw::unit(query);
+        let (query, query_scale) = hnsw::query(query);
+        let query = query.as_slice();
         let matches = match allow {
             Some(allow) => self
                 .index
@@ -710,7 +711,10 @@ impl VectorIndex {
             .keys
             .into_iter()
             .zip(matches.distances)
-            .map(|(key, distance)| (key as i64, 1.0 - distance))
+            .map(|(key, distance)| {
+                let similarity = hnsw::similarity(distance, query_scale, self.dimensions);
+                (key as i64, similarity)
+            })
             .collect())
     }
 
@@ -732,11 +736,12 @@ impl VectorIndex {
         notes.read_now(conn)
     }
 
-    /// The stored vector of chunk `id` (bf16 precision).
+    /// The stored vector of chunk `id` (as rounded for storage, of about
+    /// unit length).
     pub fn get(&self, id: i64) -> Option<Vec<f32>> {
-        let mut out = vec![0f32; self.dimensions];
+        let mut out = vec![0i8; self.dimensions];
         match self.index.get(id as u64, &mut out) {
-            Ok(n) if n > 0 => Some(out),
+            Ok(n) if n > 0 => Some(hnsw::restored(&out)),
             _ => None,
         }
     }

@@ -64,7 +64,7 @@ pub fn fill_in_meaning(
     }
     let mut known: HashSet<i64> = semantic.iter().map(|s| s.0).collect();
     // Cosine, as the index's own searches give it: stored vectors are
-    // rounded to bfloat16, so not exactly of length 1.
+    // rounded to i8, so not exactly of length 1.
     let mut query = query.to_vec();
     normalize(&mut query);
     let mut add = |chunk: i64, note: i64, semantic: &mut Vec<(i64, i64, f32)>| {

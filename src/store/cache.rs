@@ -26,7 +26,7 @@ pub fn decode_vector(bytes: &[u8]) -> Vec<f32> {
 const F16_TAG: u8 = 0x16;
 
 /// A vector as the cache stores it: f16, half the bytes of f32 (the vector
-/// index itself keeps bf16, coarser still, so nothing a search sees is lost;
+/// index itself keeps i8, coarser still, so nothing a search sees is lost;
 /// cosine to the f32 vector stays above 0.9999). A vector with a component
 /// f16 cannot hold (beyond ±65504, or not finite) is kept as f32.
 pub fn encode_cached(v: &[f32]) -> Vec<u8> {

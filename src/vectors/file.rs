@@ -139,8 +139,8 @@ fn check_whole(graph: &[u8], label: &Label) -> Result<(), String> {
 }
 
 /// A new index with the storage, metric and dimensions of the serialized one,
-/// when it stores vectors as this Sift does: a file of another storage (f16,
-/// before bf16) is rebuilt from the embedding cache, not served as it is.
+/// when it stores vectors as this Sift does: a file of another storage (f16 or
+/// bf16, before i8) is rebuilt from the embedding cache, not served as it is.
 fn new_like(graph: &[u8]) -> Result<Index, String> {
     let meta = Index::metadata_from_buffer(graph)
         .map_err(|e| format!("the vector file is damaged: {e}"))?;
