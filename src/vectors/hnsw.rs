@@ -2,9 +2,10 @@
 //!
 //! Measured on vectors recombined from real MiniLM embeddings
 //! (`benches/vectors_scale.rs`, BENCHMARKS.md "Vectors at 1M"): at fixed
-//! settings recall@10 against exact search falls as the index grows (0.988 at
-//! 100k, 0.973 at 1M with expansion_search 64); searches that look further
-//! bring it back for little time (0.988 at 1M with 128, p50 about 1 ms).
+//! settings recall@10 against exact search falls as the index grows (with
+//! f16 storage 0.988 at 100k, 0.973 at 1M with expansion_search 64, 0.988 at
+//! 1M with 128). i8 costs recall where neighbours crowd: 0.953 at 1M with 128
+//! (0.959 with 256: the graph, built on rounded distances, is the limit).
 //! Storage is i8, scaled by hand (`stored_scale`: five standard deviations
 //! of a component reach 127) and queries scaled to their own largest
 //! component: at 100k real-vector mixes recall@10 (k = 100, what a hybrid
