@@ -145,8 +145,10 @@ proptest! {
         // matching token with no strong match before it.
         if !markdown && !s.highlights.is_empty() {
             let words = tokens(&body);
-            let named = words.iter().find(|t| t.start == s.first_match);
-            prop_assert!(named.is_some_and(|t| matcher.matches(t)), "{}", s.first_match);
+            // A CJK run starts a pair and a single at the same byte: one of
+            // the tokens starting there matches.
+            let named = words.iter().any(|t| t.start == s.first_match && matcher.matches(t));
+            prop_assert!(named, "{}", s.first_match);
             let strong = words.iter().find(|t| matcher.matches(t) && !matcher.is_weak(&t.term));
             if let Some(strong) = strong {
                 prop_assert!(s.first_match <= strong.start);
