@@ -28,6 +28,7 @@
 mod chunk_notes;
 mod file;
 mod hnsw;
+mod huge_pages;
 mod save;
 
 pub use save::SaveTicket;
@@ -652,6 +653,8 @@ impl VectorIndex {
         items
             .par_iter()
             .try_for_each(|(id, v)| index.add(*id as u64, &hnsw::stored(v)).map_err(vec_err))?;
+        // Arenas mapped by these adds: the next batches fill them on huge pages.
+        huge_pages::advise_arenas();
         self.touched();
         self.tune();
         Ok(())
