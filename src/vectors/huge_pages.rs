@@ -57,7 +57,7 @@ mod linux {
     }
 
     /// Whether the system gives huge pages only where advised.
-    fn madvise_mode() -> bool {
+    pub(super) fn madvise_mode() -> bool {
         static MODE: OnceLock<bool> = OnceLock::new();
         *MODE.get_or_init(|| {
             std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
@@ -111,21 +111,15 @@ mod tests {
         );
         assert_eq!(arena("garbage"), None);
     }
-}
-
-#[cfg(all(test, target_os = "linux"))]
-mod arena_tests {
-    use rand::{Rng, SeedableRng};
 
     /// Where the system leaves huge pages to `madvise` (as this machine and
     /// most distributions do), a graph grown by `add_many` ends with its
     /// arenas advised: `hg` in their flags.
     #[test]
     fn a_growing_graph_has_its_arenas_advised() {
-        let mode = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
-            .unwrap_or_default();
-        if !mode.contains("[madvise]") {
-            eprintln!("huge pages are not left to madvise here ({mode:?}): nothing to check");
+        use rand::{Rng, SeedableRng};
+        if !super::linux::madvise_mode() {
+            eprintln!("huge pages are not left to madvise here: nothing to check");
             return;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -160,7 +154,7 @@ mod arena_tests {
                 .next()
                 .is_some_and(|f| f.contains('-'))
             {
-                in_arena = super::linux::arena(line).is_some();
+                in_arena = arena(line).is_some();
             } else if in_arena && line.starts_with("VmFlags:") && line.contains(" hg") {
                 advised_arenas += 1;
             }
