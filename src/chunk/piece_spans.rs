@@ -18,12 +18,19 @@ use std::sync::OnceLock;
 
 use rustc_hash::FxHashSet;
 
+use crate::text::words::packed;
+
 /// The WordPiece vocabulary, split the way greedy matching asks for it.
 struct Vocab {
     /// Pieces that may start a word.
     starts: FxHashSet<Box<str>>,
     /// Pieces that continue a word (stored without their `##`).
     continuations: FxHashSet<Box<str>>,
+    /// `starts` and `continuations` of at most 8 bytes, packed
+    /// ([`packed`]): most look-ups are of short pieces, and an integer key
+    /// spares the byte-wise hash and the `memcmp` call of a string key.
+    short_starts: FxHashSet<u64>,
+    short_continuations: FxHashSet<u64>,
     /// Longest piece in bytes (no match can be longer).
     longest: usize,
 }
@@ -40,14 +47,24 @@ fn vocab() -> &'static Vocab {
         let mut vocab = Vocab {
             starts: FxHashSet::default(),
             continuations: FxHashSet::default(),
+            short_starts: FxHashSet::default(),
+            short_continuations: FxHashSet::default(),
             longest: 0,
         };
         for piece in super::word_piece_tokenizer().get_vocab(false).into_keys() {
             vocab.longest = vocab.longest.max(piece.len());
-            match piece.strip_prefix("##") {
-                Some(rest) => vocab.continuations.insert(rest.into()),
-                None => vocab.starts.insert(piece.into()),
+            let (set, short, piece) = match piece.strip_prefix("##") {
+                Some(rest) => (
+                    &mut vocab.continuations,
+                    &mut vocab.short_continuations,
+                    rest,
+                ),
+                None => (&mut vocab.starts, &mut vocab.short_starts, piece.as_str()),
             };
+            if piece.len() <= 8 && !piece.contains('\0') {
+                short.insert(packed(piece.as_bytes()));
+            }
+            set.insert(piece.into());
         }
         vocab
     })
@@ -128,16 +145,21 @@ fn word_pieces(word: &[u8], offset: usize, spans: &mut Vec<(usize, usize)>) {
     let first = spans.len();
     let mut start = 0;
     while start < word.len() {
-        let set = if start == 0 {
-            &vocab.starts
+        let (set, short) = if start == 0 {
+            (&vocab.starts, &vocab.short_starts)
         } else {
-            &vocab.continuations
+            (&vocab.continuations, &vocab.short_continuations)
         };
         let longest = (word.len() - start).min(vocab.longest);
-        // ASCII, so every byte offset is a character boundary.
+        // Printable ASCII (no NUL), so every byte offset is a character
+        // boundary and short pieces pack.
         let found = (1..=longest).rev().find(|&n| {
-            let piece = std::str::from_utf8(&word[start..start + n]).unwrap_or_default();
-            set.contains(piece)
+            let piece = &word[start..start + n];
+            if n <= 8 {
+                short.contains(&packed(piece))
+            } else {
+                set.contains(std::str::from_utf8(piece).unwrap_or_default())
+            }
         });
         let Some(n) = found else {
             spans.truncate(first);

@@ -208,15 +208,45 @@ fn push_term(word: &str, out: &mut String) {
 const REMEMBERED_STEMS: usize = 1 << 15;
 
 /// Replaces the ASCII word `out[start..]` with its Porter stem, remembered
-/// per thread.
+/// per thread. Words and stems of at most 8 bytes (most words) are
+/// remembered as integers ([`packed`]): a look-up is one multiply and one
+/// compare, where a string key cost a byte-wise hash and a `memcmp` call
+/// (together the largest item of reading notes, BENCHMARKS.md issue 13
+/// round 13).
 fn stem(out: &mut String, start: usize) {
     use std::cell::RefCell;
+    type Short = rustc_hash::FxHashMap<u64, u64>;
+    type Long = rustc_hash::FxHashMap<String, String>;
     thread_local! {
         // FxHash: SipHash of these short keys cost more than half the lookup.
-        static STEMS: RefCell<rustc_hash::FxHashMap<String, String>> =
-            RefCell::new(rustc_hash::FxHashMap::default());
+        static SHORT: RefCell<Short> = RefCell::new(Short::default());
+        static LONG: RefCell<Long> = RefCell::new(Long::default());
     }
-    STEMS.with(|stems| {
+    let word = &out.as_bytes()[start..];
+    if word.len() <= 8 {
+        let key = packed(word);
+        let known = SHORT.with(|stems| stems.borrow().get(&key).copied());
+        if let Some(stem) = known {
+            out.truncate(start);
+            push_packed(out, stem);
+            return;
+        }
+        let word = out[start..].to_string();
+        let stem = porter_stemmer::stem(&word);
+        out.truncate(start);
+        out.push_str(&stem);
+        if stem.len() <= 8 {
+            SHORT.with(|stems| {
+                let mut stems = stems.borrow_mut();
+                if stems.len() >= REMEMBERED_STEMS {
+                    stems.clear();
+                }
+                stems.insert(key, packed(stem.as_bytes()));
+            });
+        }
+        return;
+    }
+    LONG.with(|stems| {
         let mut stems = stems.borrow_mut();
         if let Some(stem) = stems.get(&out[start..]) {
             out.truncate(start);
@@ -234,6 +264,23 @@ fn stem(out: &mut String, start: usize) {
         out.push_str(&stem);
         stems.insert(word, stem);
     })
+}
+
+/// Up to 8 bytes with no NUL as one integer (little-endian, zero-padded):
+/// two such strings are equal exactly when their integers are.
+pub(crate) fn packed(bytes: &[u8]) -> u64 {
+    debug_assert!(bytes.len() <= 8 && !bytes.contains(&0));
+    let mut b = [0u8; 8];
+    b[..bytes.len()].copy_from_slice(bytes);
+    u64::from_le_bytes(b)
+}
+
+/// Appends the ASCII string [`packed`] into `value`.
+fn push_packed(out: &mut String, value: u64) {
+    let bytes = value.to_le_bytes();
+    let len = bytes.iter().position(|&b| b == 0).unwrap_or(8);
+    // Only ASCII stems are packed here, so any prefix is valid UTF-8.
+    out.push_str(std::str::from_utf8(&bytes[..len]).unwrap_or_default());
 }
 
 /// Lower case with compatibility forms and diacritics folded; only letters and
