@@ -23,6 +23,7 @@ use crate::model::MODEL_FILES;
 
 mod bert;
 mod bf16;
+mod fixed16;
 mod kernels;
 mod row_products;
 mod weights;

@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 
 use super::weights::{Config, Floats, Weights};
-use super::{bf16, kernels, row_products};
+use super::{bf16, fixed16, kernels, row_products};
 
 /// Rows per task of the row-wise kernels.
 const ROWS_PER_TASK: usize = 32;
@@ -56,14 +56,54 @@ pub(super) struct Scratch {
     inter: Vec<f32>,
     /// Activations as bfloat16 pairs, for the packed products.
     pairs: Vec<u32>,
+    /// Activations as pairs of 16-bit integers, for the fixed-point products.
+    ints: Vec<i32>,
 }
 
-/// A layer's four weight matrices packed for bfloat16 products.
+/// A weight matrix packed for the narrow products this CPU has.
+enum PackedMatrix {
+    Bf16(bf16::Packed),
+    Fixed16(fixed16::Packed),
+}
+
+impl PackedMatrix {
+    /// Packs `w` (`[n × k]`) for `precision`; `None` for shapes its kernel
+    /// does not cover.
+    fn pack(precision: Narrow, w: &[f32], n: usize, k: usize) -> Option<PackedMatrix> {
+        match precision {
+            Narrow::Bf16 => bf16::Packed::pack(w, n, k).map(PackedMatrix::Bf16),
+            Narrow::Fixed16 => fixed16::Packed::pack(w, n, k).map(PackedMatrix::Fixed16),
+        }
+    }
+}
+
+/// The narrower-than-`f32` products a CPU can take, best first.
+#[derive(Clone, Copy)]
+enum Narrow {
+    /// bfloat16 through AMX or AVX-512 BF16.
+    Bf16,
+    /// 16-bit fixed point through AVX2.
+    Fixed16,
+}
+
+impl Narrow {
+    fn of_this_cpu() -> Option<Narrow> {
+        if bf16::enabled() {
+            Some(Narrow::Bf16)
+        } else if fixed16::enabled() {
+            Some(Narrow::Fixed16)
+        } else {
+            None
+        }
+    }
+}
+
+/// A layer's four weight matrices packed for narrow products.
 struct PackedLayer {
-    qkv: bf16::Packed,
-    out: bf16::Packed,
-    up: bf16::Packed,
-    down: bf16::Packed,
+    qkv: PackedMatrix,
+    out: PackedMatrix,
+    up: PackedMatrix,
+    down: PackedMatrix,
 }
 
 pub(super) struct Encoder {
@@ -77,7 +117,7 @@ pub(super) struct Encoder {
     token_type: Floats,
     embed_norm: (Floats, Floats),
     layers: Vec<Layer>,
-    /// Packed on the first document batch when the CPU has AVX-512 BF16
+    /// Packed on the first document batch when the CPU has narrow products
     /// (`None` otherwise); queries never need it, so a search process does
     /// not pay for it.
     packed: std::sync::OnceLock<Option<Vec<PackedLayer>>>,
@@ -186,8 +226,10 @@ impl Encoder {
         }
         // A query (one sequence) never packs: a one-shot search stays light.
         // Where the weights are packed (documents embedded, or a long-lived
-        // process's warm-up) a query's few rows use them too: half the bytes
-        // and instructions of the `f32` row products.
+        // process's warm-up) a query's few rows use bfloat16 ones too: half
+        // the bytes and instructions of the `f32` row products. (Fixed-point
+        // products split work by rows, so a query's few rows stay on `f32`
+        // row products, which split it by columns over every core.)
         let packed = if total > FEW_ROWS && seqs.len() > 1 {
             self.packed()
         } else {
@@ -199,6 +241,7 @@ impl Encoder {
             ctx,
             inter,
             pairs,
+            ints,
         } = scratch;
         x.resize(total * h, 0.0);
         qkv.resize(total * 3 * h, 0.0);
@@ -210,6 +253,7 @@ impl Encoder {
             let mut products = Products {
                 packed: packed.map(|layers| &layers[n]),
                 pairs: &mut *pairs,
+                ints: &mut *ints,
             };
             self.layer(layer, &mut products, &starts, seqs, x, qkv, ctx, inter);
         }
@@ -230,29 +274,27 @@ impl Encoder {
             .collect()
     }
 
-    /// Packs the weights for bfloat16 products now (if the CPU has them), so
-    /// that queries use them too (see `forward`).
+    /// Packs the weights for narrow products now (if the CPU has them), so
+    /// that queries use bfloat16 ones too (see `embed`).
     pub fn prepare_packed(&self) {
         self.packed();
     }
 
-    /// The layers' weights packed for bfloat16 products, packed on first use;
+    /// The layers' weights packed for narrow products, packed on first use;
     /// `None` when this CPU or the user's setting rules them out.
     fn packed(&self) -> Option<&[PackedLayer]> {
         self.packed
             .get_or_init(|| {
-                if !bf16::enabled() {
-                    return None;
-                }
+                let narrow = Narrow::of_this_cpu()?;
                 let (h, i) = (self.hidden, self.intermediate);
                 self.layers
                     .iter()
                     .map(|l| {
                         Some(PackedLayer {
-                            qkv: bf16::Packed::pack(&l.qkv_w, 3 * h, h)?,
-                            out: bf16::Packed::pack(&l.out_w, h, h)?,
-                            up: bf16::Packed::pack(&l.up_w, i, h)?,
-                            down: bf16::Packed::pack(&l.down_w, h, i)?,
+                            qkv: PackedMatrix::pack(narrow, &l.qkv_w, 3 * h, h)?,
+                            out: PackedMatrix::pack(narrow, &l.out_w, h, h)?,
+                            up: PackedMatrix::pack(narrow, &l.up_w, i, h)?,
+                            down: PackedMatrix::pack(narrow, &l.down_w, h, i)?,
                         })
                     })
                     .collect()
@@ -371,10 +413,11 @@ impl Encoder {
 struct Products<'a> {
     packed: Option<&'a PackedLayer>,
     pairs: &'a mut Vec<u32>,
+    ints: &'a mut Vec<i32>,
 }
 
 impl Products<'_> {
-    /// [`linear`], through the packed bfloat16 weights `which` picks when
+    /// [`linear`], through the packed narrow weights `which` picks when
     /// this batch has them.
     #[allow(clippy::too_many_arguments)]
     fn linear(
@@ -386,18 +429,23 @@ impl Products<'_> {
         k: usize,
         w: &[f32],
         residual: bool,
-        which: impl Fn(&PackedLayer) -> &bf16::Packed,
+        which: impl Fn(&PackedLayer) -> &PackedMatrix,
     ) {
-        let Some(packed) = self.packed else {
+        let t = src.len() / k;
+        let packed = match self.packed.map(which) {
+            // A query's few rows: see `Encoder::embed`.
+            Some(PackedMatrix::Fixed16(_)) if t <= FEW_ROWS => None,
+            packed => packed,
+        };
+        let Some(packed) = packed else {
             return linear(dst, n, bias, src, k, w, residual);
         };
         set_bias(dst, n, bias, residual);
-        let t = src.len() / k;
         let parallel = t * n * k >= PARALLEL_MACS;
-        if t <= FEW_ROWS {
-            bf16::matmul_acc_few(dst, src, which(packed), parallel);
-        } else {
-            bf16::matmul_acc(dst, src, which(packed), self.pairs, parallel);
+        match packed {
+            PackedMatrix::Bf16(p) if t <= FEW_ROWS => bf16::matmul_acc_few(dst, src, p, parallel),
+            PackedMatrix::Bf16(p) => bf16::matmul_acc(dst, src, p, self.pairs, parallel),
+            PackedMatrix::Fixed16(p) => fixed16::matmul_acc(dst, src, p, self.ints, parallel),
         }
     }
 }
