@@ -9,7 +9,9 @@
 //! Weights and config are read by `weights` (the `safetensors` crate); the
 //! forward pass is `bert::Encoder`, which runs the tokens of a sub-batch packed
 //! together (no padding, no mask) with the `gemm` crate for its products, plus
-//! vectorised row kernels. On 2 cores it was 2-3 times faster than
+//! vectorised row kernels. Document batches take narrower products where the
+//! CPU has them: bfloat16 (`bf16`, AVX-512 BF16 or AMX) or 16-bit fixed point
+//! (`fixed16`, AVX2 without AVX-512). On 2 cores it was 2-3 times faster than
 //! candle-transformers' `BertModel` on the same weights, which is why candle is
 //! not used (see BENCHMARKS.md for the comparison with PyTorch).
 
