@@ -171,25 +171,30 @@ pub fn matmul_acc(dst: &mut [f32], src: &[f32], w: &Packed, ints: &mut Vec<i32>,
             // as many rows of n floats, `w` n × kp words and n scales.
             unsafe {
                 avx2::to_ints(x, s, rows, k, q);
-                avx2::rows_times_groups(d, n, x, s, kp, &w.words, &w.scales);
+                let ops = avx2::Operands {
+                    n,
+                    x,
+                    steps: s,
+                    kp,
+                    words: &w.words,
+                    scales: &w.scales,
+                };
+                avx2::rows_times_groups(d, &ops);
             }
         };
+        let tasks = dst
+            .par_chunks_mut(n * ROWS_PER_TASK)
+            .zip(ints.par_chunks_mut(kp * ROWS_PER_TASK))
+            .zip(
+                src.par_chunks(k * ROWS_PER_TASK)
+                    .zip(steps.par_chunks_mut(ROWS_PER_TASK)),
+            );
         if parallel {
-            dst.par_chunks_mut(n * ROWS_PER_TASK)
-                .zip(ints.par_chunks_mut(kp * ROWS_PER_TASK))
-                .zip(
-                    src.par_chunks(k * ROWS_PER_TASK)
-                        .zip(steps.par_chunks_mut(ROWS_PER_TASK)),
-                )
-                .for_each(task);
+            tasks.for_each(task);
         } else {
-            dst.chunks_mut(n * ROWS_PER_TASK)
-                .zip(ints.chunks_mut(kp * ROWS_PER_TASK))
-                .zip(
-                    src.chunks(k * ROWS_PER_TASK)
-                        .zip(steps.chunks_mut(ROWS_PER_TASK)),
-                )
-                .for_each(task);
+            // One task: never split, so it runs on the calling thread (a
+            // worker of the index's pool, where document batches run).
+            tasks.with_min_len(usize::MAX).for_each(task);
         }
     }
 }
@@ -199,6 +204,18 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::{step, GROUP};
+
+    /// One task's operands: `x` (rows of `kp` integer pairs) with each row's
+    /// step, and `words` (`n` columns packed) with each column's.
+    #[derive(Clone, Copy)]
+    pub struct Operands<'a> {
+        pub n: usize,
+        pub x: &'a [i32],
+        pub steps: &'a [f32],
+        pub kp: usize,
+        pub words: &'a [i32],
+        pub scales: &'a [f32],
+    }
 
     const BLOCK_ROWS: usize = 6;
     const BLOCK_GROUPS: usize = 2;
@@ -237,17 +254,11 @@ mod avx2 {
     /// shapes: 59-62 G multiply-adds/s against 38-44 for 4×3 or 3×4 (which
     /// spill a sum), 51-57 for 4×2, and 34-36 for `gemm`'s `f32`.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn rows_times_groups(
-        dst: &mut [f32],
-        n: usize,
-        x: &[i32],
-        steps: &[f32],
-        kp: usize,
-        words: &[i32],
-        scales: &[f32],
-    ) {
+    pub unsafe fn rows_times_groups(dst: &mut [f32], ops: &Operands) {
         const BR: usize = BLOCK_ROWS;
         const BG: usize = BLOCK_GROUPS;
+        let (n, x, steps, kp) = (ops.n, ops.x, ops.steps, ops.kp);
+        let (words, scales) = (ops.words, ops.scales);
         let rows = steps.len();
         debug_assert!(dst.len() == rows * n && x.len() == rows * kp);
         debug_assert!(words.len() == n * kp && scales.len() == n);
@@ -260,10 +271,10 @@ mod avx2 {
                 let left = rows - r;
                 let whole = left >= BR;
                 match (whole, take == BG) {
-                    (true, true) => block::<BR, BG>(dst, n, x, steps, kp, words, scales, r, g),
-                    (true, false) => block::<BR, 1>(dst, n, x, steps, kp, words, scales, r, g),
-                    (false, true) => block::<1, BG>(dst, n, x, steps, kp, words, scales, r, g),
-                    (false, false) => block::<1, 1>(dst, n, x, steps, kp, words, scales, r, g),
+                    (true, true) => block::<BR, BG>(dst, ops, r, g),
+                    (true, false) => block::<BR, 1>(dst, ops, r, g),
+                    (false, true) => block::<1, BG>(dst, ops, r, g),
+                    (false, false) => block::<1, 1>(dst, ops, r, g),
                 }
                 r += if whole { BR } else { 1 };
             }
@@ -272,19 +283,15 @@ mod avx2 {
     }
 
     /// Rows `r..r+R` times groups `g..g+G`, added to `dst`.
-    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     unsafe fn block<const R: usize, const G: usize>(
         dst: &mut [f32],
-        n: usize,
-        x: &[i32],
-        steps: &[f32],
-        kp: usize,
-        words: &[i32],
-        scales: &[f32],
+        ops: &Operands,
         r: usize,
         g: usize,
     ) {
+        let (n, x, steps, kp) = (ops.n, ops.x, ops.steps, ops.kp);
+        let (words, scales) = (ops.words, ops.scales);
         let mut sums = [[_mm256_setzero_si256(); G]; R];
         let w = words.as_ptr().add(g * kp * GROUP);
         let x = x.as_ptr().add(r * kp);
@@ -317,6 +324,17 @@ mod avx2 {
 mod tests {
     use super::*;
 
+    /// Weights `[n × k]` and activations `[t × k]` of mixed signs and sizes.
+    pub(super) fn sample(t: usize, n: usize, k: usize) -> (Vec<f32>, Vec<f32>) {
+        let w = (0..n * k)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 33.0)
+            .collect();
+        let x = (0..t * k)
+            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 17.0)
+            .collect();
+        (w, x)
+    }
+
     fn product(t: usize, n: usize, k: usize, x: &[f32], w: &[f32], parallel: bool) -> Vec<f32> {
         let packed = Packed::pack(w, n, k).unwrap();
         let mut dst: Vec<f32> = (0..t * n).map(|i| (i % 7) as f32).collect();
@@ -341,12 +359,7 @@ mod tests {
             (53, 64, 96),
             (101, 384, 1536),
         ] {
-            let w: Vec<f32> = (0..n * k)
-                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 33.0)
-                .collect();
-            let x: Vec<f32> = (0..t * k)
-                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 17.0)
-                .collect();
+            let (w, x) = sample(t, n, k);
             let q = limit(k) as f64;
             for parallel in [false, true] {
                 let got = product(t, n, k, &x, &w, parallel);
@@ -435,6 +448,7 @@ mod tests {
 
 #[cfg(test)]
 mod speed {
+    use super::tests::sample;
     use super::*;
 
     /// Multiply-adds per second of the encoder's two shapes, this kernel
@@ -444,12 +458,7 @@ mod speed {
     #[ignore]
     fn fixed16_speed() {
         for (t, n, k) in [(6400, 1152, 384), (6400, 384, 1536)] {
-            let w: Vec<f32> = (0..n * k)
-                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 33.0)
-                .collect();
-            let x: Vec<f32> = (0..t * k)
-                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 17.0)
-                .collect();
+            let (w, x) = sample(t, n, k);
             let packed = Packed::pack(&w, n, k).unwrap();
             let mut dst = vec![0f32; t * n];
             let mut ints = Vec::new();
