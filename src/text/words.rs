@@ -236,13 +236,7 @@ fn stem(out: &mut String, start: usize) {
         out.truncate(start);
         out.push_str(&stem);
         if stem.len() <= 8 {
-            SHORT.with(|stems| {
-                let mut stems = stems.borrow_mut();
-                if stems.len() >= REMEMBERED_STEMS {
-                    stems.clear();
-                }
-                stems.insert(key, packed(stem.as_bytes()));
-            });
+            SHORT.with(|stems| remember(&mut stems.borrow_mut(), key, packed(stem.as_bytes())));
         }
         return;
     }
@@ -255,15 +249,20 @@ fn stem(out: &mut String, start: usize) {
         }
         let word = out[start..].to_string();
         let stem = porter_stemmer::stem(&word);
-        if stems.len() >= REMEMBERED_STEMS {
-            // Forgetting all at once keeps this simple; the common words
-            // come back within a note or two.
-            stems.clear();
-        }
         out.truncate(start);
         out.push_str(&stem);
-        stems.insert(word, stem);
+        remember(&mut stems, word, stem);
     })
+}
+
+/// Adds a word's stem to a per-thread memo of at most [`REMEMBERED_STEMS`].
+fn remember<K: std::hash::Hash + Eq, V>(stems: &mut rustc_hash::FxHashMap<K, V>, word: K, stem: V) {
+    if stems.len() >= REMEMBERED_STEMS {
+        // Forgetting all at once keeps this simple; the common words come
+        // back within a note or two.
+        stems.clear();
+    }
+    stems.insert(word, stem);
 }
 
 /// Up to 8 bytes with no NUL as one integer (little-endian, zero-padded):

@@ -85,19 +85,7 @@ impl Packed {
         if !fits(n, k) || w.len() != n * k {
             return None;
         }
-        let pairs = k / 2;
-        let mut words = vec![0u32; n * pairs];
-        words
-            .par_chunks_mut(GROUP * pairs)
-            .enumerate()
-            .for_each(|(g, group)| {
-                for p in 0..pairs {
-                    for c in 0..GROUP {
-                        let row = &w[(g * GROUP + c) * k..];
-                        group[p * GROUP + c] = pair(row[2 * p], row[2 * p + 1]);
-                    }
-                }
-            });
+        let words = super::kernels::pack_pairs(w, n, k, GROUP, pair);
         Some(Packed { n, k, words })
     }
 }

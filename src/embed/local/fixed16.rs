@@ -39,15 +39,10 @@ pub fn enabled() -> bool {
             return false;
         }
         #[cfg(target_arch = "x86_64")]
-        {
-            std::arch::is_x86_feature_detected!("avx2")
-                && (asked.as_deref() == Some("fixed16")
-                    || !std::arch::is_x86_feature_detected!("avx512f"))
-        }
+        let avx512 = std::arch::is_x86_feature_detected!("avx512f");
         #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
-        }
+        let avx512 = false;
+        cpu_has_avx2() && (asked.as_deref() == Some("fixed16") || !avx512)
     })
 }
 
@@ -95,19 +90,7 @@ impl Packed {
             .zip(&scales)
             .flat_map(|(col, &s)| col.iter().map(move |&x| to_int(x, s, q)))
             .collect();
-        let pairs = k / 2;
-        let mut words = vec![0i32; n * pairs];
-        words
-            .par_chunks_mut(GROUP * pairs)
-            .enumerate()
-            .for_each(|(g, group)| {
-                for p in 0..pairs {
-                    for c in 0..GROUP {
-                        let col = &ints[(g * GROUP + c) * k..];
-                        group[p * GROUP + c] = word(col[2 * p], col[2 * p + 1]);
-                    }
-                }
-            });
+        let words = super::kernels::pack_pairs(&ints, n, k, GROUP, word);
         Some(Packed {
             n,
             k,

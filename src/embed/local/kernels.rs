@@ -131,6 +131,38 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + a_tail.iter().zip(b_tail).map(|(x, y)| x * y).sum::<f32>()
 }
 
+/// A weight matrix `w` (`[n × k]`, PyTorch's `[out × in]`) laid out for
+/// products over pairs of inputs, as the narrow kernels read it: groups of
+/// `group` output columns; within a group, for each pair of inputs
+/// `(2p, 2p+1)`, one word per column, `word(w[c][2p], w[c][2p+1])`.
+pub fn pack_pairs<T, W>(
+    w: &[T],
+    n: usize,
+    k: usize,
+    group: usize,
+    word: impl Fn(T, T) -> W + Sync,
+) -> Vec<W>
+where
+    T: Copy + Sync,
+    W: Copy + Default + Send,
+{
+    use rayon::prelude::*;
+    let pairs = k / 2;
+    let mut words = vec![W::default(); n * pairs];
+    words
+        .par_chunks_mut(group * pairs)
+        .enumerate()
+        .for_each(|(g, out)| {
+            for p in 0..pairs {
+                for c in 0..group {
+                    let row = &w[(g * group + c) * k..];
+                    out[p * group + c] = word(row[2 * p], row[2 * p + 1]);
+                }
+            }
+        });
+    words
+}
+
 /// Adds `bias` to every row of `rows`.
 pub fn add_rows(rows: &mut [f32], bias: &[f32]) {
     for row in rows.chunks_exact_mut(bias.len()) {
