@@ -6,8 +6,8 @@
 //! at 128 tokens; both are switched off here: over-long input is rejected, never
 //! cut, and nothing is padded.
 //!
-//! Weights and config are read by `weights` (the `safetensors` crate); the
-//! forward pass is `bert::Encoder`, which runs the tokens of a sub-batch packed
+//! Weights, config and the forward pass are the `sift-encoder` crate
+//! (`crates/encoder`): its `Encoder` runs the tokens of a sub-batch packed
 //! together (no padding, no mask) with the `gemm` crate for its products, plus
 //! vectorised row kernels. Document batches take narrower products where the
 //! CPU has them: bfloat16 (`bf16`, AVX-512 BF16 or AMX) or 16-bit fixed point
@@ -23,14 +23,7 @@ use super::Embedder;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::MODEL_FILES;
 
-mod bert;
-mod bf16;
-mod fixed16;
-mod kernels;
-mod row_products;
-mod weights;
-
-use weights::Config;
+use sift_encoder::{Config, Encoder, Scratch};
 
 /// Identifier of this embedder's vector space.
 pub const MODEL_ID: &str = "local/all-MiniLM-L6-v2";
@@ -43,7 +36,7 @@ const SUB_BATCH: usize = 32;
 
 /// all-MiniLM-L6-v2 on the CPU.
 pub struct LocalEmbedder {
-    encoder: bert::Encoder,
+    encoder: Encoder,
     tokenizer: Tokenizer,
 }
 
@@ -111,7 +104,7 @@ impl LocalEmbedder {
             .and_then(|f| unsafe { memmap2::Mmap::map(&f) })
             .map_err(|e| Error::io(&weights_path, e))?;
         let encoder =
-            bert::Encoder::load(weights, &config).map_err(|e| invalid("model.safetensors", e))?;
+            Encoder::load(weights, &config).map_err(|e| invalid("model.safetensors", e))?;
 
         Ok(LocalEmbedder { encoder, tokenizer })
     }
@@ -188,7 +181,7 @@ impl LocalEmbedder {
         order.sort_by_key(|&i| encoded[i].len());
 
         let mut vectors = vec![Vec::new(); encoded.len()];
-        let mut scratch = bert::Scratch::default();
+        let mut scratch = Scratch::default();
         for group in order.chunks(SUB_BATCH) {
             let batch: Vec<&[u32]> = group.iter().map(|&i| encoded[i].as_slice()).collect();
             let out = self.encoder.embed(&batch, &mut scratch);

@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 /// The BERT hyper-parameters of `config.json` (Hugging Face's field names).
 #[derive(Debug, Clone, Deserialize)]
-pub(super) struct Config {
+pub struct Config {
     pub vocab_size: usize,
     pub hidden_size: usize,
     pub num_hidden_layers: usize,
@@ -33,7 +33,7 @@ pub(super) struct Config {
 
 /// A tensor's values: read in place from the mapped file when stored as
 /// aligned little-endian `f32`, else converted once into memory.
-pub(super) enum Floats {
+pub(crate) enum Floats {
     Mapped {
         file: Arc<Mmap>,
         start: usize,
@@ -60,7 +60,7 @@ impl Deref for Floats {
 }
 
 /// The tensors of one mapped `model.safetensors` file.
-pub(super) struct Weights {
+pub(crate) struct Weights {
     file: Arc<Mmap>,
     /// Names, types, shapes and byte ranges (checked against the file).
     metadata: Metadata,

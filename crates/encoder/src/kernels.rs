@@ -375,7 +375,7 @@ mod tests {
 #[cfg(test)]
 mod speed {
     /// GFLOP/s of the shapes the encoder multiplies; run with
-    /// `cargo test --release --lib gemm_speed -- --ignored --nocapture`.
+    /// `cargo test --release -p sift-encoder gemm_speed -- --ignored --nocapture`.
     #[test]
     #[ignore]
     fn gemm_speed() {

@@ -85,7 +85,7 @@ impl Packed {
         if !fits(n, k) || w.len() != n * k {
             return None;
         }
-        let words = super::kernels::pack_pairs(w, n, k, GROUP, pair);
+        let words = crate::kernels::pack_pairs(w, n, k, GROUP, pair);
         Some(Packed { n, k, words })
     }
 }

@@ -8,7 +8,7 @@
 //! loads per 16 fused multiply-adds, one horizontal sum per accumulator at the
 //! end. Weights stream from memory once; the activations stay in cache.
 
-use super::kernels;
+use crate::kernels;
 
 /// Activation rows per block.
 const ROWS: usize = 4;

@@ -10,8 +10,8 @@
 
 use rayon::prelude::*;
 
-use super::weights::{Config, Floats, Weights};
-use super::{bf16, fixed16, kernels, row_products};
+use crate::weights::{Config, Floats, Weights};
+use crate::{bf16, fixed16, kernels, row_products};
 
 /// Rows per task of the row-wise kernels.
 const ROWS_PER_TASK: usize = 32;
@@ -49,7 +49,7 @@ struct Layer {
 /// call saves page faults on fresh allocations of tens of megabytes, and dropping
 /// it afterwards keeps an idle embedder small.
 #[derive(Default)]
-pub(super) struct Scratch {
+pub struct Scratch {
     x: Vec<f32>,
     qkv: Vec<f32>,
     ctx: Vec<f32>,
@@ -106,7 +106,7 @@ struct PackedLayer {
     down: PackedMatrix,
 }
 
-pub(super) struct Encoder {
+pub struct Encoder {
     hidden: usize,
     heads: usize,
     intermediate: usize,
@@ -268,7 +268,7 @@ impl Encoder {
                 }
                 let n = s.len().max(1) as f32;
                 v.iter_mut().for_each(|a| *a /= n);
-                crate::embed::normalize(&mut v);
+                crate::normalize(&mut v);
                 v
             })
             .collect()

@@ -90,7 +90,7 @@ impl Packed {
             .zip(&scales)
             .flat_map(|(col, &s)| col.iter().map(move |&x| to_int(x, s, q)))
             .collect();
-        let words = super::kernels::pack_pairs(&ints, n, k, GROUP, word);
+        let words = crate::kernels::pack_pairs(&ints, n, k, GROUP, word);
         Some(Packed {
             n,
             k,
@@ -436,7 +436,7 @@ mod speed {
 
     /// Multiply-adds per second of the encoder's two shapes, this kernel
     /// against `gemm`'s `f32`, one thread; run with
-    /// `cargo test --release --lib fixed16_speed -- --ignored --nocapture`.
+    /// `cargo test --release -p sift-encoder fixed16_speed -- --ignored --nocapture`.
     #[test]
     #[ignore]
     fn fixed16_speed() {
@@ -456,7 +456,7 @@ mod speed {
                 let s = std::time::Instant::now();
                 // SAFETY: shapes as allocated above; dst is distinct from x and w.
                 unsafe {
-                    crate::embed::local::kernels::matmul(
+                    crate::kernels::matmul(
                         t,
                         n,
                         k,
