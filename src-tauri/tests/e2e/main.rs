@@ -26,8 +26,9 @@ use serde_json::json;
 /// broken UTF-8 file, `.obsidian/`, `node_modules/` and the git-ignored `private/`.
 const FIXTURE_NOTES: u64 = 6;
 
-/// Generated notes that make the first index run last long enough to search during it.
-const BULK_NOTES: usize = 60;
+/// Generated notes that make the first index run last long enough to search
+/// during it (the test build embeds about 100 of them a second).
+const BULK_NOTES: usize = 400;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_run_welcome_then_folder_indexing_search_and_settings_persist() {
@@ -49,7 +50,12 @@ async fn first_run_welcome_then_folder_indexing_search_and_settings_persist() {
             bulk.join(format!("meeting-{i:03}.md")),
             format!(
                 "# Meeting {i}\n\nWe reviewed item {i} of the quarterly roadmap, assigned owners \
-                 for the follow-ups and agreed to revisit the budget for project {} next week.\n",
+                 for the follow-ups and agreed to revisit the budget for project {} next week.\n\n\
+                 ## Notes\n\nThe team walked through the open questions on hiring, the vendor \
+                 contract renewal and the migration of the reporting dashboards. Each owner \
+                 summarised the risks they see for the coming sprint, what they need from the \
+                 other groups, and which decisions can wait until the review at the end of \
+                 the month. Item {i} stays on the list until its owner reports back.\n",
                 i % 17
             ),
         )
@@ -104,6 +110,10 @@ async fn first_run_welcome_then_folder_indexing_search_and_settings_persist() {
         status["indexing"],
         json!(true),
         "indexing ended before the search: raise BULK_NOTES to test searching during indexing"
+    );
+    eprintln!(
+        "e2e: at the search: {} vectors, {} without",
+        status["vectors"], status["chunks_without_vectors"]
     );
     app.screenshot("02-indexing-while-searching").await;
     app.wait_indexed(FIXTURE_NOTES + BULK_NOTES as u64).await;
