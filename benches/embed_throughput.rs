@@ -5,7 +5,7 @@
 //! ```text
 //! cargo bench --bench embed_throughput -- [--n 256] [--tokens 200] [--batch 32]
 //!     [--repeat 3] [--corpus corpus.jsonl] [--model DIR] [--dump passages.json]
-//!     [--queries-only [--after-documents]]
+//!     [--queries-only [--after-documents] | --documents-only]
 //! ```
 //!
 //! Passages are the first `--n` documents of a BEIR-style `corpus.jsonl` (default
@@ -18,7 +18,7 @@
 //!
 //! Then query latency, as a search waits for it: each SciFact claim
 //! (`queries.jsonl` beside the corpus) embedded alone, p50/p95 by length in
-//! word pieces. `--queries-only` skips the passages; with `--after-documents` it
+//! word pieces (`--documents-only` skips it). `--queries-only` skips the passages; with `--after-documents` it
 //! embeds two documents first, as an indexing process has (queries then take
 //! the packed bfloat16 weights where the CPU has them).
 
@@ -38,6 +38,7 @@ struct Args {
     model: Option<PathBuf>,
     dump: Option<PathBuf>,
     queries_only: bool,
+    documents_only: bool,
     after_documents: bool,
 }
 
@@ -56,6 +57,7 @@ fn parse_args() -> Args {
         model: None,
         dump: None,
         queries_only: false,
+        documents_only: false,
         after_documents: false,
     };
     let mut it = std::env::args().skip(1);
@@ -70,6 +72,7 @@ fn parse_args() -> Args {
             "--model" => args.model = Some(value().into()),
             "--dump" => args.dump = Some(value().into()),
             "--queries-only" => args.queries_only = true,
+            "--documents-only" => args.documents_only = true,
             "--after-documents" => args.after_documents = true,
             _ => {} // cargo bench passes --bench; ignore what we don't know
         }
@@ -190,7 +193,9 @@ fn main() {
         rates[rates.len() - 1],
         rates[rates.len() / 2]
     );
-    query_latency(&args, &embedder);
+    if !args.documents_only {
+        query_latency(&args, &embedder);
+    }
 }
 
 /// Each SciFact claim embedded alone, twice (the first round warms up):
