@@ -440,12 +440,20 @@ impl Products<'_> {
         let Some(packed) = packed else {
             return linear(dst, n, bias, src, k, w, residual);
         };
-        set_bias(dst, n, bias, residual);
         let parallel = t * n * k >= PARALLEL_MACS;
         match packed {
-            PackedMatrix::Bf16(p) if t <= FEW_ROWS => bf16::matmul_acc_few(dst, src, p, parallel),
-            PackedMatrix::Bf16(p) => bf16::matmul_acc(dst, src, p, self.pairs, parallel),
-            PackedMatrix::Fixed16(p) => fixed16::matmul_acc(dst, src, p, self.ints, parallel),
+            PackedMatrix::Bf16(p) => {
+                set_bias(dst, n, bias, residual);
+                if t <= FEW_ROWS {
+                    bf16::matmul_acc_few(dst, src, p, parallel)
+                } else {
+                    bf16::matmul_acc(dst, src, p, self.pairs, parallel)
+                }
+            }
+            // Adds the bias and residual as it stores: one pass fewer over `dst`.
+            PackedMatrix::Fixed16(p) => {
+                fixed16::linear(dst, src, p, bias, residual, self.ints, parallel)
+            }
         }
     }
 }

@@ -66,7 +66,7 @@ fn limit(k: usize) -> f32 {
     q.min(i16::MAX as f64) as f32
 }
 
-/// A weight matrix packed for [`matmul_acc`].
+/// A weight matrix packed for [`linear`].
 pub struct Packed {
     n: usize,
     k: usize,
@@ -132,15 +132,26 @@ fn word(first: i16, second: i16) -> i32 {
 /// One task's rows: (output, integers) and (input, steps).
 type Task<'a> = ((&'a mut [f32], &'a mut [i32]), (&'a [f32], &'a mut [f32]));
 
-/// `dst[t × n] += src[t × k] · wᵀ`. `ints` is working memory (reused between
-/// calls to save page faults on a fresh allocation each time).
+/// `dst[t × n] = (residual ? dst : 0) + bias + src[t × k] · wᵀ`: the bias and
+/// the residual are added where each output is stored, so `dst` is not
+/// written once beforehand. `ints` is working memory (reused between calls
+/// to save page faults on a fresh allocation each time).
 ///
 /// # Panics
 /// When the shapes disagree or the CPU lacks AVX2.
-pub fn matmul_acc(dst: &mut [f32], src: &[f32], w: &Packed, ints: &mut Vec<i32>, parallel: bool) {
+#[allow(clippy::too_many_arguments)]
+pub fn linear(
+    dst: &mut [f32],
+    src: &[f32],
+    w: &Packed,
+    bias: &[f32],
+    residual: bool,
+    ints: &mut Vec<i32>,
+    parallel: bool,
+) {
     let (n, k) = (w.n, w.k);
     let t = src.len() / k;
-    assert!(src.len() == t * k && dst.len() == t * n && cpu_has_avx2());
+    assert!(src.len() == t * k && dst.len() == t * n && bias.len() == n && cpu_has_avx2());
     let kp = k / 2;
     let q = limit(k);
     ints.clear();
@@ -161,6 +172,8 @@ pub fn matmul_acc(dst: &mut [f32], src: &[f32], w: &Packed, ints: &mut Vec<i32>,
                     kp,
                     words: &w.words,
                     scales: &w.scales,
+                    bias,
+                    residual,
                 };
                 avx2::rows_times_groups(d, &ops);
             }
@@ -198,6 +211,10 @@ mod avx2 {
         pub kp: usize,
         pub words: &'a [i32],
         pub scales: &'a [f32],
+        /// Added to every row; `n` values.
+        pub bias: &'a [f32],
+        /// Whether `dst` holds a residual to add to (else it is overwritten).
+        pub residual: bool,
     }
 
     const BLOCK_ROWS: usize = 6;
@@ -231,7 +248,8 @@ mod avx2 {
         }
     }
 
-    /// `dst[rows × n] += x[rows × 2kp] · wᵀ` for every group of `words`, in
+    /// `dst[rows × n] = (residual ? dst : 0) + bias + x[rows × 2kp] · wᵀ` for
+    /// every group of `words`, in
     /// blocks of 6 rows × 2 groups: 12 sums in registers, 2 of weights, 1
     /// broadcast, 15 of AVX2's 16. Measured on Zen 3, one thread, MiniLM's
     /// shapes: 59-62 G multiply-adds/s against 38-44 for 4×3 or 3×4 (which
@@ -265,7 +283,8 @@ mod avx2 {
         }
     }
 
-    /// Rows `r..r+R` times groups `g..g+G`, added to `dst`.
+    /// Rows `r..r+R` times groups `g..g+G`, with the bias (and the residual
+    /// in `dst`) added, into `dst`.
     #[inline(always)]
     unsafe fn block<const R: usize, const G: usize>(
         dst: &mut [f32],
@@ -274,7 +293,7 @@ mod avx2 {
         g: usize,
     ) {
         let (n, x, steps, kp) = (ops.n, ops.x, ops.steps, ops.kp);
-        let (words, scales) = (ops.words, ops.scales);
+        let (words, scales, bias) = (ops.words, ops.scales, ops.bias);
         let mut sums = [[_mm256_setzero_si256(); G]; R];
         let w = words.as_ptr().add(g * kp * GROUP);
         let x = x.as_ptr().add(r * kp);
@@ -297,7 +316,11 @@ mod avx2 {
                 let scale = _mm256_mul_ps(_mm256_loadu_ps(scales.as_ptr().add(col)), step);
                 let out = dst.as_mut_ptr().add((r + i) * n + col);
                 let v = _mm256_mul_ps(_mm256_cvtepi32_ps(*s), scale);
-                _mm256_storeu_ps(out, _mm256_add_ps(_mm256_loadu_ps(out), v));
+                let mut base = _mm256_loadu_ps(bias.as_ptr().add(col));
+                if ops.residual {
+                    base = _mm256_add_ps(_mm256_loadu_ps(out), base);
+                }
+                _mm256_storeu_ps(out, _mm256_add_ps(base, v));
             }
         }
     }
@@ -318,10 +341,34 @@ mod tests {
         (w, x)
     }
 
+    /// `x · wᵀ` added to a `dst` of start values `i % 7`.
     fn product(t: usize, n: usize, k: usize, x: &[f32], w: &[f32], parallel: bool) -> Vec<f32> {
+        product_with(t, n, k, x, w, &vec![0.0; n], true, parallel)
+    }
+
+    /// [`linear`] from a `dst` of start values `i % 7`.
+    #[allow(clippy::too_many_arguments)]
+    fn product_with(
+        t: usize,
+        n: usize,
+        k: usize,
+        x: &[f32],
+        w: &[f32],
+        bias: &[f32],
+        residual: bool,
+        parallel: bool,
+    ) -> Vec<f32> {
         let packed = Packed::pack(w, n, k).unwrap();
         let mut dst: Vec<f32> = (0..t * n).map(|i| (i % 7) as f32).collect();
-        matmul_acc(&mut dst, x, &packed, &mut Vec::new(), parallel);
+        linear(
+            &mut dst,
+            x,
+            &packed,
+            bias,
+            residual,
+            &mut Vec::new(),
+            parallel,
+        );
         dst
     }
 
@@ -344,8 +391,10 @@ mod tests {
         ] {
             let (w, x) = sample(t, n, k);
             let q = limit(k) as f64;
-            for parallel in [false, true] {
-                let got = product(t, n, k, &x, &w, parallel);
+            let bias: Vec<f32> = (0..n).map(|c| (c % 3) as f32 - 1.25).collect();
+            for (parallel, residual) in [(false, true), (true, true), (false, false), (true, false)]
+            {
+                let got = product_with(t, n, k, &x, &w, &bias, residual, parallel);
                 for r in 0..t {
                     let xr = &x[r * k..][..k];
                     let x_max = xr.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
@@ -354,7 +403,12 @@ mod tests {
                         let w_max = wc.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
                         let exact: f64 =
                             xr.iter().zip(wc).map(|(a, b)| *a as f64 * *b as f64).sum();
-                        let want = ((r * n + c) % 7) as f64 + exact;
+                        let start = if residual {
+                            ((r * n + c) % 7) as f64
+                        } else {
+                            0.0
+                        };
+                        let want = start + bias[c] as f64 + exact;
                         let bound = k as f64 * (x_max * w_max / q) + 1e-3 * want.abs().max(1.0);
                         let err = (got[r * n + c] as f64 - want).abs();
                         assert!(
@@ -448,7 +502,7 @@ mod speed {
             let mut best = f64::MAX;
             for _ in 0..5 {
                 let s = std::time::Instant::now();
-                matmul_acc(&mut dst, &x, &packed, &mut ints, false);
+                linear(&mut dst, &x, &packed, &vec![0.0; n], true, &mut ints, false);
                 best = best.min(s.elapsed().as_secs_f64());
             }
             let mut best32 = f64::MAX;
