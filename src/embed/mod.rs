@@ -208,13 +208,9 @@ impl<'a> RunControl<'a> {
     }
 }
 
-/// Scales `v` to unit length in place (no-op for the zero vector).
-pub fn normalize(v: &mut [f32]) {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        v.iter_mut().for_each(|x| *x /= norm);
-    }
-}
+/// Scales `v` to unit length in place (no-op for the zero vector): the
+/// local encoder's own, so every embedder's vectors are made unit length alike.
+pub use sift_encoder::normalize;
 
 #[cfg(test)]
 mod tests {

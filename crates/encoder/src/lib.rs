@@ -17,8 +17,9 @@ mod weights;
 pub use bert::{Encoder, Scratch};
 pub use weights::Config;
 
-/// Scales `v` to unit length (a zero vector stays zero).
-fn normalize(v: &mut [f32]) {
+/// Scales `v` to unit length in place (no-op for the zero vector). The
+/// engine uses this one too (`sift::embed::normalize`).
+pub fn normalize(v: &mut [f32]) {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if norm > 0.0 {
         v.iter_mut().for_each(|x| *x /= norm);
