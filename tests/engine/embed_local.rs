@@ -40,6 +40,13 @@ fn embedder() -> &'static LocalEmbedder {
     })
 }
 
+/// How far from the reference a vector through the packed products may be:
+/// the 8-bit products (CPUs with AVX-512 VNNI) reach 1.7e-3 on the shortest
+/// texts, whose three rows average nothing out; 16-bit and bfloat16 stay
+/// within 1e-4, and `f32` (a query's few rows) within 1e-3. Issue 13 allows
+/// 1e-2.
+const PACKED_BAR: f64 = 2.5e-3;
+
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
     let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
@@ -59,33 +66,43 @@ fn vectors_match_sentence_transformers() {
     let got = e.embed_documents(&fx.texts).unwrap();
     assert_eq!(got.len(), fx.texts.len());
     let mut worst = (f64::MAX, 0);
+    let mut total = 0.0;
     for (i, (g, r)) in got.iter().zip(&fx.vectors).enumerate() {
         assert_eq!(g.len(), 384);
         let norm: f32 = g.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-4, "vector {i} has norm {norm}");
         let c = cosine(g, r);
+        total += c;
         if c < worst.0 {
             worst = (c, i);
         }
     }
+    let mean = total / got.len() as f64;
     eprintln!(
-        "worst cosine with sentence-transformers: {:.9} (1 - {:.2e}), text {} ({} word pieces)",
+        "worst cosine with sentence-transformers: {:.9} (1 - {:.2e}), text {} ({} word pieces); mean 1 - {:.2e}",
         worst.0,
         1.0 - worst.0,
         worst.1,
-        fx.token_counts[worst.1]
+        fx.token_counts[worst.1],
+        1.0 - mean
     );
+    // The mean keeps broad drift out.
     assert!(
-        worst.0 >= 1.0 - 1e-3,
+        worst.0 >= 1.0 - PACKED_BAR,
         "worst cosine {} on text {}",
         worst.0,
         worst.1
     );
+    assert!(mean >= 1.0 - 1e-3, "mean cosine {mean}");
 
-    // One at a time (no padding) gives the same vectors as a padded batch.
+    // One at a time (no padding) gives the same vectors as a padded batch
+    // (a long text's rows through the packed products once they exist).
     for (text, r) in fx.texts.iter().zip(&fx.vectors) {
         let q = e.embed_query(text).unwrap();
-        assert!(cosine(&q, r) >= 1.0 - 1e-3, "query vector of {text:?}");
+        assert!(
+            cosine(&q, r) >= 1.0 - PACKED_BAR,
+            "query vector of {text:?}"
+        );
     }
 }
 
@@ -104,8 +121,14 @@ fn queries_match_sentence_transformers_before_and_after_documents() {
     for (i, r) in fx.vectors.iter().enumerate() {
         let (b, a) = (cosine(&before[i], r), cosine(&after[i], r));
         assert!(b >= 1.0 - 1e-3, "query {i} before documents: cosine {b}");
-        assert!(a >= 1.0 - 1e-3, "query {i} after documents: cosine {a}");
-        assert!(cosine(&before[i], &after[i]) >= 1.0 - 1e-3, "query {i}");
+        assert!(
+            a >= 1.0 - PACKED_BAR,
+            "query {i} after documents: cosine {a}"
+        );
+        assert!(
+            cosine(&before[i], &after[i]) >= 1.0 - PACKED_BAR,
+            "query {i}"
+        );
         worst = worst.min(a);
     }
     eprintln!(
@@ -160,7 +183,10 @@ fn batch_order_is_preserved_across_lengths() {
     assert_eq!(got.len(), texts.len());
     for (k, (&i, g)) in order.iter().zip(&got).enumerate() {
         let c = cosine(g, &fx.vectors[i]);
-        assert!(c >= 1.0 - 1e-3, "position {k} (text {i}) has cosine {c}");
+        assert!(
+            c >= 1.0 - PACKED_BAR,
+            "position {k} (text {i}) has cosine {c}"
+        );
     }
 }
 

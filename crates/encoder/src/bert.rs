@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 
 use crate::weights::{Config, Floats, Weights};
-use crate::{bf16, fixed16, kernels, row_products};
+use crate::{bf16, fixed16, fixed8, kernels, row_products};
 
 /// Rows per task of the row-wise kernels.
 const ROWS_PER_TASK: usize = 32;
@@ -64,12 +64,24 @@ pub struct Scratch {
 enum PackedMatrix {
     Bf16(bf16::Packed),
     Fixed16(fixed16::Packed),
+    Fixed8(fixed8::Packed),
 }
 
 impl PackedMatrix {
     /// Packs `w` (`[n × k]`) for `precision`; `None` for shapes its kernel
     /// does not cover.
-    fn pack(precision: Narrow, w: &[f32], n: usize, k: usize) -> Option<PackedMatrix> {
+    /// With `smooth` (the inputs' ranges per channel), in 8 bits where the
+    /// shape allows.
+    fn pack(
+        precision: Narrow,
+        w: &[f32],
+        n: usize,
+        k: usize,
+        smooth: Option<&[f32]>,
+    ) -> Option<PackedMatrix> {
+        if let Some(p) = smooth.and_then(|ranges| fixed8::Packed::pack(w, n, k, ranges)) {
+            return Some(PackedMatrix::Fixed8(p));
+        }
         match precision {
             Narrow::Bf16 => bf16::Packed::pack(w, n, k).map(PackedMatrix::Bf16),
             Narrow::Fixed16 => fixed16::Packed::pack(w, n, k).map(PackedMatrix::Fixed16),
@@ -82,20 +94,36 @@ impl PackedMatrix {
 enum Narrow {
     /// bfloat16 through AMX or AVX-512 BF16.
     Bf16,
-    /// 16-bit fixed point through AVX2.
+    /// 16-bit fixed point through AVX-512 VNNI or AVX2.
     Fixed16,
 }
 
 impl Narrow {
+    /// AMX tiles first, then 16-bit fixed point (as fast as AVX-512 BF16's
+    /// dot products on Zen 4, and closer to `f32`), then those dot products.
     fn of_this_cpu() -> Option<Narrow> {
-        if bf16::enabled() {
+        if bf16::enabled() && bf16::uses_tiles() {
             Some(Narrow::Bf16)
         } else if fixed16::enabled() {
             Some(Narrow::Fixed16)
+        } else if bf16::enabled() {
+            Some(Narrow::Bf16)
         } else {
             None
         }
     }
+}
+
+/// The matrices multiplied in 8 bits (`fixed8`): all four, on CPUs with
+/// AVX-512 VNNI where the fixed-point products run, unless the user asked for
+/// 16 bits (`SIFT_ENCODER_PRECISION=fixed16`, to compare).
+fn eight_bit_matrices(narrow: Narrow) -> Vec<Matrix> {
+    let sixteen_asked = std::env::var("SIFT_ENCODER_PRECISION")
+        .is_ok_and(|p| p == "fixed16" || p == "fixed16-avx2");
+    if !matches!(narrow, Narrow::Fixed16) || !fixed8::cpu_has_kernel() || sixteen_asked {
+        return Vec::new();
+    }
+    vec![Matrix::Qkv, Matrix::Out, Matrix::Up, Matrix::Down]
 }
 
 /// A layer's four weight matrices packed for narrow products.
@@ -104,6 +132,30 @@ struct PackedLayer {
     out: PackedMatrix,
     up: PackedMatrix,
     down: PackedMatrix,
+}
+
+/// One of a layer's four projections.
+#[derive(Clone, Copy, PartialEq)]
+enum Matrix {
+    Qkv,
+    Out,
+    Up,
+    Down,
+}
+
+/// Per matrix of a layer (indexed by [`Matrix`]), its inputs' largest
+/// magnitude per channel over the calibration texts.
+type Ranges = [Vec<f32>; 4];
+
+impl PackedLayer {
+    fn get(&self, m: Matrix) -> &PackedMatrix {
+        match m {
+            Matrix::Qkv => &self.qkv,
+            Matrix::Out => &self.out,
+            Matrix::Up => &self.up,
+            Matrix::Down => &self.down,
+        }
+    }
 }
 
 pub struct Encoder {
@@ -235,6 +287,37 @@ impl Encoder {
         } else {
             self.packed.get().and_then(|p| p.as_deref())
         };
+        self.forward(seqs, &starts, scratch, packed, None);
+        let x = &scratch.x;
+        starts
+            .iter()
+            .zip(seqs)
+            .map(|(&start, s)| {
+                let mut v = vec![0f32; h];
+                for row in x[start * h..(start + s.len()) * h].chunks_exact(h) {
+                    v.iter_mut().zip(row).for_each(|(a, b)| *a += b);
+                }
+                let n = s.len().max(1) as f32;
+                v.iter_mut().for_each(|a| *a /= n);
+                crate::normalize(&mut v);
+                v
+            })
+            .collect()
+    }
+
+    /// Runs the layers over `seqs` (rows from `starts`), leaving the last
+    /// hidden states in `scratch.x`; records each matrix's input ranges into
+    /// `ranges` (one per layer) when given.
+    fn forward(
+        &self,
+        seqs: &[&[u32]],
+        starts: &[usize],
+        scratch: &mut Scratch,
+        packed: Option<&[PackedLayer]>,
+        mut ranges: Option<&mut [Ranges]>,
+    ) {
+        let h = self.hidden;
+        let total: usize = seqs.iter().map(|s| s.len()).sum();
         let Scratch {
             x,
             qkv,
@@ -252,26 +335,57 @@ impl Encoder {
         for (n, layer) in self.layers.iter().enumerate() {
             let mut products = Products {
                 packed: packed.map(|layers| &layers[n]),
+                ranges: ranges.as_deref_mut().map(|r| &mut r[n]),
                 pairs: &mut *pairs,
                 ints: &mut *ints,
             };
-            self.layer(layer, &mut products, &starts, seqs, x, qkv, ctx, inter);
+            self.layer(layer, &mut products, starts, seqs, x, qkv, ctx, inter);
         }
+    }
 
-        starts
+    /// Each matrix's input ranges per channel, from the `f32` model run over
+    /// a few sequences of word pieces: what 8-bit products smooth by (see
+    /// `fixed8`). The channels that carry a transformer's large activations
+    /// are a property of the model, not of the text, so any word pieces show
+    /// them; short sequences are included, where `[CLS]` and `[SEP]` weigh most.
+    fn calibrate(&self) -> Vec<Ranges> {
+        const CLS: u32 = 101;
+        const SEP: u32 = 102;
+        // Deterministic pieces from the body of the vocabulary (ids past the
+        // special and unused tokens).
+        let mut seed = 0x2545_f491_u64;
+        let mut piece = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            1996 + ((seed >> 33) % 28_000) as u32
+        };
+        let seqs: Vec<Vec<u32>> = [1usize, 1, 2, 3, 5, 8, 16, 32, 64, 128, 128, 200]
             .iter()
-            .zip(seqs)
-            .map(|(&start, s)| {
-                let mut v = vec![0f32; h];
-                for row in x[start * h..(start + s.len()) * h].chunks_exact(h) {
-                    v.iter_mut().zip(row).for_each(|(a, b)| *a += b);
-                }
-                let n = s.len().max(1) as f32;
-                v.iter_mut().for_each(|a| *a /= n);
-                crate::normalize(&mut v);
-                v
+            .map(|&len| {
+                let len = len.min(self.max_positions.saturating_sub(2)).max(1);
+                std::iter::once(CLS)
+                    .chain((0..len).map(|_| piece()))
+                    .chain(std::iter::once(SEP))
+                    .collect()
             })
-            .collect()
+            .collect();
+        let seqs: Vec<&[u32]> = seqs.iter().map(|s| s.as_slice()).collect();
+        let mut starts = Vec::new();
+        let mut total = 0;
+        for s in &seqs {
+            starts.push(total);
+            total += s.len();
+        }
+        let mut ranges: Vec<Ranges> = vec![Default::default(); self.layers.len()];
+        self.forward(
+            &seqs,
+            &starts,
+            &mut Scratch::default(),
+            None,
+            Some(&mut ranges),
+        );
+        ranges
     }
 
     /// Packs the weights for narrow products now (if the CPU has them), so
@@ -286,15 +400,26 @@ impl Encoder {
         self.packed
             .get_or_init(|| {
                 let narrow = Narrow::of_this_cpu()?;
+                let eight = eight_bit_matrices(narrow);
+                let ranges = if eight.is_empty() {
+                    Vec::new()
+                } else {
+                    self.calibrate()
+                };
                 let (h, i) = (self.hidden, self.intermediate);
                 self.layers
                     .iter()
-                    .map(|l| {
+                    .enumerate()
+                    .map(|(n, l)| {
+                        let pack = |m: Matrix, w: &[f32], rows: usize, cols: usize| {
+                            let smooth = eight.contains(&m).then(|| &ranges[n][m as usize][..]);
+                            PackedMatrix::pack(narrow, w, rows, cols, smooth)
+                        };
                         Some(PackedLayer {
-                            qkv: PackedMatrix::pack(narrow, &l.qkv_w, 3 * h, h)?,
-                            out: PackedMatrix::pack(narrow, &l.out_w, h, h)?,
-                            up: PackedMatrix::pack(narrow, &l.up_w, i, h)?,
-                            down: PackedMatrix::pack(narrow, &l.down_w, h, i)?,
+                            qkv: pack(Matrix::Qkv, &l.qkv_w, 3 * h, h)?,
+                            out: pack(Matrix::Out, &l.out_w, h, h)?,
+                            up: pack(Matrix::Up, &l.up_w, i, h)?,
+                            down: pack(Matrix::Down, &l.down_w, h, i)?,
                         })
                     })
                     .collect()
@@ -338,17 +463,17 @@ impl Encoder {
         let t = x.len() / h;
 
         // qkv = x · Wqkv + b
-        products.linear(qkv, 3 * h, &l.qkv_b, x, h, &l.qkv_w, false, |p| &p.qkv);
+        products.linear(qkv, 3 * h, &l.qkv_b, x, h, &l.qkv_w, false, Matrix::Qkv);
         self.attention(starts, seqs, qkv, ctx);
         // x = norm(x + ctx · Wo + b)
-        products.linear(x, h, &l.out_b, ctx, h, &l.out_w, true, |p| &p.out);
+        products.linear(x, h, &l.out_b, ctx, h, &l.out_w, true, Matrix::Out);
         norm_rows(x, h, &l.attn_norm, self.eps);
         // x = norm(x + gelu(x · W1 + b1) · W2 + b2)
-        products.linear(inter, i, &l.up_b, x, h, &l.up_w, false, |p| &p.up);
+        products.linear(inter, i, &l.up_b, x, h, &l.up_w, false, Matrix::Up);
         inter
             .par_chunks_mut(i * ROWS_PER_TASK)
             .for_each(kernels::gelu);
-        products.linear(x, h, &l.down_b, inter, i, &l.down_w, true, |p| &p.down);
+        products.linear(x, h, &l.down_b, inter, i, &l.down_w, true, Matrix::Down);
         norm_rows(x, h, &l.out_norm, self.eps);
         debug_assert_eq!(x.len(), t * h);
     }
@@ -412,6 +537,8 @@ impl Encoder {
 /// there are some, with the working memory they need.
 struct Products<'a> {
     packed: Option<&'a PackedLayer>,
+    /// When calibrating: each matrix's largest input magnitude per channel.
+    ranges: Option<&'a mut Ranges>,
     pairs: &'a mut Vec<u32>,
     ints: &'a mut Vec<i32>,
 }
@@ -429,12 +556,21 @@ impl Products<'_> {
         k: usize,
         w: &[f32],
         residual: bool,
-        which: impl Fn(&PackedLayer) -> &PackedMatrix,
+        which: Matrix,
     ) {
         let t = src.len() / k;
-        let packed = match self.packed.map(which) {
+        if let Some(ranges) = self.ranges.as_deref_mut() {
+            let seen = &mut ranges[which as usize];
+            seen.resize(k, 0.0);
+            for row in src.chunks_exact(k) {
+                seen.iter_mut()
+                    .zip(row)
+                    .for_each(|(m, v)| *m = m.max(v.abs()));
+            }
+        }
+        let packed = match self.packed.map(|p| p.get(which)) {
             // A query's few rows: see `Encoder::embed`.
-            Some(PackedMatrix::Fixed16(_)) if t <= FEW_ROWS => None,
+            Some(PackedMatrix::Fixed16(_) | PackedMatrix::Fixed8(_)) if t <= FEW_ROWS => None,
             packed => packed,
         };
         let Some(packed) = packed else {
@@ -453,6 +589,9 @@ impl Products<'_> {
             // Adds the bias and residual as it stores: one pass fewer over `dst`.
             PackedMatrix::Fixed16(p) => {
                 fixed16::linear(dst, src, p, bias, residual, self.ints, parallel)
+            }
+            PackedMatrix::Fixed8(p) => {
+                fixed8::linear(dst, src, p, bias, residual, self.ints, parallel)
             }
         }
     }

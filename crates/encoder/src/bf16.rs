@@ -46,6 +46,11 @@ pub fn enabled() -> bool {
     std::env::var("SIFT_ENCODER_PRECISION").as_deref() != Ok("f32") && kernel().is_some()
 }
 
+/// Whether the products run on AMX tiles (else on AVX-512 BF16's dots).
+pub fn uses_tiles() -> bool {
+    kernel() == Some(Kernel::Tiles)
+}
+
 /// `None` without AVX-512 BF16. `SIFT_ENCODER_PRECISION=bf16-dots` picks the
 /// dot products on an AMX machine too (to compare them).
 fn kernel() -> Option<Kernel> {

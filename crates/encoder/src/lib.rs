@@ -10,6 +10,7 @@
 mod bert;
 mod bf16;
 mod fixed16;
+mod fixed8;
 mod kernels;
 mod row_products;
 mod weights;
