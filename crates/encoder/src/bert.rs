@@ -278,10 +278,11 @@ impl Encoder {
         }
         // A query (one sequence) never packs: a one-shot search stays light.
         // Where the weights are packed (documents embedded, or a long-lived
-        // process's warm-up) a query's few rows use bfloat16 ones too: half
-        // the bytes and instructions of the `f32` row products. (Fixed-point
-        // products split work by rows, so a query's few rows stay on `f32`
-        // row products, which split it by columns over every core.)
+        // process's warm-up) a query's few rows use bfloat16 or 8-bit ones
+        // too (split by columns over every core): a half or a quarter of the
+        // bytes of the `f32` row products. (The 16-bit products split work
+        // by rows, so there a query's few rows stay on `f32` row products,
+        // which split it by columns.)
         let packed = if total > FEW_ROWS && seqs.len() > 1 {
             self.packed()
         } else {
@@ -570,7 +571,7 @@ impl Products<'_> {
         }
         let packed = match self.packed.map(|p| p.get(which)) {
             // A query's few rows: see `Encoder::embed`.
-            Some(PackedMatrix::Fixed16(_) | PackedMatrix::Fixed8(_)) if t <= FEW_ROWS => None,
+            Some(PackedMatrix::Fixed16(_)) if t <= FEW_ROWS => None,
             packed => packed,
         };
         let Some(packed) = packed else {

@@ -210,13 +210,21 @@ pub fn linear(
                     steps: s,
                     zeros: z,
                     kq,
-                    w,
+                    words: &w.words,
+                    scales: &w.scales,
+                    sums: &w.sums,
                     bias,
                     residual,
                 };
                 avx512::rows_times_groups(d, &ops);
             }
         };
+        if parallel && t <= ROWS_PER_TASK {
+            // A query's few rows would be one task: split the columns instead.
+            // SAFETY: as above, for all t rows at once.
+            unsafe { avx512::to_bytes(bytes, (&mut steps, &mut zeros), src, &w.smoothing) };
+            return few_rows(dst, w, bias, residual, (bytes, &steps, &zeros));
+        }
         let tasks = dst
             .par_chunks_mut(n * ROWS_PER_TASK)
             .zip(bytes.par_chunks_mut(kq * ROWS_PER_TASK))
@@ -235,11 +243,64 @@ pub fn linear(
     }
 }
 
+/// Columns per task when a product's few rows are split by columns.
+const FEW_ROWS_COLUMNS: usize = 3 * GROUP;
+
+/// [`linear`] for rows already in bytes, split by columns over the pool:
+/// each task multiplies every row by its 48 columns into a buffer of its own,
+/// copied into `dst` afterwards.
+#[cfg(target_arch = "x86_64")]
+fn few_rows(
+    dst: &mut [f32],
+    w: &Packed,
+    bias: &[f32],
+    residual: bool,
+    (bytes, steps, zeros): (&[i32], &[f32], &[i32]),
+) {
+    let (n, kq, t) = (w.n, w.k / 4, steps.len());
+    let parts: Vec<(usize, Vec<f32>)> = (0..n)
+        .step_by(FEW_ROWS_COLUMNS)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|c0| {
+            let cw = FEW_ROWS_COLUMNS.min(n - c0);
+            let mut out = vec![0f32; t * cw];
+            if residual {
+                for (o, d) in out.chunks_exact_mut(cw).zip(dst.chunks_exact(n)) {
+                    o.copy_from_slice(&d[c0..c0 + cw]);
+                }
+            }
+            let ops = avx512::Operands {
+                n: cw,
+                x: bytes,
+                steps,
+                zeros,
+                kq,
+                words: &w.words[c0 * kq..(c0 + cw) * kq],
+                scales: &w.scales[c0..c0 + cw],
+                sums: &w.sums[c0..c0 + cw],
+                bias: &bias[c0..c0 + cw],
+                residual,
+            };
+            // SAFETY: `linear` checked the CPU; the slices are whole groups
+            // of 16 columns (n is a multiple of 16, and so is each c0).
+            unsafe { avx512::rows_times_groups(&mut out, &ops) };
+            (c0, out)
+        })
+        .collect();
+    for (c0, out) in parts {
+        let cw = out.len() / t;
+        for (d, o) in dst.chunks_exact_mut(n).zip(out.chunks_exact(cw)) {
+            d[c0..c0 + cw].copy_from_slice(o);
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{Packed, GROUP};
+    use super::GROUP;
 
     /// One task's operands: `x` (rows of `kq` words of four bytes) with each
     /// row's step, and the packed weights.
@@ -249,7 +310,10 @@ mod avx512 {
         pub steps: &'a [f32],
         pub zeros: &'a [i32],
         pub kq: usize,
-        pub w: &'a Packed,
+        /// The packed weights of the columns in `n` (groups of 16).
+        pub words: &'a [i32],
+        pub scales: &'a [f32],
+        pub sums: &'a [i32],
         pub bias: &'a [f32],
         pub residual: bool,
     }
@@ -353,7 +417,7 @@ mod avx512 {
     ) {
         let (n, kq, steps) = (ops.n, ops.kq, ops.steps);
         let mut sums = [[_mm512_setzero_si512(); G]; R];
-        let w = ops.w.words.as_ptr().add(g * kq * GROUP);
+        let w = ops.words.as_ptr().add(g * kq * GROUP);
         let x = ops.x.as_ptr().add(r * kq);
         for q in 0..kq {
             let mut wv = [_mm512_setzero_si512(); G];
@@ -367,7 +431,7 @@ mod avx512 {
                 }
             }
         }
-        let (scales, col_sums, bias) = (&ops.w.scales, &ops.w.sums, ops.bias);
+        let (scales, col_sums, bias) = (ops.scales, ops.sums, ops.bias);
         for (i, row) in sums.iter().enumerate() {
             let step = _mm512_set1_ps(steps[r + i]);
             let zero = _mm512_set1_epi32(ops.zeros[r + i]);
@@ -416,7 +480,9 @@ mod tests {
             let (w, x) = sample(t, n, k);
             let packed = Packed::pack(&w, n, k, &[]).unwrap();
             let bias: Vec<f32> = (0..n).map(|c| (c % 3) as f32 - 1.25).collect();
-            for (parallel, residual) in [(false, true), (true, false)] {
+            // Parallel with at most 48 rows: the few-rows path (split by columns).
+            for (parallel, residual) in [(false, true), (true, true), (false, false), (true, false)]
+            {
                 let mut got: Vec<f32> = (0..t * n).map(|i| (i % 7) as f32).collect();
                 linear(
                     &mut got,
