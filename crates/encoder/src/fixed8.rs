@@ -259,9 +259,8 @@ fn few_rows(
 ) {
     let (n, kq, t) = (w.n, w.k / 4, steps.len());
     let parts: Vec<(usize, Vec<f32>)> = (0..n)
-        .step_by(FEW_ROWS_COLUMNS)
-        .collect::<Vec<_>>()
         .into_par_iter()
+        .step_by(FEW_ROWS_COLUMNS)
         .map(|c0| {
             let cw = FEW_ROWS_COLUMNS.min(n - c0);
             let mut out = vec![0f32; t * cw];
