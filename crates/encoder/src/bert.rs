@@ -115,8 +115,9 @@ impl Narrow {
 }
 
 /// The matrices multiplied in 8 bits (`fixed8`): all four, on CPUs with
-/// AVX-512 VNNI where the fixed-point products run, unless the user asked for
-/// 16 bits (`SIFT_ENCODER_PRECISION=fixed16`, to compare).
+/// VNNI (AVX-512 VNNI, or AVX-VNNI without AVX-512) where the fixed-point
+/// products run, unless the user asked for 16 bits
+/// (`SIFT_ENCODER_PRECISION=fixed16`, to compare).
 fn eight_bit_matrices(narrow: Narrow) -> Vec<Matrix> {
     let sixteen_asked = std::env::var("SIFT_ENCODER_PRECISION")
         .is_ok_and(|p| p == "fixed16" || p == "fixed16-avx2");
