@@ -24,6 +24,9 @@
 
 use rayon::prelude::*;
 
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+use crate::column_groups::{by_column_groups, Merge};
+
 /// Output columns per packed group: four AVX-512 vectors of sixteen `f32`.
 const GROUP: usize = 64;
 
@@ -197,26 +200,12 @@ pub fn matmul_acc_few(dst: &mut [f32], src: &[f32], w: &Packed, parallel: bool) 
         // SAFETY: the assert checked the CPU; `src` is whole rows of k (a
         // multiple of 32) floats, `pairs` as many rows of k/2 words.
         unsafe { amx::to_pairs(&mut pairs, src) };
-        let group = |g: usize| {
-            let mut out = vec![0f32; t * GROUP];
+        by_column_groups(dst, n, GROUP, parallel, Merge::Add, |c0, out| {
             // SAFETY: the CPU has the instructions; `out` is t rows of one
-            // group's 64 columns, `pairs` t rows of kp words, group g exists.
-            unsafe { dots::rows_times_group(&mut out, &pairs, kp, &w.words, g) };
-            out
-        };
-        let groups: Vec<Vec<f32>> = if parallel {
-            (0..n / GROUP).into_par_iter().map(group).collect()
-        } else {
-            (0..n / GROUP).map(group).collect()
-        };
-        for (g, out) in groups.iter().enumerate() {
-            for (row, part) in dst.chunks_exact_mut(n).zip(out.chunks_exact(GROUP)) {
-                row[g * GROUP..][..GROUP]
-                    .iter_mut()
-                    .zip(part)
-                    .for_each(|(d, v)| *d += v);
-            }
-        }
+            // group's 64 columns (n is a multiple of 64), `pairs` t rows of
+            // kp words.
+            unsafe { dots::rows_times_group(out, &pairs, kp, &w.words, c0 / GROUP) };
+        });
     }
 }
 

@@ -9,6 +9,8 @@
 
 mod bert;
 mod bf16;
+#[cfg(target_arch = "x86_64")]
+mod column_groups;
 mod fixed16;
 mod fixed8;
 mod kernels;

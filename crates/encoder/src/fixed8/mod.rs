@@ -22,6 +22,9 @@
 use rayon::prelude::*;
 
 #[cfg(target_arch = "x86_64")]
+use crate::column_groups::{by_column_groups, Merge};
+
+#[cfg(target_arch = "x86_64")]
 mod avx512;
 #[cfg(target_arch = "x86_64")]
 mod vnni256;
@@ -370,9 +373,9 @@ pub fn linear(
 /// Columns per task when a product's few rows are split by columns.
 const FEW_ROWS_COLUMNS: usize = 3 * GROUP;
 
-/// [`linear`] for rows already in bytes, split by columns over the pool:
-/// each task multiplies every row by its 48 columns into a buffer of its own,
-/// copied into `dst` afterwards.
+/// [`linear`] for rows already in bytes, split by columns over the pool
+/// (48 columns a task). The residual, where asked, is added when the
+/// groups are merged.
 #[cfg(target_arch = "x86_64")]
 fn few_rows(
     dst: &mut [f32],
@@ -381,42 +384,26 @@ fn few_rows(
     residual: bool,
     (bytes, steps, zeros): (&[i32], &[f32], &[i32]),
 ) {
-    let (n, kq, t) = (w.n, w.k / 4, steps.len());
-    let parts: Vec<(usize, Vec<f32>)> = (0..n)
-        .into_par_iter()
-        .step_by(FEW_ROWS_COLUMNS)
-        .map(|c0| {
-            let cw = FEW_ROWS_COLUMNS.min(n - c0);
-            let mut out = vec![0f32; t * cw];
-            if residual {
-                for (o, d) in out.chunks_exact_mut(cw).zip(dst.chunks_exact(n)) {
-                    o.copy_from_slice(&d[c0..c0 + cw]);
-                }
-            }
-            let ops = Operands {
-                n: cw,
-                x: bytes,
-                steps,
-                zeros,
-                kq,
-                words: &w.words[c0 * kq..(c0 + cw) * kq],
-                scales: &w.scales[c0..c0 + cw],
-                sums: &w.sums[c0..c0 + cw],
-                bias: &bias[c0..c0 + cw],
-                residual,
-            };
-            // SAFETY: `linear` checked the CPU; the slices are whole groups
-            // of 16 columns (n is a multiple of 16, and so is each c0).
-            unsafe { product(w.kernel, &mut out, &ops) };
-            (c0, out)
-        })
-        .collect();
-    for (c0, out) in parts {
-        let cw = out.len() / t;
-        for (d, o) in dst.chunks_exact_mut(n).zip(out.chunks_exact(cw)) {
-            d[c0..c0 + cw].copy_from_slice(o);
-        }
-    }
+    let (n, kq) = (w.n, w.k / 4);
+    let merge = if residual { Merge::Add } else { Merge::Copy };
+    by_column_groups(dst, n, FEW_ROWS_COLUMNS, true, merge, |c0, out| {
+        let cw = out.len() / steps.len();
+        let ops = Operands {
+            n: cw,
+            x: bytes,
+            steps,
+            zeros,
+            kq,
+            words: &w.words[c0 * kq..(c0 + cw) * kq],
+            scales: &w.scales[c0..c0 + cw],
+            sums: &w.sums[c0..c0 + cw],
+            bias: &bias[c0..c0 + cw],
+            residual: false,
+        };
+        // SAFETY: `linear` checked the CPU; the slices are whole groups of
+        // 16 columns (n is a multiple of 16, and so is each c0).
+        unsafe { product(w.kernel, out, &ops) };
+    });
 }
 
 #[cfg(test)]
