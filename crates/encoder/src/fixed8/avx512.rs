@@ -13,26 +13,13 @@ const BLOCK_GROUPS: usize = 3;
 #[target_feature(enable = "avx512f,avx512bw")]
 pub unsafe fn to_bytes(
     out: &mut [i32],
-    (steps, zeros): (&mut [f32], &mut [i32]),
+    scales: (&mut [f32], &mut [i32]),
     rows: &[f32],
     smoothing: &[f32],
 ) {
-    let k = smoothing.len();
-    for (((o, s), z), x) in out
-        .chunks_exact_mut(k / 4)
-        .zip(steps.iter_mut())
-        .zip(zeros.iter_mut())
-        .zip(rows.chunks_exact(k))
-    {
-        let (lo, hi) = range(x, smoothing);
-        let Some((step, zero)) = super::step_and_zero(lo, hi) else {
-            // All zeros, or infinity somewhere: a row of zeros.
-            (*s, *z) = (0.0, 0);
-            o.fill(0);
-            continue;
-        };
-        (*s, *z) = (step, zero);
-        let (inv, zero) = (_mm512_set1_ps(1.0 / step), _mm512_set1_ps(zero as f32));
+    let row_range = |x: &[f32]| range(x, smoothing);
+    let row_bytes = |o: &mut [i32], x: &[f32], inv: f32, zero: f32| {
+        let (inv, zero) = (_mm512_set1_ps(inv), _mm512_set1_ps(zero));
         let (least, most) = (_mm512_setzero_ps(), _mm512_set1_ps(255.0));
         for ((o, x), m) in o
             .chunks_exact_mut(4)
@@ -48,7 +35,8 @@ pub unsafe fn to_bytes(
             let v = _mm512_cvtps_epi32(v);
             _mm_storeu_si128(o.as_mut_ptr().cast(), _mm512_cvtepi32_epi8(v));
         }
-    }
+    };
+    super::rows_to_bytes(out, scales, rows, smoothing.len(), row_range, row_bytes);
 }
 
 /// The least and the largest value of `x` · `smoothing` (a multiple of

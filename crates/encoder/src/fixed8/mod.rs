@@ -243,6 +243,37 @@ fn step_and_zero(lo: f32, hi: f32) -> Option<(f32, i32)> {
     ))
 }
 
+/// The row loop of every kernel's `to_bytes`: each row's range (`range`),
+/// its step and zero point, then its values as bytes (`convert(words, row,
+/// 1 / step, zero)`); a row of zeros, or with infinity in it, becomes zeros.
+/// Inlined into each kernel's own, whose closures carry its instructions.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn rows_to_bytes(
+    out: &mut [i32],
+    (steps, zeros): (&mut [f32], &mut [i32]),
+    rows: &[f32],
+    k: usize,
+    range: impl Fn(&[f32]) -> (f32, f32),
+    convert: impl Fn(&mut [i32], &[f32], f32, f32),
+) {
+    for (((o, s), z), x) in out
+        .chunks_exact_mut(k / 4)
+        .zip(steps.iter_mut())
+        .zip(zeros.iter_mut())
+        .zip(rows.chunks_exact(k))
+    {
+        let (lo, hi) = range(x);
+        if let Some((step, zero)) = step_and_zero(lo, hi) {
+            (*s, *z) = (step, zero);
+            convert(o, x, 1.0 / step, zero as f32);
+        } else {
+            (*s, *z) = (0.0, 0);
+            o.fill(0);
+        }
+    }
+}
+
 /// One task's operands: `x` (rows of `kq` words of four bytes) with each
 /// row's step, and the packed weights.
 pub struct Operands<'a> {
@@ -421,6 +452,21 @@ mod tests {
         (w, x)
     }
 
+    /// `x · wᵀ` through `kernel` (no bias, no residual, one thread).
+    fn plain_product(
+        kernel: Kernel,
+        w: &[f32],
+        x: &[f32],
+        (n, k): (usize, usize),
+        ranges: &[f32],
+    ) -> Vec<f32> {
+        let packed = Packed::pack_for(kernel, w, n, k, ranges).unwrap();
+        let mut got = vec![0f32; x.len() / k * n];
+        let bias = vec![0.0; n];
+        linear(&mut got, x, &packed, &bias, false, &mut Vec::new(), false);
+        got
+    }
+
     /// Against an `f64` product, every block shape, one thread and several,
     /// with and without the residual: within the rounding of both operands.
     #[test]
@@ -530,17 +576,7 @@ mod tests {
                     .for_each(|(m, v)| *m = m.max(v.abs()));
             }
             let error = |ranges: &[f32]| {
-                let packed = Packed::pack_for(kernel, &w, n, k, ranges).unwrap();
-                let mut got = vec![0f32; t * n];
-                linear(
-                    &mut got,
-                    &x,
-                    &packed,
-                    &vec![0.0; n],
-                    false,
-                    &mut Vec::new(),
-                    false,
-                );
+                let got = plain_product(kernel, &w, &x, (n, k), ranges);
                 let mut worst = 0f64;
                 for r in 0..t {
                     for c in 0..n {
@@ -579,17 +615,7 @@ mod tests {
                 vec![3.25; k],
             ];
             for x in rows {
-                let packed = Packed::pack_for(kernel, &w, n, k, &[]).unwrap();
-                let mut got = vec![0f32; n];
-                linear(
-                    &mut got,
-                    &x,
-                    &packed,
-                    &vec![0.0; n],
-                    false,
-                    &mut Vec::new(),
-                    false,
-                );
+                let got = plain_product(kernel, &w, &x, (n, k), &[]);
                 let (lo, hi) = x
                     .iter()
                     .fold((0f32, 0f32), |(l, h), v| (l.min(*v), h.max(*v)));

@@ -17,30 +17,18 @@ const BLOCK_ROWS: usize = 6;
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn to_bytes(
     out: &mut [i32],
-    (steps, zeros): (&mut [f32], &mut [i32]),
+    scales: (&mut [f32], &mut [i32]),
     rows: &[f32],
     smoothing: &[f32],
 ) {
-    let k = smoothing.len();
     // The low byte of each of a lane's four integers, into its first word.
     let low_bytes = _mm256_setr_epi8(
         0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, //
         0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
     );
-    for (((o, s), z), x) in out
-        .chunks_exact_mut(k / 4)
-        .zip(steps.iter_mut())
-        .zip(zeros.iter_mut())
-        .zip(rows.chunks_exact(k))
-    {
-        let (lo, hi) = range(x, smoothing);
-        let Some((step, zero)) = super::step_and_zero(lo, hi) else {
-            (*s, *z) = (0.0, 0);
-            o.fill(0);
-            continue;
-        };
-        (*s, *z) = (step, zero);
-        let (inv, zero) = (_mm256_set1_ps(1.0 / step), _mm256_set1_ps(zero as f32));
+    let row_range = |x: &[f32]| range(x, smoothing);
+    let row_bytes = |o: &mut [i32], x: &[f32], inv: f32, zero: f32| {
+        let (inv, zero) = (_mm256_set1_ps(inv), _mm256_set1_ps(zero));
         let (least, most) = (_mm256_setzero_ps(), _mm256_set1_ps(255.0));
         for ((o, x), m) in o
             .chunks_exact_mut(2)
@@ -55,7 +43,8 @@ pub unsafe fn to_bytes(
             o[0] = _mm256_extract_epi32::<0>(v);
             o[1] = _mm256_extract_epi32::<4>(v);
         }
-    }
+    };
+    super::rows_to_bytes(out, scales, rows, smoothing.len(), row_range, row_bytes);
 }
 
 /// The least and the largest value of `x` · `smoothing` (a multiple of 8
