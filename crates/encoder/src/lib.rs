@@ -14,6 +14,8 @@ mod column_groups;
 mod fixed16;
 mod fixed8;
 mod kernels;
+#[cfg(test)]
+mod reference;
 mod row_products;
 mod weights;
 

@@ -291,17 +291,7 @@ pub fn linear(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Weights `[n × k]` and activations `[t × k]` of mixed signs and sizes.
-    pub(super) fn sample(t: usize, n: usize, k: usize) -> (Vec<f32>, Vec<f32>) {
-        let w = (0..n * k)
-            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 33.0)
-            .collect();
-        let x = (0..t * k)
-            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 17.0)
-            .collect();
-        (w, x)
-    }
+    pub(super) use crate::reference::{assert_within_rounding, sample};
 
     /// The kernels this CPU runs (none without AVX2: the products are not
     /// used there).
@@ -384,29 +374,14 @@ mod tests {
             {
                 let got =
                     product_with(kernel, (t, n, k), &x, &w, &bias, residual, parallel).unwrap();
-                for r in 0..t {
-                    let xr = &x[r * k..][..k];
-                    let x_max = xr.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
-                    for c in 0..n {
-                        let wc = &w[c * k..][..k];
-                        let w_max = wc.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
-                        let exact: f64 =
-                            xr.iter().zip(wc).map(|(a, b)| *a as f64 * *b as f64).sum();
-                        let start = if residual {
-                            ((r * n + c) % 7) as f64
-                        } else {
-                            0.0
-                        };
-                        let want = start + bias[c] as f64 + exact;
-                        let bound = k as f64 * (x_max * w_max / q) + 1e-3 * want.abs().max(1.0);
-                        let err = (got[r * n + c] as f64 - want).abs();
-                        assert!(
-                            err <= bound,
-                            "{kernel:?} {t}×{n}×{k} row {r} col {c}: {} vs {want}",
-                            got[r * n + c]
-                        );
-                    }
-                }
+                assert_within_rounding(
+                    &format!("{kernel:?}"),
+                    &got,
+                    (&x, &w, &bias),
+                    (t, n, k),
+                    residual,
+                    q,
+                );
             }
         }
     }

@@ -440,17 +440,7 @@ fn few_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Weights `[n × k]` and activations `[t × k]` of mixed signs and sizes.
-    fn sample(t: usize, n: usize, k: usize) -> (Vec<f32>, Vec<f32>) {
-        let w = (0..n * k)
-            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 33.0)
-            .collect();
-        let x = (0..t * k)
-            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 17.0)
-            .collect();
-        (w, x)
-    }
+    pub(super) use crate::reference::{assert_within_rounding, sample};
 
     /// `x · wᵀ` through `kernel` (no bias, no residual, one thread).
     fn plain_product(
@@ -493,30 +483,14 @@ mod tests {
                         &mut Vec::new(),
                         parallel,
                     );
-                    for r in 0..t {
-                        let xr = &x[r * k..][..k];
-                        let x_max = xr.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
-                        for c in 0..n {
-                            let wc = &w[c * k..][..k];
-                            let w_max = wc.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
-                            let exact: f64 =
-                                xr.iter().zip(wc).map(|(a, b)| *a as f64 * *b as f64).sum();
-                            let start = if residual {
-                                ((r * n + c) % 7) as f64
-                            } else {
-                                0.0
-                            };
-                            let want = start + bias[c] as f64 + exact;
-                            let bound =
-                                k as f64 * (x_max * w_max / Q as f64) + 1e-3 * want.abs().max(1.0);
-                            let err = (got[r * n + c] as f64 - want).abs();
-                            assert!(
-                                err <= bound,
-                                "{kernel:?} {t}×{n}×{k} row {r} col {c}: {} vs {want}",
-                                got[r * n + c]
-                            );
-                        }
-                    }
+                    assert_within_rounding(
+                        &format!("{kernel:?}"),
+                        &got,
+                        (&x, &w, &bias),
+                        (t, n, k),
+                        residual,
+                        Q as f64,
+                    );
                 }
             }
         }
