@@ -29,7 +29,8 @@ mod avx512;
 #[cfg(target_arch = "x86_64")]
 mod vnni256;
 
-/// Output columns per packed group: one AVX-512 vector of 16 sums.
+/// Output columns per packed group: one AVX-512 vector of 16 sums, or two
+/// 256-bit vectors.
 const GROUP: usize = 16;
 
 /// Rows of activations per task.
