@@ -190,11 +190,15 @@ impl Drop for Group {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// `N` distinct free ports. The listeners are all held until every port is
+/// chosen: taken one after another, a port freed by the first could come back
+/// as the second (tauri-driver and WebKitWebDriver on one port: "Unable to
+/// listen for HTTP server").
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("a bound port").port())
 }
 
 /// Settings of one launch.
@@ -244,8 +248,7 @@ impl App {
                 .stderr(Stdio::null());
             Group::spawn(&mut cmd).expect("start trayer (apt-get install trayer)")
         });
-        let port = free_port();
-        let native_port = free_port();
+        let [port, native_port] = free_ports();
         let log = folders.root.join(format!("app-{port}.log"));
         let log_file = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(&tools.tauri_driver);
