@@ -76,11 +76,16 @@ pub fn run(data_dir: &Path, args: StatusArgs) -> Result<ExitCode> {
         }
     )?;
     out!(
-        "embedder:    {}",
+        "embedder:    {}{}",
         status
             .embedder_id
             .as_deref()
-            .unwrap_or("none (keyword search only)")
+            .unwrap_or("none (keyword search only)"),
+        status
+            .local_arithmetic
+            .as_deref()
+            .map(|a| format!(" ({a})"))
+            .unwrap_or_default()
     )?;
     for folder in &status.unavailable_folders {
         out!("unavailable: {folder} (folder unavailable; its notes stay in the index)")?;

@@ -34,6 +34,13 @@ pub const MAX_SEQUENCE: usize = 256;
 /// Inputs per forward pass.
 const SUB_BATCH: usize = 32;
 
+/// What the local model's document batches are multiplied in on this CPU
+/// (e.g. "8-bit integers, AVX-512 VNNI"), for status displays: its speed
+/// depends on it.
+pub fn arithmetic() -> &'static str {
+    sift_encoder::arithmetic()
+}
+
 /// all-MiniLM-L6-v2 on the CPU.
 pub struct LocalEmbedder {
     encoder: Encoder,

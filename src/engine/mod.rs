@@ -97,6 +97,9 @@ pub struct Status {
     pub chunks_without_vectors: u64,
     /// Active embedder.
     pub embedder_id: Option<String>,
+    /// What the local model multiplies in on this CPU (e.g. "8-bit integers,
+    /// AVX-512 VNNI"), when it is the active embedder.
+    pub local_arithmetic: Option<String>,
     /// Whether an embedder is available (semantic search works).
     pub model_available: bool,
     /// Latest time a note was indexed (Unix seconds).

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use super::{Engine, NoteView, Status};
+use crate::embed::local;
 use crate::error::{Error, ErrorKind, Result};
 use crate::search::Mode;
 use crate::store::{tables, FileStateRow, Store};
@@ -58,6 +59,8 @@ impl Engine {
                 failed,
                 chunks_without_vectors,
                 model_available: embedder_id.is_some(),
+                local_arithmetic: (embedder_id.as_deref() == Some(local::MODEL_ID))
+                    .then(|| local::arithmetic().to_string()),
                 embedder_id: embedder_id.clone(),
                 last_indexed: tables::last_indexed(conn)?,
                 indexing,

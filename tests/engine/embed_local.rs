@@ -211,3 +211,41 @@ fn embedder_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<LocalEmbedder>();
 }
+
+/// `sift status` names what the local model multiplies in on this CPU (its
+/// speed depends on it) and follows `SIFT_ENCODER_PRECISION`.
+#[test]
+fn status_names_the_arithmetic_of_this_cpu() {
+    let data = tempfile::tempdir().unwrap();
+    let status = |precision: Option<&str>, json: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sift"));
+        cmd.arg("status").env("SIFT_DATA_DIR", data.path());
+        if json {
+            cmd.arg("--json");
+        }
+        if let Some(p) = precision {
+            cmd.env("SIFT_ENCODER_PRECISION", p);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let field = |precision: Option<&str>| {
+        let v: serde_json::Value = serde_json::from_str(&status(precision, true)).unwrap();
+        assert_eq!(v["embedder_id"], sift::embed::local::MODEL_ID);
+        v["local_arithmetic"].as_str().map(str::to_string)
+    };
+    // The same CPU and environment as this process.
+    let here = sift::embed::local::arithmetic();
+    assert_eq!(field(None).as_deref(), Some(here));
+    assert!(
+        status(None, false).contains(&format!("{} ({here})", sift::embed::local::MODEL_ID)),
+        "{}",
+        status(None, false)
+    );
+    assert_eq!(field(Some("f32")).as_deref(), Some("32-bit floats"));
+}

@@ -114,6 +114,27 @@ impl Narrow {
     }
 }
 
+/// What this CPU (and `SIFT_ENCODER_PRECISION`) has document batches
+/// multiplied in, for people: the choice `Encoder::packed` makes.
+pub fn arithmetic() -> &'static str {
+    match Narrow::of_this_cpu() {
+        None => "32-bit floats",
+        Some(Narrow::Bf16) if bf16::uses_tiles() => "bfloat16, AMX tiles",
+        Some(Narrow::Bf16) => "bfloat16, AVX-512 BF16",
+        Some(Narrow::Fixed16) if !eight_bit_matrices(Narrow::Fixed16).is_empty() => {
+            match fixed8::Kernel::of_this_cpu() {
+                Some(fixed8::Kernel::AvxVnni) => "8-bit integers, AVX-VNNI",
+                Some(fixed8::Kernel::Vnni256) => "8-bit integers, AVX-512 VNNI on 256 bits",
+                _ => "8-bit integers, AVX-512 VNNI",
+            }
+        }
+        Some(Narrow::Fixed16) => match fixed16::Kernel::of_this_cpu() {
+            Some(fixed16::Kernel::Avx512Vnni) => "16-bit integers, AVX-512 VNNI",
+            _ => "16-bit integers, AVX2",
+        },
+    }
+}
+
 /// The matrices multiplied in 8 bits (`fixed8`): all four, on CPUs with
 /// VNNI (AVX-512 VNNI, or AVX-VNNI without AVX-512) where the fixed-point
 /// products run, unless the user asked for 16 bits

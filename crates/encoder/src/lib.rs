@@ -19,7 +19,7 @@ mod reference;
 mod row_products;
 mod weights;
 
-pub use bert::{Encoder, Scratch};
+pub use bert::{arithmetic, Encoder, Scratch};
 pub use weights::Config;
 
 /// Scales `v` to unit length in place (no-op for the zero vector). The

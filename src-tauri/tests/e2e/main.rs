@@ -376,6 +376,16 @@ async fn the_status_view_shows_skipped_files_with_reasons() {
         notes.as_str().unwrap().contains(&FIXTURE_NOTES.to_string()),
         "{notes}"
     );
+    // The model line names what the local model multiplies in on this CPU
+    // (the app runs on this machine with this environment).
+    let model = app
+        .js("return document.querySelector('#status-model').textContent")
+        .await;
+    let arithmetic = sift::embed::local::arithmetic();
+    assert!(
+        model.as_str().unwrap().contains(&format!("({arithmetic})")),
+        "{model} does not name {arithmetic}"
+    );
     app.screenshot("05-status").await;
 
     // Reindex by hand: a background run, then the same figures.

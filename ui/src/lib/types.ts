@@ -87,6 +87,8 @@ export interface Status {
   skipped: number;
   failed: number;
   embedder_id: string | null;
+  /** What the local model multiplies in on this CPU (e.g. "8-bit integers, AVX-512 VNNI"). */
+  local_arithmetic?: string | null;
   model_available: boolean;
   /** Unix seconds. */
   last_indexed: number | null;
