@@ -291,7 +291,7 @@ pub fn linear(
 #[cfg(test)]
 mod tests {
     use super::*;
-    pub(super) use crate::reference::{assert_within_rounding, sample};
+    pub(super) use crate::reference::{assert_within_rounding, sample, start};
 
     /// The kernels this CPU runs (none without AVX2: the products are not
     /// used there).
@@ -306,7 +306,7 @@ mod tests {
         kernels
     }
 
-    /// `x · wᵀ` added to a `dst` of start values `i % 7`.
+    /// `x · wᵀ` added to a `dst` of start values (`reference::start`).
     fn product(
         kernel: Kernel,
         (t, n, k): (usize, usize, usize),
@@ -317,7 +317,7 @@ mod tests {
         product_with(kernel, (t, n, k), x, w, &vec![0.0; n], true, parallel).unwrap()
     }
 
-    /// [`linear`] from a `dst` of start values `i % 7`; `None` if the shape
+    /// [`linear`] from a `dst` of start values (`reference::start`); `None` if the shape
     /// does not fit the kernel.
     fn product_with(
         kernel: Kernel,
@@ -329,7 +329,7 @@ mod tests {
         parallel: bool,
     ) -> Option<Vec<f32>> {
         let packed = Packed::pack_for(w, n, k, kernel)?;
-        let mut dst: Vec<f32> = (0..t * n).map(|i| (i % 7) as f32).collect();
+        let mut dst: Vec<f32> = (0..t * n).map(start).collect();
         linear(
             &mut dst,
             x,
@@ -396,7 +396,7 @@ mod tests {
         for kernel in kernels_here() {
             let got = product(kernel, (t, n, k), &x, &w, false);
             for (i, v) in got.iter().enumerate() {
-                let want = (i % 7) as f32 - 15.0 * k as f32;
+                let want = start(i) - 15.0 * k as f32;
                 assert!(
                     (v - want).abs() <= 1e-3 * want.abs(),
                     "{kernel:?} {i}: {v} vs {want}"
@@ -419,11 +419,11 @@ mod tests {
             let got = product(kernel, (t, n, k), &x, &w, false);
             // Row 0 is all zeros: dst keeps its start values.
             for (c, v) in got[..n].iter().enumerate() {
-                assert_eq!(*v, (c % 7) as f32, "{kernel:?}");
+                assert_eq!(*v, start(c), "{kernel:?}");
             }
             // Row 3 is untouched by its neighbours.
             for c in 0..n {
-                let want = ((3 * n + c) % 7) as f32 + w[c * k..][..k].iter().sum::<f32>();
+                let want = start(3 * n + c) + w[c * k..][..k].iter().sum::<f32>();
                 assert!((got[3 * n + c] - want).abs() < 1e-2, "{kernel:?} {c}");
             }
         }

@@ -441,7 +441,7 @@ fn few_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
-    pub(super) use crate::reference::{assert_within_rounding, sample};
+    pub(super) use crate::reference::{assert_within_rounding, sample, start};
 
     /// `x · wᵀ` through `kernel` (no bias, no residual, one thread).
     fn plain_product(
@@ -474,7 +474,7 @@ mod tests {
                 for (parallel, residual) in
                     [(false, true), (true, true), (false, false), (true, false)]
                 {
-                    let mut got: Vec<f32> = (0..t * n).map(|i| (i % 7) as f32).collect();
+                    let mut got: Vec<f32> = (0..t * n).map(start).collect();
                     linear(
                         &mut got,
                         &x,
@@ -618,7 +618,7 @@ mod tests {
             x[k] = f32::NAN;
             x[2 * k] = f32::INFINITY;
             let packed = Packed::pack_for(kernel, &w, n, k, &[]).unwrap();
-            let mut got: Vec<f32> = (0..t * n).map(|i| (i % 7) as f32).collect();
+            let mut got: Vec<f32> = (0..t * n).map(start).collect();
             linear(
                 &mut got,
                 &x,
@@ -629,10 +629,10 @@ mod tests {
                 false,
             );
             for (c, v) in got[..n].iter().enumerate() {
-                assert_eq!(*v, (c % 7) as f32);
+                assert_eq!(*v, start(c));
             }
             for c in 0..n {
-                let want = ((3 * n + c) % 7) as f32 + w[c * k..][..k].iter().sum::<f32>();
+                let want = start(3 * n + c) + w[c * k..][..k].iter().sum::<f32>();
                 assert!((got[3 * n + c] - want).abs() < 1e-2, "{c}");
             }
         }
